@@ -1,0 +1,4 @@
+import sys
+from nperf.cli import main
+
+sys.exit(main())

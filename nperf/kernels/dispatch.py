@@ -1,0 +1,208 @@
+"""lb dispatch: which worker owns a frame's destination address.
+
+IPv4 and IPv6 frames go by destination address, ARP by target protocol
+address, and IPv6 neighbour solicitations by their target address (their
+destination is a multicast group that no worker owns). Everything else is a
+counted drop with its cause. The owner table is open addressing over flat
+arrays, built once from the lb config.
+"""
+import numpy as np
+from numba import njit
+
+from nperf.kernels import mbuf
+
+# classify() results below zero: drop causes
+NO_WORKER = -1
+NOT_IP = -2
+TRUNCATED = -3
+
+# lb counters (uint64 words of the lb's shared area, see nperf.lb_shared)
+RX_PACKETS = 0
+RX_BYTES = 1
+TX_PACKETS = 2
+TX_BYTES = 3
+DROP_NO_WORKER = 4
+DROP_NOT_IP = 5
+DROP_TRUNCATED = 6
+DROP_RING_FULL = 7
+DROP_PORT_TX_FULL = 8
+DROP_NO_MBUF = 9
+DROP_RX_MISSED = 10
+N_COUNTERS = 11
+
+PORT_COUNTER_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes")
+DROP_NAMES = ("no_worker", "not_ip_or_arp", "truncated", "worker_ring_full",
+              "port_tx_full", "no_mbuf", "port_rx_missed")
+DROP_FIRST = DROP_NO_WORKER
+
+_HASH32 = np.uint64(0x9E3779B1)
+_HASH64 = np.uint64(0x9E3779B97F4A7C15)
+
+
+class OwnerTable:
+    """IP → worker tables for the dispatch kernels (arrays only)."""
+
+    def __init__(self, v4: list[tuple[int, int]], v6: list[tuple[int, int]]):
+        self.v4_keys, self.v4_vals = _new_table(len(v4), np.uint32)
+        for ip, worker in v4:
+            _insert4(self.v4_keys, self.v4_vals, np.uint32(ip), worker)
+        self.v6_hi, self.v6_vals = _new_table(len(v6), np.uint64)
+        self.v6_lo = np.zeros_like(self.v6_hi)
+        for ip, worker in v6:
+            _insert6(self.v6_hi, self.v6_lo, self.v6_vals,
+                     np.uint64(ip >> 64), np.uint64(ip & (2**64 - 1)), worker)
+
+    def arrays(self):
+        """The tuple that the kernels take as `table`."""
+        return (self.v4_keys, self.v4_vals, self.v6_hi, self.v6_lo, self.v6_vals)
+
+
+def _new_table(count, key_dtype):
+    size = 16
+    while size < 2 * count:
+        size *= 2
+    return np.zeros(size, key_dtype), np.full(size, -1, np.int32)
+
+
+@njit(cache=True)
+def _slot4(ip, size):
+    return np.int64(((np.uint64(ip) * _HASH32) & np.uint64(0xFFFFFFFF)) % np.uint64(size))
+
+
+@njit(cache=True)
+def _slot6(hi, lo, size):
+    h = (hi ^ (lo * _HASH64)) * _HASH64
+    return np.int64((h >> np.uint64(32)) % np.uint64(size))
+
+
+@njit(cache=True)
+def _insert4(keys, vals, ip, worker):
+    size = keys.shape[0]
+    i = _slot4(ip, size)
+    while vals[i] >= 0 and keys[i] != ip:
+        i = (i + 1) % size
+    keys[i] = ip
+    vals[i] = worker
+
+
+@njit(cache=True)
+def _insert6(his, los, vals, hi, lo, worker):
+    size = his.shape[0]
+    i = _slot6(hi, lo, size)
+    while vals[i] >= 0 and (his[i] != hi or los[i] != lo):
+        i = (i + 1) % size
+    his[i] = hi
+    los[i] = lo
+    vals[i] = worker
+
+
+@njit(cache=True, inline="always")
+def lookup4(keys, vals, ip):
+    size = keys.shape[0]
+    i = _slot4(ip, size)
+    while vals[i] >= 0:
+        if keys[i] == ip:
+            return np.int64(vals[i])
+        i = (i + 1) % size
+    return np.int64(NO_WORKER)
+
+
+@njit(cache=True, inline="always")
+def lookup6(his, los, vals, hi, lo):
+    size = his.shape[0]
+    i = _slot6(hi, lo, size)
+    while vals[i] >= 0:
+        if his[i] == hi and los[i] == lo:
+            return np.int64(vals[i])
+        i = (i + 1) % size
+    return np.int64(NO_WORKER)
+
+
+@njit(cache=True, inline="always")
+def _be32(b, o):
+    return (np.uint32(b[o]) << 24) | (np.uint32(b[o + 1]) << 16) | (np.uint32(b[o + 2]) << 8) | np.uint32(b[o + 3])
+
+
+@njit(cache=True, inline="always")
+def _be64(b, o):
+    v = np.uint64(0)
+    for k in range(8):
+        v = (v << np.uint64(8)) | np.uint64(b[o + k])
+    return v
+
+
+@njit(cache=True)
+def classify(b, n, table):
+    """Worker index for the frame `b[:n]`, or a negative drop cause."""
+    v4_keys, v4_vals, v6_hi, v6_lo, v6_vals = table
+    if n < 14:
+        return np.int64(TRUNCATED)
+    ethertype = (np.int64(b[12]) << 8) | np.int64(b[13])
+    if ethertype == 0x0800:
+        if n < 34:
+            return np.int64(TRUNCATED)
+        if b[14] >> 4 != 4:
+            return np.int64(NOT_IP)
+        return lookup4(v4_keys, v4_vals, _be32(b, 30))
+    if ethertype == 0x0806:
+        if n < 42:
+            return np.int64(TRUNCATED)
+        if b[18] != 6 or b[19] != 4 or b[16] != 0x08 or b[17] != 0x00:
+            return np.int64(NOT_IP)
+        return lookup4(v4_keys, v4_vals, _be32(b, 38))
+    if ethertype == 0x86DD:
+        if n < 54:
+            return np.int64(TRUNCATED)
+        if b[14] >> 4 != 6:
+            return np.int64(NOT_IP)
+        at = 38
+        if b[20] == 58 and b[38] == 0xFF and n >= 78 and b[54] == 135:
+            at = 62          # neighbour solicitation: its target address
+        return lookup6(v6_hi, v6_lo, v6_vals, _be64(b, at), _be64(b, at + 8))
+    return np.int64(NOT_IP)
+
+
+@njit(cache=True, inline="always")
+def count_drop(counters, code):
+    if code == NO_WORKER:
+        counters[DROP_NO_WORKER] += 1
+    elif code == NOT_IP:
+        counters[DROP_NOT_IP] += 1
+    else:
+        counters[DROP_TRUNCATED] += 1
+
+
+@njit(cache=True)
+def dispatch_frames(frames, lens, table, counters):
+    """Array form of `sort_burst` for tests: frame i's worker or drop code."""
+    out = np.empty(lens.shape[0], np.int64)
+    for i in range(lens.shape[0]):
+        code = classify(frames[i], lens[i], table)
+        counters[RX_PACKETS] += 1
+        counters[RX_BYTES] += lens[i]
+        if code < 0:
+            count_drop(counters, code)
+        out[i] = code
+    return out
+
+
+@njit(cache=True)
+def sort_burst(mbufs, n, table, buckets, bucket_len, drops, counters):
+    """Sort `mbufs[:n]` into per-worker `buckets`; dropped ones into `drops`.
+
+    Returns how many went to `drops` (the caller frees them in bulk).
+    """
+    ndrop = 0
+    for i in range(n):
+        m = mbufs[i]
+        counters[RX_PACKETS] += 1
+        counters[RX_BYTES] += mbuf.pkt_len(m)
+        code = classify(mbuf.data_view(m), mbuf.data_len(m), table)
+        if code >= 0:
+            buckets[code, bucket_len[code]] = m
+            bucket_len[code] += 1
+        else:
+            count_drop(counters, code)
+            drops[ndrop] = m
+            ndrop += 1
+    return ndrop

@@ -1,0 +1,137 @@
+"""The lb's whole poll loop as one kernel: port → worker RX rings, worker TX rings → port.
+
+Python calls `lb_poll` repeatedly; each call runs for `budget_cycles` TSC
+cycles and returns, so the asyncio controller can print statistics and notice
+signals between slices. Nothing is dropped on the TX side in steady state:
+frames the port does not take stay in `pending` and the loop dequeues from the
+worker rings only what fits, so back-pressure reaches the workers' TX rings
+(their producers count what they could not enqueue).
+"""
+import numpy as np
+from numba import njit
+
+from nperf.bindings.intrinsics import array_addr, call_c
+from nperf.kernels import cfn, mbuf
+from nperf.kernels.dispatch import DROP_PORT_TX_FULL, DROP_RING_FULL, TX_BYTES, TX_PACKETS, sort_burst
+from nperf.kernels.poll import N_POLL_STATE, idle_backoff
+
+BURST = 32
+PENDING = 256
+
+# per-worker counters (rows of the lb shared area)
+W_TO_WORKER = 0
+W_FROM_WORKER = 1
+W_RING_FULL = 2
+N_WORKER_COUNTERS = 4
+
+# lb loop state words, after the poll state
+ST_PENDING = N_POLL_STATE
+ST_NEXT_RING = N_POLL_STATE + 1
+N_STATE = N_POLL_STATE + 2
+
+
+class LbScratch:
+    """Preallocated arrays the loop works in, kept between calls."""
+
+    def __init__(self, nworkers: int):
+        self.rx = np.zeros(BURST, np.uint64)
+        self.buckets = np.zeros((nworkers, BURST), np.uint64)
+        self.bucket_len = np.zeros(nworkers, np.int64)
+        self.drops = np.zeros(BURST, np.uint64)
+        self.pending = np.zeros(PENDING, np.uint64)
+        self.pending_len = np.zeros(PENDING, np.int64)
+        self.state = np.zeros(N_STATE, np.int64)
+
+    def arrays(self):
+        return (self.rx, self.buckets, self.bucket_len, self.drops,
+                self.pending, self.pending_len, self.state)
+
+
+@njit(cache=True, inline="always")
+def _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters):
+    for w in range(bucket_len.shape[0]):
+        k = bucket_len[w]
+        if k == 0:
+            continue
+        row = buckets[w]
+        sent = call_c(fns[cfn.RING_ENQUEUE], rx_rings[w], array_addr(row), k, 0)
+        wcounters[w, W_TO_WORKER] += sent
+        if sent < k:
+            counters[DROP_RING_FULL] += k - sent
+            wcounters[w, W_RING_FULL] += k - sent
+            call_c(fns[cfn.MBUF_FREE], array_addr(row[sent:]), k - sent, 0, 0)
+        bucket_len[w] = 0
+
+
+@njit(cache=True, inline="always")
+def _from_workers(fns, tx_rings, pending, pending_len, state, wcounters):
+    """Top up `pending` from the worker TX rings, round robin; returns the fill."""
+    nw = tx_rings.shape[0]
+    npend = state[ST_PENDING]
+    first = state[ST_NEXT_RING]
+    for i in range(nw):
+        space = PENDING - npend
+        if space == 0:
+            break
+        w = (first + i) % nw
+        got = call_c(fns[cfn.RING_DEQUEUE], tx_rings[w], array_addr(pending[npend:]), min(space, BURST), 0)
+        for j in range(npend, npend + got):
+            pending_len[j] = mbuf.pkt_len(pending[j])
+        wcounters[w, W_FROM_WORKER] += got
+        npend += got
+    state[ST_NEXT_RING] = (first + 1) % nw
+    return npend
+
+
+@njit(cache=True, inline="always")
+def _to_port(fns, port, pending, pending_len, npend, counters):
+    """Transmit what the port takes; the rest moves to the front of `pending`."""
+    sent = call_c(fns[cfn.TX_BURST], port, 0, array_addr(pending), min(npend, BURST * 2))
+    nbytes = 0
+    for j in range(sent):
+        nbytes += pending_len[j]
+    counters[TX_PACKETS] += sent
+    counters[TX_BYTES] += nbytes
+    left = npend - sent
+    for j in range(left):
+        pending[j] = pending[sent + j]
+        pending_len[j] = pending_len[sent + j]
+    return sent, left
+
+
+@njit(cache=True, nogil=True)
+def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
+            budget_cycles, max_sleep_ns):
+    """Forward for about `budget_cycles` TSC cycles, then return to Python."""
+    rx, buckets, bucket_len, drops, pending, pending_len, state = scratch
+    start = call_c(fns[cfn.TSC], 0, 0, 0, 0)
+    while True:
+        n = call_c(fns[cfn.RX_BURST], port, 0, array_addr(rx), BURST)
+        if n > 0:
+            ndrop = sort_burst(rx, n, table, buckets, bucket_len, drops, counters)
+            if ndrop:
+                call_c(fns[cfn.MBUF_FREE], array_addr(drops), ndrop, 0, 0)
+            _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters)
+        npend = _from_workers(fns, tx_rings, pending, pending_len, state, wcounters)
+        sent = 0
+        if npend:
+            sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
+        state[ST_PENDING] = npend
+        idle_backoff(fns, state, n > 0 or sent > 0, max_sleep_ns)
+        if call_c(fns[cfn.TSC], 0, 0, 0, 0) - start > budget_cycles:
+            return
+
+
+@njit(cache=True)
+def lb_flush(fns, port, scratch, counters, tries):
+    """At stop: transmit what is pending, free and count what the port refuses."""
+    rx, buckets, bucket_len, drops, pending, pending_len, state = scratch
+    npend = state[ST_PENDING]
+    for _ in range(tries):
+        if npend == 0:
+            break
+        sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
+    if npend:
+        counters[DROP_PORT_TX_FULL] += npend
+        call_c(fns[cfn.MBUF_FREE], array_addr(pending), npend, 0, 0)
+    state[ST_PENDING] = 0

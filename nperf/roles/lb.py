@@ -1,0 +1,174 @@
+"""`nperf lb CONFIG`: the DPDK primary that shares one port among workers.
+
+Owns the port, the packet pool, one RX and one TX ring per worker and the
+shared area (`nperf.lb_shared`). The data plane is `kernels.lb_loop.lb_poll`;
+this module only starts and stops things and reads counters once a second.
+"""
+import ipaddress
+import os
+
+import msgspec
+import numpy as np
+
+from nperf import eal
+from nperf.bindings import dpdk
+from nperf.kernels import dispatch, lb_loop
+from nperf.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
+                             rx_ring_name, tx_ring_name)
+from nperf.stats_format import count, rate_line
+
+SLICE_S = 0.01            # one kernel call forwards for this long
+MAX_IDLE_SLEEP_NS = 200_000
+
+
+class PortCounters(msgspec.Struct):
+    name: str
+    mac: str
+    rx_packets: int
+    tx_packets: int
+    rx_bytes: int
+    tx_bytes: int
+
+
+class WorkerCounters(msgspec.Struct):
+    id: int
+    to_worker: int
+    from_worker: int
+    ring_full: int
+
+
+class LbReport(msgspec.Struct):
+    role: str
+    config: str
+    seconds: int
+    port: PortCounters
+    drops: dict[str, int]
+    workers: list[WorkerCounters]
+
+
+def owner_table(cfg) -> dispatch.OwnerTable:
+    """IP → position in `cfg.clients` (also the index of the worker's rings)."""
+    v4, v6 = [], []
+    for pos, worker in enumerate(cfg.clients):
+        for text in worker.ips:
+            ip = ipaddress.ip_address(text)
+            (v4 if ip.version == 4 else v6).append((int(ip), pos))
+    return dispatch.OwnerTable(v4, v6)
+
+
+class Lb:
+    """One lb process; `start()` brings it up, the controller drives the rest."""
+
+    def __init__(self, cfg, config_name: str, *, core: int | None = None, ring_size: int = 1024,
+                 pool_size: int | None = None, loopback: bool = False, report: str | None = None,
+                 say=print):
+        self.cfg = cfg
+        self.name = f"lb {os.path.splitext(os.path.basename(config_name))[0]}"
+        self.config_name = config_name
+        self.core = core
+        self.ring_size = ring_size
+        self.pool_size = pool_size or 8192 + len(cfg.clients) * 3 * ring_size
+        self.loopback = loopback
+        self.report_path = report
+        self.say = say
+        self.seconds = 0
+        self._last = None
+        self.port = None
+
+    def start(self) -> None:
+        self.eal_args, lcore, cpu, warning = eal.build(self.cfg.dpdk_args, self.cfg.core_id, self.core, self.name)
+        if warning:
+            self.say(f"warning: {warning}")
+        dpdk.eal_init(self.eal_args)
+        if not dpdk.is_primary():
+            raise dpdk.DpdkError("an lb must be a DPDK primary (--proc-type=primary)")
+        nports = dpdk.Port.count()
+        if nports == 0:
+            raise dpdk.DpdkError("no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC")
+        self.pool = dpdk.Pool.create(POOL_NAME, self.pool_size)
+        self.port = dpdk.Port(0)
+        self.port.setup(self.pool)
+        ids = [w.id for w in self.cfg.clients]
+        self.rx = [dpdk.Ring.create(rx_ring_name(i), self.ring_size) for i in ids]
+        self.tx = self.rx if self.loopback else [dpdk.Ring.create(tx_ring_name(i), self.ring_size) for i in ids]
+        self.area = SharedArea.create(ids, self.port.mac(), lcore)
+        self.fns = dpdk.function_table()
+        self.budget = int(dpdk.tsc_hz() * SLICE_S)
+        self.table = owner_table(self.cfg).arrays()
+        self.scratch = lb_loop.LbScratch(len(ids))
+        self.rx_addrs = _addrs(self.rx)
+        self.tx_addrs = _addrs(self.tx)
+        self.wcounters = self.area.worker_counters[:len(ids)]
+        self._base_stats = self.port.stats()
+        self.area.words[H_STATE] = STATE_READY
+        self.say(f"[{self.name}] ready: port {self.port.name} mac {_mac(self.port.mac())}, "
+                 f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")
+
+    def poll_slice(self) -> bool:
+        lb_loop.lb_poll(self.fns, self.port.id, self.rx_addrs, self.tx_addrs, self.table,
+                        self.scratch.arrays(), self.area.counters, self.wcounters,
+                        self.budget, MAX_IDLE_SLEEP_NS)
+        return True
+
+    def _sync_port_drops(self) -> None:
+        """Drops the PMD counts itself (no mbuf, RX ring overrun), as deltas since start."""
+        s = self.port.stats()
+        if not s:
+            return
+        c = self.area.counters
+        c[dispatch.DROP_NO_MBUF] = max(c[dispatch.DROP_NO_MBUF], s["rx_nombuf"] - self._base_stats["rx_nombuf"])
+        c[dispatch.DROP_RX_MISSED] = max(c[dispatch.DROP_RX_MISSED], s["imissed"] - self._base_stats["imissed"])
+
+    def second(self, elapsed: int) -> str:
+        self.seconds = elapsed
+        self._sync_port_drops()
+        up = self.port.link_up()
+        self.area.words[H_LINK] = int(up)
+        c = self.area.counters.copy()
+        prev = self._last if self._last is not None else c * 0
+        self._last = c
+        drops = self.drops()
+        dropped = ", ".join(f"{k} {count(v)}" for k, v in drops.items() if v) or "none"
+        return (f"[{self.name}] [{elapsed:3d}s] link {'up' if up else 'down'}  "
+                f"rx {rate_line(c[dispatch.RX_PACKETS] - prev[dispatch.RX_PACKETS], c[dispatch.RX_BYTES] - prev[dispatch.RX_BYTES])}  "
+                f"tx {rate_line(c[dispatch.TX_PACKETS] - prev[dispatch.TX_PACKETS], c[dispatch.TX_BYTES] - prev[dispatch.TX_BYTES])}  "
+                f"drops {dropped}")
+
+    def drops(self) -> dict[str, int]:
+        c = self.area.counters
+        return {name: int(c[dispatch.DROP_FIRST + i]) for i, name in enumerate(dispatch.DROP_NAMES)}
+
+    def report(self) -> LbReport:
+        c = self.area.counters
+        port = PortCounters(self.port.name, _mac(self.port.mac()), int(c[dispatch.RX_PACKETS]),
+                            int(c[dispatch.TX_PACKETS]), int(c[dispatch.RX_BYTES]), int(c[dispatch.TX_BYTES]))
+        workers = [WorkerCounters(w.id, *(int(v) for v in self.wcounters[pos, :3]))
+                   for pos, w in enumerate(self.cfg.clients)]
+        return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers)
+
+    def finish(self) -> None:
+        if self.port is None:
+            return
+        self.area.words[H_STATE] = STATE_STOPPING
+        lb_loop.lb_flush(self.fns, self.port.id, self.scratch.arrays(), self.area.counters, 100)
+        self._sync_port_drops()
+        report = self.report()
+        self.port.close()
+        self.say(f"[{self.name}] stopped: rx {count(report.port.rx_packets)} packets, "
+                 f"tx {count(report.port.tx_packets)} packets, drops {sum(report.drops.values())}")
+        if self.report_path:
+            with open(self.report_path, "wb") as f:
+                f.write(msgspec.json.format(msgspec.json.encode(report)))
+        self.port = None
+        dpdk.eal_cleanup()
+        busy = eal.remove_primary_files(self.eal_args)
+        if busy:
+            self.say(f"[{self.name}] {len(busy)} hugepage file(s) still in use by attached workers; left in place")
+
+
+def _addrs(rings):
+    return np.array([r.addr for r in rings], dtype=np.uint64)
+
+
+def _mac(b: bytes) -> str:
+    return ":".join(f"{x:02x}" for x in b)
