@@ -13,13 +13,13 @@ DATA_ROOM = 2048
 
 
 class FakeMbufs:
-    """`n` mbufs; `addrs` is the uint64 array of their header addresses."""
+    """`n` mbufs; `addrs` is the int64 array of their header addresses."""
 
     def __init__(self, n: int, data_room: int = DATA_ROOM):
         self.stride = HEADER + mbuf.HEADROOM + data_room
         self.mem = np.zeros(n * self.stride, np.uint8)
         base = self.mem.ctypes.data
-        self.addrs = np.array([base + i * self.stride for i in range(n)], np.uint64)
+        self.addrs = np.array([base + i * self.stride for i in range(n)], np.int64)
         words = self.mem.view(np.uint64)
         for i in range(n):
             words[(i * self.stride + mbuf.OFF_BUF_ADDR) // 8] = base + i * self.stride + HEADER

@@ -1,6 +1,6 @@
 """The lb's shared area: what a worker (a DPDK secondary) finds in the lb.
 
-One memzone of uint64 words holds the port MAC, the lb's state, its counters
+One memzone of int64 words holds the port MAC, the lb's state, its counters
 (updated in place by the poll kernel, so anyone attached reads them live) and
 one row per worker ring pair. Rings and the packet pool are found by name.
 Workers register in their row, so that two workers cannot take one ring pair

@@ -37,15 +37,16 @@ def main() -> int:
     sys.stdin.readline()
 
     sent = 0
+    bufs = np.zeros(frames.BURST, np.int64)
     if a.send:
         data = np.load(a.send)
-        sent = frames.inject(fns, att.pool.addr, att.tx.addr, data["frames"], data["lens"], 0, len(data["lens"]))
+        sent = frames.inject(fns, att.pool.addr, att.tx.addr, data["frames"], data["lens"], 0, len(data["lens"]), bufs)
     got_frames = np.zeros((max(a.expect, 1) + 64, 2048), np.uint8)
     got_lens = np.zeros(got_frames.shape[0], np.int64)
     got = 0
     deadline = time.monotonic() + a.seconds
     while time.monotonic() < deadline and (a.expect == 0 or got < a.expect):
-        n = frames.collect(fns, att.rx.addr, got_frames, got_lens, got)
+        n = frames.collect(fns, att.rx.addr, got_frames, got_lens, got, bufs)
         got += n
         if n == 0:
             time.sleep(0.001)

@@ -49,7 +49,7 @@ def test_classify_each(name, frame, expected):
 
 
 def expected_counters(frames):
-    c = np.zeros(d.N_COUNTERS, np.uint64)
+    c = np.zeros(d.N_COUNTERS, np.int64)
     c[d.RX_PACKETS] = len(frames)
     c[d.RX_BYTES] = sum(len(f) for f in frames)
     cause = {d.NO_WORKER: d.DROP_NO_WORKER, d.NOT_IP: d.DROP_NOT_IP, d.TRUNCATED: d.DROP_TRUNCATED}
@@ -62,8 +62,9 @@ def expected_counters(frames):
 def test_dispatch_frames_exact_assignment_and_counters():
     frames = [c[1] for c in CASES]
     arr, lens = P.as_arrays(frames, 128)
-    counters = np.zeros(d.N_COUNTERS, np.uint64)
-    out = d.dispatch_frames(arr, lens, table(), counters)
+    counters = np.zeros(d.N_COUNTERS, np.int64)
+    out = np.zeros(len(lens), np.int64)
+    d.dispatch_frames(arr, lens, table(), counters, out)
     assert out.tolist() == [c[2] for c in CASES]
     assert counters.tolist() == expected_counters(frames).tolist()
     assert counters[d.DROP_NO_WORKER] == 3 and counters[d.DROP_NOT_IP] == 4 and counters[d.DROP_TRUNCATED] == 5
@@ -74,10 +75,10 @@ def test_sort_burst_on_mbufs_buckets_and_drops():
     mb = FakeMbufs(len(frames))
     for i, f in enumerate(frames):
         mb.fill(i, f)
-    buckets = np.zeros((2, 32), np.uint64)
+    buckets = np.zeros((2, 32), np.int64)
     blen = np.zeros(2, np.int64)
-    drops = np.zeros(32, np.uint64)
-    counters = np.zeros(d.N_COUNTERS, np.uint64)
+    drops = np.zeros(32, np.int64)
+    counters = np.zeros(d.N_COUNTERS, np.int64)
     ndrop = d.sort_burst(mb.addrs, len(frames), table(), buckets, blen, drops, counters)
     want = {w: [mb.addrs[i] for i, c in enumerate(CASES) if c[2] == w] for w in (0, 1)}
     assert buckets[0, :blen[0]].tolist() == want[0]
@@ -94,8 +95,9 @@ def test_garbage_frames_are_counted_never_crash():
     arr[::3, 12:14] = [0x08, 0x00]          # many look like IPv4, some like IPv6 and ARP
     arr[1::3, 12:14] = [0x86, 0xDD]
     arr[2::6, 12:14] = [0x08, 0x06]
-    counters = np.zeros(d.N_COUNTERS, np.uint64)
-    out = d.dispatch_frames(arr, lens, table(), counters)
+    counters = np.zeros(d.N_COUNTERS, np.int64)
+    out = np.zeros(len(lens), np.int64)
+    d.dispatch_frames(arr, lens, table(), counters, out)
     drops = counters[d.DROP_NO_WORKER] + counters[d.DROP_NOT_IP] + counters[d.DROP_TRUNCATED]
     assert counters[d.RX_PACKETS] == n
     assert drops + np.count_nonzero(out >= 0) == n

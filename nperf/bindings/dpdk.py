@@ -55,7 +55,7 @@ def is_primary() -> bool:
 def function_table() -> np.ndarray:
     """Addresses of the per-burst C functions, in `nperf.kernels.cfn` order."""
     return np.array([int(ffi.cast("uintptr_t", ffi.addressof(lib, name))) for name in cfn.C_NAMES],
-                    dtype=np.uint64)
+                    dtype=np.int64)
 
 
 def tsc_hz() -> int:
@@ -163,18 +163,18 @@ class Ring:
 
 
 def memzone_reserve(name: str, nwords: int) -> np.ndarray:
-    """A zeroed shared area of `nwords` uint64 words, visible to secondaries."""
+    """A zeroed shared area of `nwords` int64 words, visible to secondaries."""
     p = lib.np_memzone_reserve(name.encode(), nwords * 8)
     if p == ffi.NULL:
         raise DpdkError(f"cannot reserve shared area {name} ({_why()})")
-    return np.frombuffer(ffi.buffer(p, nwords * 8), dtype=np.uint64)
+    return np.frombuffer(ffi.buffer(p, nwords * 8), dtype=np.int64)
 
 
 def memzone_lookup(name: str, nwords: int) -> np.ndarray:
     p = lib.np_memzone_lookup(name.encode())
     if p == ffi.NULL:
         raise DpdkError(f"no shared area named {name}")
-    return np.frombuffer(ffi.buffer(p, nwords * 8), dtype=np.uint64)
+    return np.frombuffer(ffi.buffer(p, nwords * 8), dtype=np.int64)
 
 
 def memzone_free(name: str) -> None:

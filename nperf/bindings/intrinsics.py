@@ -2,12 +2,13 @@
 
 A cached kernel may not reference cffi functions, so C is reached through an
 address that arrives as an integer argument (`call_c`), and mbuf memory is
-read and written through raw addresses (`ptr_u8`, `load_*`, `store_*`).
+read and written through raw addresses (`view_u8`, `load_*`, `store_*`).
 Everything here caches (`@njit(cache=True)` callers compile once per machine).
 """
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
 _I64 = ir.IntType(64)
 
@@ -31,14 +32,24 @@ def call_c(typingctx, fn, a, b, c, d):
 
 
 @intrinsic
-def ptr_u8(typingctx, addr):
-    """A `uint8*` at integer address `addr`, for `numba.carray(ptr, n)`."""
-    if not isinstance(addr, types.Integer):
+def view_u8(typingctx, addr, n):
+    """A uint8 array of `n` bytes at integer address `addr` (no copy, no owner).
+
+    Unlike `numba.carray` this works in kernels compiled without reference
+    counting (see `nperf.kernels.jit`).
+    """
+    if not isinstance(addr, types.Integer) or not isinstance(n, types.Integer):
         return None
-    sig = types.CPointer(types.uint8)(addr)
+    aryty = types.Array(types.uint8, 1, "C")
+    sig = aryty(addr, n)
 
     def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], ir.IntType(8).as_pointer())
+        ary = context.make_array(aryty)(context, builder)
+        intp = context.get_value_type(types.intp)
+        populate_array(ary, data=builder.inttoptr(args[0], ir.IntType(8).as_pointer()),
+                       shape=[context.cast(builder, args[1], signature.args[1], types.intp)],
+                       strides=[ir.Constant(intp, 1)], itemsize=ir.Constant(intp, 1), meminfo=None)
+        return ary._getvalue()
 
     return sig, codegen
 
@@ -99,5 +110,5 @@ store_u16 = _make_store(types.uint16)
 store_u32 = _make_store(types.uint32)
 store_u64 = _make_store(types.uint64)
 
-__all__ = ["call_c", "ptr_u8", "array_addr", "load_u16", "load_u32", "load_u64",
+__all__ = ["call_c", "view_u8", "array_addr", "load_u16", "load_u32", "load_u64",
            "store_u16", "store_u32", "store_u64"]

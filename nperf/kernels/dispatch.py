@@ -7,16 +7,16 @@ counted drop with its cause. The owner table is open addressing over flat
 arrays, built once from the lb config.
 """
 import numpy as np
-from numba import njit
 
 from nperf.kernels import mbuf
+from nperf.kernels.jit import inline, kernel
 
 # classify() results below zero: drop causes
 NO_WORKER = -1
 NOT_IP = -2
 TRUNCATED = -3
 
-# lb counters (uint64 words of the lb's shared area, see nperf.lb_shared)
+# lb counters (int64 words of the lb's shared area, see nperf.lb_shared)
 RX_PACKETS = 0
 RX_BYTES = 1
 TX_PACKETS = 2
@@ -64,66 +64,67 @@ def _new_table(count, key_dtype):
     return np.zeros(size, key_dtype), np.full(size, -1, np.int32)
 
 
-@njit(cache=True)
+@inline
 def _slot4(ip, size):
-    return np.int64(((np.uint64(ip) * _HASH32) & np.uint64(0xFFFFFFFF)) % np.uint64(size))
+    """Table sizes are powers of two: the slot is a mask, never a division."""
+    return np.int64(((np.uint64(ip) * _HASH32) >> np.uint64(16)) & np.uint64(size - 1))
 
 
-@njit(cache=True)
+@inline
 def _slot6(hi, lo, size):
     h = (hi ^ (lo * _HASH64)) * _HASH64
-    return np.int64((h >> np.uint64(32)) % np.uint64(size))
+    return np.int64((h >> np.uint64(32)) & np.uint64(size - 1))
 
 
-@njit(cache=True)
+@kernel
 def _insert4(keys, vals, ip, worker):
     size = keys.shape[0]
     i = _slot4(ip, size)
     while vals[i] >= 0 and keys[i] != ip:
-        i = (i + 1) % size
+        i = (i + 1) & (size - 1)
     keys[i] = ip
     vals[i] = worker
 
 
-@njit(cache=True)
+@kernel
 def _insert6(his, los, vals, hi, lo, worker):
     size = his.shape[0]
     i = _slot6(hi, lo, size)
     while vals[i] >= 0 and (his[i] != hi or los[i] != lo):
-        i = (i + 1) % size
+        i = (i + 1) & (size - 1)
     his[i] = hi
     los[i] = lo
     vals[i] = worker
 
 
-@njit(cache=True, inline="always")
+@inline
 def lookup4(keys, vals, ip):
     size = keys.shape[0]
     i = _slot4(ip, size)
     while vals[i] >= 0:
         if keys[i] == ip:
             return np.int64(vals[i])
-        i = (i + 1) % size
+        i = (i + 1) & (size - 1)
     return np.int64(NO_WORKER)
 
 
-@njit(cache=True, inline="always")
+@inline
 def lookup6(his, los, vals, hi, lo):
     size = his.shape[0]
     i = _slot6(hi, lo, size)
     while vals[i] >= 0:
         if his[i] == hi and los[i] == lo:
             return np.int64(vals[i])
-        i = (i + 1) % size
+        i = (i + 1) & (size - 1)
     return np.int64(NO_WORKER)
 
 
-@njit(cache=True, inline="always")
+@inline
 def _be32(b, o):
     return (np.uint32(b[o]) << 24) | (np.uint32(b[o + 1]) << 16) | (np.uint32(b[o + 2]) << 8) | np.uint32(b[o + 3])
 
 
-@njit(cache=True, inline="always")
+@inline
 def _be64(b, o):
     v = np.uint64(0)
     for k in range(8):
@@ -131,7 +132,7 @@ def _be64(b, o):
     return v
 
 
-@njit(cache=True)
+@inline
 def classify(b, n, table):
     """Worker index for the frame `b[:n]`, or a negative drop cause."""
     v4_keys, v4_vals, v6_hi, v6_lo, v6_vals = table
@@ -162,7 +163,7 @@ def classify(b, n, table):
     return np.int64(NOT_IP)
 
 
-@njit(cache=True, inline="always")
+@inline
 def count_drop(counters, code):
     if code == NO_WORKER:
         counters[DROP_NO_WORKER] += 1
@@ -172,21 +173,19 @@ def count_drop(counters, code):
         counters[DROP_TRUNCATED] += 1
 
 
-@njit(cache=True)
-def dispatch_frames(frames, lens, table, counters):
-    """Array form of `sort_burst` for tests: frame i's worker or drop code."""
-    out = np.empty(lens.shape[0], np.int64)
+@kernel
+def dispatch_frames(frames, lens, table, counters, out):
+    """Array form of `sort_burst` for tests: out[i] = frame i's worker or drop code."""
     for i in range(lens.shape[0]):
         code = classify(frames[i], lens[i], table)
         counters[RX_PACKETS] += 1
-        counters[RX_BYTES] += lens[i]
+        counters[RX_BYTES] += np.int64(lens[i])
         if code < 0:
             count_drop(counters, code)
         out[i] = code
-    return out
 
 
-@njit(cache=True)
+@kernel
 def sort_burst(mbufs, n, table, buckets, bucket_len, drops, counters):
     """Sort `mbufs[:n]` into per-worker `buckets`; dropped ones into `drops`.
 

@@ -2,21 +2,18 @@
 
 Frames are rows of a 2-D uint8 array with their lengths beside; each call moves
 a burst between those rows and mbufs on a ring, allocating or freeing the
-mbufs in bulk.
+mbufs in bulk. `bufs` is a caller-owned int64 scratch array of BURST entries.
 """
-import numpy as np
-from numba import njit
-
 from nperf.bindings.intrinsics import array_addr, call_c
 from nperf.kernels import cfn, mbuf
+from nperf.kernels.jit import kernel
 
 BURST = 32
 
 
-@njit(cache=True)
-def inject(fns, pool, ring, frames, lens, first, count):
+@kernel
+def inject(fns, pool, ring, frames, lens, first, count, bufs):
     """Put frames[first:first+count] on `ring` in new mbufs; returns how many went."""
-    bufs = np.zeros(BURST, np.uint64)
     done = 0
     while done < count:
         k = min(BURST, count - done)
@@ -24,8 +21,7 @@ def inject(fns, pool, ring, frames, lens, first, count):
             break
         for i in range(k):
             n = lens[first + done + i]
-            view = mbuf.buffer_view(bufs[i])
-            view[:n] = frames[first + done + i, :n]
+            mbuf.copy_bytes(mbuf.buffer_view(bufs[i]), 0, frames[first + done + i], 0, n)
             mbuf.set_len(bufs[i], n)
         sent = call_c(fns[cfn.RING_ENQUEUE], ring, array_addr(bufs), k, 0)
         if sent < k:
@@ -36,15 +32,14 @@ def inject(fns, pool, ring, frames, lens, first, count):
     return done
 
 
-@njit(cache=True)
-def collect(fns, ring, frames, lens, at):
+@kernel
+def collect(fns, ring, frames, lens, at, bufs):
     """Move one burst from `ring` into frames[at:], freeing the mbufs.
 
     Frames longer than a row are cut to the row (their true length is kept in
     `lens`); returns how many frames were taken (0 when the ring is empty or
     the rows are full).
     """
-    bufs = np.zeros(BURST, np.uint64)
     room = frames.shape[0] - at
     if room <= 0:
         return 0
@@ -52,7 +47,7 @@ def collect(fns, ring, frames, lens, at):
     for i in range(n):
         length = mbuf.data_len(bufs[i])
         keep = min(length, frames.shape[1])
-        frames[at + i, :keep] = mbuf.data_view(bufs[i])[:keep]
+        mbuf.copy_bytes(frames[at + i], 0, mbuf.data_view(bufs[i]), 0, keep)
         lens[at + i] = length
     if n:
         call_c(fns[cfn.MBUF_FREE], array_addr(bufs), n, 0, 0)

@@ -8,10 +8,10 @@ worker rings only what fits, so back-pressure reaches the workers' TX rings
 (their producers count what they could not enqueue).
 """
 import numpy as np
-from numba import njit
 
 from nperf.bindings.intrinsics import array_addr, call_c
 from nperf.kernels import cfn, mbuf
+from nperf.kernels.jit import inline, kernel
 from nperf.kernels.dispatch import DROP_PORT_TX_FULL, DROP_RING_FULL, TX_BYTES, TX_PACKETS, sort_burst
 from nperf.kernels.poll import N_POLL_STATE, idle_backoff
 
@@ -34,11 +34,11 @@ class LbScratch:
     """Preallocated arrays the loop works in, kept between calls."""
 
     def __init__(self, nworkers: int):
-        self.rx = np.zeros(BURST, np.uint64)
-        self.buckets = np.zeros((nworkers, BURST), np.uint64)
+        self.rx = np.zeros(BURST, np.int64)
+        self.buckets = np.zeros((nworkers, BURST), np.int64)
         self.bucket_len = np.zeros(nworkers, np.int64)
-        self.drops = np.zeros(BURST, np.uint64)
-        self.pending = np.zeros(PENDING, np.uint64)
+        self.drops = np.zeros(BURST, np.int64)
+        self.pending = np.zeros(PENDING, np.int64)
         self.pending_len = np.zeros(PENDING, np.int64)
         self.state = np.zeros(N_STATE, np.int64)
 
@@ -47,7 +47,7 @@ class LbScratch:
                 self.pending, self.pending_len, self.state)
 
 
-@njit(cache=True, inline="always")
+@inline
 def _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters):
     for w in range(bucket_len.shape[0]):
         k = bucket_len[w]
@@ -63,7 +63,7 @@ def _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters):
         bucket_len[w] = 0
 
 
-@njit(cache=True, inline="always")
+@inline
 def _from_workers(fns, tx_rings, pending, pending_len, state, wcounters):
     """Top up `pending` from the worker TX rings, round robin; returns the fill."""
     nw = tx_rings.shape[0]
@@ -83,7 +83,7 @@ def _from_workers(fns, tx_rings, pending, pending_len, state, wcounters):
     return npend
 
 
-@njit(cache=True, inline="always")
+@inline
 def _to_port(fns, port, pending, pending_len, npend, counters):
     """Transmit what the port takes; the rest moves to the front of `pending`."""
     sent = call_c(fns[cfn.TX_BURST], port, 0, array_addr(pending), min(npend, BURST * 2))
@@ -99,9 +99,9 @@ def _to_port(fns, port, pending, pending_len, npend, counters):
     return sent, left
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
-            budget_cycles, max_sleep_ns):
+            budget_cycles, idle_cycles, max_sleep_ns):
     """Forward for about `budget_cycles` TSC cycles, then return to Python."""
     rx, buckets, bucket_len, drops, pending, pending_len, state = scratch
     start = call_c(fns[cfn.TSC], 0, 0, 0, 0)
@@ -117,12 +117,13 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
         if npend:
             sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
         state[ST_PENDING] = npend
-        idle_backoff(fns, state, n > 0 or sent > 0, max_sleep_ns)
-        if call_c(fns[cfn.TSC], 0, 0, 0, 0) - start > budget_cycles:
+        now = call_c(fns[cfn.TSC], 0, 0, 0, 0)
+        idle_backoff(fns, state, n > 0 or sent > 0, now, idle_cycles, max_sleep_ns)
+        if now - start > budget_cycles:
             return
 
 
-@njit(cache=True)
+@kernel
 def lb_flush(fns, port, scratch, counters, tries):
     """At stop: transmit what is pending, free and count what the port refuses."""
     rx, buckets, bucket_len, drops, pending, pending_len, state = scratch

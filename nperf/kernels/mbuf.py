@@ -5,9 +5,9 @@ against `offsetof` from the compiled extension at import and refuses to run
 if they differ, so a kernel can never read a wrong field silently.
 """
 import numba
-from numba import njit
 
-from nperf.bindings.intrinsics import load_u16, load_u32, load_u64, ptr_u8, store_u16, store_u32
+from nperf.bindings.intrinsics import load_u16, load_u32, load_u64, store_u16, store_u32, view_u8
+from nperf.kernels.jit import inline
 
 OFF_BUF_ADDR = 0
 OFF_DATA_OFF = 16
@@ -22,41 +22,53 @@ LAYOUT = (OFF_BUF_ADDR, OFF_DATA_OFF, OFF_PKT_LEN, OFF_DATA_LEN, OFF_NB_SEGS,
           OFF_BUF_LEN, HEADROOM, OFF_NEXT)
 
 
-@njit(inline="always", cache=True)
+@inline
 def data_addr(m):
     return load_u64(m + OFF_BUF_ADDR) + load_u16(m + OFF_DATA_OFF)
 
 
-@njit(inline="always", cache=True)
+@inline
 def data_len(m):
     return numba.int64(load_u16(m + OFF_DATA_LEN))
 
 
-@njit(inline="always", cache=True)
+@inline
 def pkt_len(m):
     return numba.int64(load_u32(m + OFF_PKT_LEN))
 
 
-@njit(inline="always", cache=True)
+@inline
 def room(m):
     """Bytes available from the data start to the end of the buffer."""
     return numba.int64(load_u16(m + OFF_BUF_LEN)) - numba.int64(load_u16(m + OFF_DATA_OFF))
 
 
-@njit(inline="always", cache=True)
+@inline
 def data_view(m):
     """The first segment's bytes as a uint8 array (no copy)."""
-    return numba.carray(ptr_u8(data_addr(m)), data_len(m))
+    return view_u8(data_addr(m), data_len(m))
 
 
-@njit(inline="always", cache=True)
+@inline
 def buffer_view(m):
     """The writable buffer from the data start, `room(m)` bytes long (no copy)."""
-    return numba.carray(ptr_u8(data_addr(m)), room(m))
+    return view_u8(data_addr(m), room(m))
 
 
-@njit(inline="always", cache=True)
+@inline
 def set_len(m, n):
     """Make a single-segment mbuf `n` bytes long."""
     store_u16(m + OFF_DATA_LEN, n)
     store_u32(m + OFF_PKT_LEN, n)
+
+
+@inline
+def copy_bytes(dst, dst_off, src, src_off, n):
+    """dst[dst_off:dst_off+n] = src[src_off:src_off+n], without a temporary.
+
+    Slice assignment between arrays may allocate (for overlap), which kernels
+    compiled without reference counting cannot do; LLVM turns this loop into
+    a memcpy.
+    """
+    for j in range(n):
+        dst[dst_off + j] = src[src_off + j]

@@ -18,6 +18,7 @@ from nperf.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOP
 from nperf.stats_format import count, rate_line
 
 SLICE_S = 0.01            # one kernel call forwards for this long
+IDLE_S = 0.0002           # no packet for this long: start sleeping
 MAX_IDLE_SLEEP_NS = 200_000
 
 
@@ -94,6 +95,7 @@ class Lb:
         self.area = SharedArea.create(ids, self.port.mac(), lcore)
         self.fns = dpdk.function_table()
         self.budget = int(dpdk.tsc_hz() * SLICE_S)
+        self.idle = int(dpdk.tsc_hz() * IDLE_S)
         self.table = owner_table(self.cfg).arrays()
         self.scratch = lb_loop.LbScratch(len(ids))
         self.rx_addrs = _addrs(self.rx)
@@ -107,7 +109,7 @@ class Lb:
     def poll_slice(self) -> bool:
         lb_loop.lb_poll(self.fns, self.port.id, self.rx_addrs, self.tx_addrs, self.table,
                         self.scratch.arrays(), self.area.counters, self.wcounters,
-                        self.budget, MAX_IDLE_SLEEP_NS)
+                        self.budget, self.idle, MAX_IDLE_SLEEP_NS)
         return True
 
     def _sync_port_drops(self) -> None:
@@ -167,7 +169,7 @@ class Lb:
 
 
 def _addrs(rings):
-    return np.array([r.addr for r in rings], dtype=np.uint64)
+    return np.array([r.addr for r in rings], dtype=np.int64)
 
 
 def _mac(b: bytes) -> str:
