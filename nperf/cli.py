@@ -1,4 +1,4 @@
-"""`nperf` command line: lb | check | bench.
+"""`nperf` command line: lb | server | check | bench.
 
 Bad input ends with one `error:` line and a non-zero status, never a
 traceback: exit 2 for configuration and usage errors, 1 for failures at run
@@ -27,6 +27,28 @@ def _lb(args) -> int:
     return controller.run(lb)
 
 
+def _worker(role):
+    def run(args) -> int:
+        from nperf import config
+        from nperf.roles import controller
+        from nperf.roles.worker import Worker
+        from nperf.worker_stack import StackOptions
+        cfg, warnings = config.load_worker(args.config)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        opts = StackOptions(max_conns=args.max_conns, time_wait_ms=args.time_wait_ms,
+                            idle_timeout_s=args.idle_timeout, loss=args.loss)
+        w = Worker(cfg, role, args.config, core=args.core, opts=opts, report=args.report,
+                   say=lambda s: print(s, flush=True))
+        try:
+            w.start()
+        except BaseException:
+            w.finish()
+            raise
+        return controller.run(w)
+    return run
+
+
 def _bench(args) -> int:
     from nperf.bench import run_bench
     return run_bench(args.what, args)
@@ -50,12 +72,27 @@ def _parser() -> argparse.ArgumentParser:
                     help="benchmark mode: each worker's RX ring feeds its own TX ring (no worker process)")
     lb.set_defaults(func=_lb)
 
+    srv = sub.add_parser("server", help="run an HTTP server on nperf's own TCP stack")
+    _worker_options(srv)
+    srv.set_defaults(func=_worker("server"))
+
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
     b.add_argument("what", choices=["lb"])
     b.add_argument("--rounds", type=int, default=3, help="alternating nperf/peer rounds")
     b.add_argument("--seconds", type=float, default=5.0, help="length of one measured run")
     b.set_defaults(func=_bench)
     return p
+
+
+def _worker_options(p) -> None:
+    p.add_argument("config")
+    p.add_argument("--core", type=int, help="CPU to run on (default: the file's core_id)")
+    p.add_argument("--report", help="write a JSON summary here at exit")
+    p.add_argument("--max-conns", type=int, default=1_000_000, help="connection table size [1000000]")
+    p.add_argument("--time-wait-ms", type=int, default=1000, help="TIME_WAIT length [1000]")
+    p.add_argument("--idle-timeout", type=float, default=60.0, help="close connections idle this long, s [60]")
+    p.add_argument("--loss", type=float, default=0.0,
+                   help="test knob: drop this fraction of received frames at random [0]")
 
 
 def main(argv=None) -> int:

@@ -58,6 +58,12 @@ def function_table() -> np.ndarray:
                     dtype=np.int64)
 
 
+def free_mbufs(addrs: np.ndarray) -> None:
+    """Return mbufs (an int64 array of addresses) to their pools."""
+    if len(addrs):
+        lib.np_mbuf_free(addrs.ctypes.data, len(addrs), 0, 0)
+
+
 def tsc_hz() -> int:
     return lib.np_tsc_hz(0, 0, 0, 0)
 

@@ -13,6 +13,9 @@ MBUF_FREE = 5
 TSC = 6
 TSC_HZ = 7
 SLEEP_NS = 8
+RING_RX = 9              # ring dequeue/enqueue with the port bursts' argument order
+RING_TX = 10
 
 C_NAMES = ("np_rx_burst", "np_tx_burst", "np_ring_enqueue", "np_ring_dequeue",
-           "np_mbuf_alloc", "np_mbuf_free", "np_tsc", "np_tsc_hz", "np_sleep_ns")
+           "np_mbuf_alloc", "np_mbuf_free", "np_tsc", "np_tsc_hz", "np_sleep_ns",
+           "np_ring_rx", "np_ring_tx")

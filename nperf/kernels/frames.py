@@ -6,6 +6,7 @@ mbufs in bulk. `bufs` is a caller-owned int64 scratch array of BURST entries.
 """
 from nperf.bindings.intrinsics import array_addr, call_c
 from nperf.kernels import cfn, mbuf
+from nperf.kernels.bytes_util import copy_bytes
 from nperf.kernels.jit import kernel
 
 BURST = 32
@@ -21,7 +22,7 @@ def inject(fns, pool, ring, frames, lens, first, count, bufs):
             break
         for i in range(k):
             n = lens[first + done + i]
-            mbuf.copy_bytes(mbuf.buffer_view(bufs[i]), 0, frames[first + done + i], 0, n)
+            copy_bytes(mbuf.buffer_view(bufs[i]), 0, frames[first + done + i], 0, n)
             mbuf.set_len(bufs[i], n)
         sent = call_c(fns[cfn.RING_ENQUEUE], ring, array_addr(bufs), k, 0)
         if sent < k:
@@ -47,7 +48,7 @@ def collect(fns, ring, frames, lens, at, bufs):
     for i in range(n):
         length = mbuf.data_len(bufs[i])
         keep = min(length, frames.shape[1])
-        mbuf.copy_bytes(frames[at + i], 0, mbuf.data_view(bufs[i]), 0, keep)
+        copy_bytes(frames[at + i], 0, mbuf.data_view(bufs[i]), 0, keep)
         lens[at + i] = length
     if n:
         call_c(fns[cfn.MBUF_FREE], array_addr(bufs), n, 0, 0)

@@ -61,14 +61,3 @@ def set_len(m, n):
     store_u16(m + OFF_DATA_LEN, n)
     store_u32(m + OFF_PKT_LEN, n)
 
-
-@inline
-def copy_bytes(dst, dst_off, src, src_off, n):
-    """dst[dst_off:dst_off+n] = src[src_off:src_off+n], without a temporary.
-
-    Slice assignment between arrays may allocate (for overlap), which kernels
-    compiled without reference counting cannot do; LLVM turns this loop into
-    a memcpy.
-    """
-    for j in range(n):
-        dst[dst_off + j] = src[src_off + j]

@@ -1,0 +1,105 @@
+"""The application side of a connection: HTTP over the TCP kernels.
+
+TCP calls these hooks; they keep no message bytes. Each connection has a
+queue of at most APPQ messages it sends (`q_kind`, `q_flags`, `q_start`
+stream offset, `q_len`): the server's responses, in request order. TCP frees
+a queue entry once the peer has acknowledged all of it, and asks for any
+byte range of the stream through `app_copy`.
+
+`s.app` = (response table, events scratch, server counters, request table,
+client counters); see `nperf.worker_stack`.
+"""
+from nperf.kernels import http_server as hs
+from nperf.kernels.jit import inline, kernel
+from nperf.kernels.stack import C_DROP_PROTOCOL, P_ROLE, SERVER
+from nperf.kernels.tcp_table import APPQ, F_FIN_QUEUED
+
+A_RESPONSES, A_EVENTS, A_SERVER_COUNTERS, A_REQUESTS, A_CLIENT_COUNTERS = range(5)
+
+
+@inline
+def _enqueue(s, c, kind, flags, length):
+    t = s.tcb
+    k = t.q_tail[c] % APPQ
+    t.q_kind[c, k] = kind
+    t.q_flags[c, k] = flags
+    t.q_start[c, k] = t.snd_end[c] - 1
+    t.q_len[c, k] = length
+    t.q_tail[c] += 1
+    t.snd_end[c] += length
+
+
+@kernel
+def app_input(s, c, b, start, n, now):
+    """In-order bytes b[start:start+n] arrived on c; returns how many were taken."""
+    t = s.tcb
+    if s.params[P_ROLE] != SERVER:
+        return n
+    room = APPQ - (t.q_tail[c] - t.q_head[c])
+    if room == 0:
+        return 0
+    table = s.app[A_RESPONSES]
+    events = s.app[A_EVENTS]
+    end, nev = hs.server_parse(t.app[c], b, start, start + n, table, events[:room], s.app[A_SERVER_COUNTERS])
+    for e in range(nev):
+        kind = events[e, 0]
+        flags = events[e, 1]
+        _enqueue(s, c, kind, flags, hs.response_length(table, kind, flags))
+        if flags & hs.FLAG_CLOSE:
+            t.flags[c] |= F_FIN_QUEUED
+    return end - start
+
+
+@kernel
+def app_copy(s, c, off, out, pos, n):
+    """Stream bytes [off, off+n) of c into out[pos:]."""
+    t = s.tcb
+    table = s.app[A_RESPONSES]
+    k = t.q_head[c]
+    while n > 0 and k < t.q_tail[c]:
+        j = k % APPQ
+        first = t.q_start[c, j]
+        length = t.q_len[c, j]
+        if off < first + length:
+            take = min(n, first + length - off)
+            hs.response_copy(table, t.q_kind[c, j], t.q_flags[c, j], off - first, out, pos, take)
+            pos += take
+            off += take
+            n -= take
+        k += 1
+
+
+@kernel
+def app_established(s, c, now):
+    """The handshake completed."""
+    return
+
+
+@kernel
+def app_peer_closed(s, c, now):
+    """The peer sent FIN: the server closes too, after what it still owes."""
+    s.tcb.flags[c] |= F_FIN_QUEUED
+
+
+@kernel
+def app_closed(s, c, how, now):
+    """c is gone (how: tcp.END_*)."""
+    return
+
+
+@kernel
+def udp_input(s, b, n, ihl, ip_len, now):
+    """UDP is not served yet: counted as an unsupported protocol."""
+    s.counters[C_DROP_PROTOCOL] += 1
+
+
+@kernel
+def app_tick(s, now):
+    """Start new work (the client's scheduler); True if anything was started."""
+    return False
+
+
+@kernel
+def app_finished(s):
+    """True once the application's job is done (a server's never is)."""
+    return False

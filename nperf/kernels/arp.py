@@ -1,0 +1,159 @@
+"""ARP for a worker's own IPv4 addresses, and ICMP echo.
+
+Requests for an owned address are answered in the request's own mbuf; the
+sender is learnt. Peers are resolved through a small open-addressing cache
+(IP → MAC) with a retry interval and a bounded number of tries. At start a
+worker announces each owned address once (gratuitous ARP).
+"""
+import numpy as np
+
+from nperf.kernels import frame_out, mbuf, net
+from nperf.kernels.jit import inline, kernel
+from nperf.kernels.stack import (C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_DROP_NOT_OURS, C_ICMP_ECHO,
+                                 P_ARP_RETRY_US, P_ARP_TRIES, P_IP_COUNT, P_IP_FIRST, P_MAC,
+                                 V_ARP_ANNOUNCED)
+
+ARP_SLOTS = 1024
+A_EMPTY, A_PENDING, A_RESOLVED, A_FAILED = 0, 1, 2, 3
+BROADCAST = 0xFFFFFFFFFFFF
+ARP_FRAME = 42
+
+
+def new_arp_cache():
+    """(ips, macs, states, tries, next try time)."""
+    return (np.zeros(ARP_SLOTS, np.int64), np.zeros(ARP_SLOTS, np.int64), np.zeros(ARP_SLOTS, np.int64),
+            np.zeros(ARP_SLOTS, np.int64), np.zeros(ARP_SLOTS, np.int64))
+
+
+@inline
+def owns(s, ip):
+    return 0 <= ip - s.params[P_IP_FIRST] < s.params[P_IP_COUNT]
+
+
+@inline
+def _slot(arp, ip):
+    """The slot holding `ip`, or the empty slot where it would go (-1 if full)."""
+    ips, macs, states, tries, next_try = arp
+    i = (ip * 40503) & (ARP_SLOTS - 1)
+    for _ in range(ARP_SLOTS):
+        if states[i] == A_EMPTY or ips[i] == ip:
+            return i
+        i = (i + 1) & (ARP_SLOTS - 1)
+    return np.int64(-1)
+
+
+@inline
+def _learn(arp, ip, mac):
+    ips, macs, states, tries, next_try = arp
+    i = _slot(arp, ip)
+    if i >= 0:
+        ips[i] = ip
+        macs[i] = mac
+        states[i] = A_RESOLVED
+
+
+@inline
+def _put_arp(s, b, op, dst_mac, sender_ip, target_mac, target_ip):
+    frame_out.put_eth(s, b, dst_mac, net.ETH_ARP)
+    net.put16(b, 14, 1)
+    net.put16(b, 16, net.ETH_IPV4)
+    b[18] = 6
+    b[19] = 4
+    net.put16(b, 20, op)
+    net.put_mac(b, 22, s.params[P_MAC])
+    net.put32(b, 28, sender_ip)
+    net.put_mac(b, 32, target_mac)
+    net.put32(b, 38, target_ip)
+
+
+@kernel
+def arp_input(s, b, n, m):
+    """Handle an ARP frame; True if mbuf m was reused for the reply."""
+    s.counters[C_ARP_IN] += 1
+    if n < ARP_FRAME or net.get16(b, 14) != 1 or net.get16(b, 16) != net.ETH_IPV4 or b[18] != 6 or b[19] != 4:
+        s.counters[C_DROP_NOT_OURS] += 1
+        return False
+    op = net.get16(b, 20)
+    sha = net.get_mac(b, 22)
+    spa = net.get32(b, 28)
+    tpa = net.get32(b, 38)
+    if not owns(s, tpa):
+        s.counters[C_DROP_NOT_OURS] += 1
+        return False
+    _learn(s.arp, spa, sha)
+    if op != 1 or not frame_out.can_reuse(s):
+        return False
+    _put_arp(s, b, 2, sha, tpa, sha, spa)
+    s.counters[C_ARP_REPLIES] += 1
+    frame_out.send(s, m, ARP_FRAME)
+    return True
+
+
+@kernel
+def arp_resolve(s, ip, now):
+    """The MAC of `ip`, or -1 while it is being resolved, or -2 if it failed."""
+    ips, macs, states, tries, next_try = s.arp
+    i = _slot(s.arp, ip)
+    if i < 0:
+        return np.int64(-2)
+    if states[i] == A_RESOLVED:
+        return macs[i]
+    if states[i] == A_FAILED:
+        return np.int64(-2)
+    if states[i] == A_EMPTY:
+        ips[i] = ip
+        states[i] = A_PENDING
+        tries[i] = 0
+        next_try[i] = now
+    if now >= next_try[i]:
+        if tries[i] >= s.params[P_ARP_TRIES]:
+            states[i] = A_FAILED
+            return np.int64(-2)
+        m = frame_out.take_mbuf(s)
+        if m >= 0:
+            b = mbuf.buffer_view(m)
+            _put_arp(s, b, 1, BROADCAST, s.params[P_IP_FIRST], 0, ip)
+            frame_out.send(s, m, ARP_FRAME)
+            s.counters[C_ARP_REQUESTS] += 1
+            tries[i] += 1
+            next_try[i] = now + s.params[P_ARP_RETRY_US]
+    return np.int64(-1)
+
+
+@kernel
+def arp_announce(s):
+    """Gratuitous ARP for owned addresses not yet announced; True when all are."""
+    while s.var[V_ARP_ANNOUNCED] < s.params[P_IP_COUNT]:
+        m = frame_out.take_mbuf(s)
+        if m < 0:
+            return False
+        ip = s.params[P_IP_FIRST] + s.var[V_ARP_ANNOUNCED]
+        _put_arp(s, mbuf.buffer_view(m), 1, BROADCAST, ip, 0, ip)
+        frame_out.send(s, m, ARP_FRAME)
+        s.counters[C_ARP_REQUESTS] += 1
+        s.var[V_ARP_ANNOUNCED] += 1
+    return True
+
+
+@kernel
+def icmp_echo(s, b, n, ihl, ip_len, m):
+    """Answer an echo request in place; True if m was reused."""
+    o = net.ETH_LEN + ihl
+    icmp_len = ip_len - ihl
+    if ihl != net.IP_LEN or icmp_len < 8 or b[o] != 8 or net.fold(net.sum16(b, o, icmp_len, np.int64(0))) != 0:
+        s.counters[C_DROP_NOT_OURS] += 1
+        return False
+    if not frame_out.can_reuse(s):
+        return False
+    src = net.get32(b, 26)
+    dst = net.get32(b, 30)
+    peer = net.get_mac(b, 6)
+    frame_out.put_eth(s, b, peer, net.ETH_IPV4)
+    b[o] = 0
+    b[o + 2] = 0
+    b[o + 3] = 0
+    net.put16(b, o + 2, net.fold(net.sum16(b, o, icmp_len, np.int64(0))))
+    frame_out.put_ipv4(s, b, dst, src, net.PROTO_ICMP, icmp_len)
+    s.counters[C_ICMP_ECHO] += 1
+    frame_out.send(s, m, net.ETH_LEN + net.IP_LEN + icmp_len)
+    return True

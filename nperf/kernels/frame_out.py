@@ -1,0 +1,73 @@
+"""Building outgoing frames: free mbufs in, frames to transmit out.
+
+Kernels never call DPDK while they process a burst: the poll loop tops up
+`stash` (free mbufs) before, and transmits `txq` after. When the stash is
+empty or the queue full, a sender stops and tries again next turn.
+"""
+import numpy as np
+
+from nperf.kernels import mbuf, net
+from nperf.kernels.jit import inline
+from nperf.kernels.stack import C_DROP_TX_FULL, P_MAC, V_IP_ID, V_STASH_N, V_TXQ_N
+
+
+@inline
+def can_send(s, frames):
+    """Room for `frames` more frames: free mbufs and transmit-queue slots."""
+    return s.var[V_STASH_N] >= frames and s.txq.shape[0] - s.var[V_TXQ_N] >= frames
+
+
+@inline
+def can_reuse(s):
+    """Room in the transmit queue to answer in a received mbuf (else counted)."""
+    if s.var[V_TXQ_N] == s.txq.shape[0]:
+        s.counters[C_DROP_TX_FULL] += 1
+        return False
+    return True
+
+
+@inline
+def take_mbuf(s):
+    """A free mbuf from the stash, or -1 when this burst has no room left.
+
+    Not a drop: TCP keeps what it could not send (the connection stays on
+    the work list, an owed ACK stays owed) and sends it next turn.
+    """
+    n = s.var[V_STASH_N]
+    if n == 0 or s.var[V_TXQ_N] == s.txq.shape[0]:
+        return np.int64(-1)
+    s.var[V_STASH_N] = n - 1
+    return s.stash[n - 1]
+
+
+@inline
+def send(s, m, length):
+    """Queue mbuf m, holding a frame of `length` bytes, for transmission
+    (counted when the port or ring takes it)."""
+    mbuf.set_len(m, length)
+    s.txq[s.var[V_TXQ_N]] = m
+    s.var[V_TXQ_N] += 1
+
+
+@inline
+def put_eth(s, b, dst_mac, ethertype):
+    net.put_mac(b, 0, dst_mac)
+    net.put_mac(b, 6, s.params[P_MAC])
+    net.put16(b, 12, ethertype)
+
+
+@inline
+def put_ipv4(s, b, src, dst, proto, payload_len):
+    """IPv4 header at offset 14, with its checksum."""
+    o = net.ETH_LEN
+    b[o] = 0x45
+    b[o + 1] = 0
+    net.put16(b, o + 2, net.IP_LEN + payload_len)
+    s.var[V_IP_ID] = (s.var[V_IP_ID] + 1) & 0xFFFF
+    net.put16(b, o + 4, s.var[V_IP_ID])
+    net.put16(b, o + 6, 0x4000)         # don't fragment
+    b[o + 8] = 64
+    b[o + 9] = proto
+    net.put32(b, o + 12, src)
+    net.put32(b, o + 16, dst)
+    net.set_ipv4_checksum(b, o)

@@ -1,0 +1,396 @@
+"""Client-side HTTP/1.1 framing: request templates and an incremental response parser.
+
+Sans-I/O like the server side: requests are regenerated at any byte offset
+from a `RequestTable` (nperf.http_tables) plus the connection's destination,
+rendered as the Host value ``a.b.c.d:port`` from integers (IPv4 only); the
+parser keeps an int64[HC_WORDS] row per connection (zero = new connection)
+and never stores message bytes.
+
+Parsing rules: status line ``HTTP/1.x SP 3DIGIT [SP reason] CRLF`` (a bare LF
+ends lines too; the status must be 100..599); header fields as on the server
+(obs-fold rejected); the body is framed by Transfer-Encoding (chunked as the
+last coding: chunk sizes, extensions and trailers), else Content-Length,
+else it runs until the server closes (call `client_eof`).  1xx responses
+(101 included) are interim: they are counted in CNT_STATUS_1XX and skipped;
+204 and 304 have no body.  Only GET is sent, so no response is read as a
+HEAD response.
+"""
+import numpy as np
+
+from nperf.kernels.bytes_util import (
+    CL_DIGIT, CL_FIELD, CL_HEX, COMMON_WORDS, CR, F_CHUNKED, F_CL, F_CLOSE, F_HTTP10, F_KEEPALIVE,
+    F_SIDE, F_TE, F_TRAILER, HR_DONE, HR_MORE, HTAB, LF, MAX_LENGTH, SP, ST_HDR_LINE, ST_SIDE,
+    W_COUNT, W_FLAGS, W_NUM, W_SIZE, W_STAGE, begin_message, copy_span, has_class, header_run, hex_value,
+    version_byte, window_size,
+)
+from nperf.kernels.jit import inline, kernel
+
+# --------------------------------------------------------------- state row
+
+W_STATUS = COMMON_WORDS      # status code of the current / last response
+W_BODY = COMMON_WORDS + 1    # body bytes received of the current / last response
+HC_WORDS = COMMON_WORDS + 2
+
+C_IDLE = 0                   # between responses (zeroed row)
+C_VERSION = ST_SIDE          # status line and chunk framing: C_VERSION..C_CHUNK_LF, byte by byte
+C_CODE = ST_SIDE + 1
+C_REASON = ST_SIDE + 2
+C_LINE_LF = ST_SIDE + 3
+C_CHUNK_SIZE = ST_SIDE + 4   # chunk-size line (this and the next two: see _line_end)
+C_CHUNK_EXT = ST_SIDE + 5
+C_CHUNK_SIZE_LF = ST_SIDE + 6
+C_CHUNK_CR = ST_SIDE + 7     # CRLF after chunk data
+C_CHUNK_LF = ST_SIDE + 8
+C_BODY = ST_SIDE + 9         # Content-Length body
+C_CHUNK_DATA = ST_SIDE + 10
+C_UNTIL_CLOSE = ST_SIDE + 11  # body delimited by the connection's end
+C_DEAD = ST_SIDE + 12        # after a closing or malformed response: input is ignored
+
+F_CONN_CLOSE = F_SIDE        # the last response ends the connection
+
+NO_LIMIT = 1 << 62           # the client does not bound header sections (nothing is buffered)
+
+# --------------------------------------------------------------- events
+
+EV_NONE = 0
+EV_OK = 1           # complete, 2xx or 3xx
+EV_BAD_STATUS = 2   # complete, 4xx or 5xx
+EV_MALFORMED = 3    # unparsable or truncated: the connection is dead
+
+# client_parse counters (int64 array of N_COUNTERS)
+CNT_RESPONSES = 0   # complete final responses
+CNT_BODY_BYTES = 1
+CNT_BYTES = 2       # bytes consumed
+CNT_MALFORMED = 3
+CNT_STATUS_1XX = 4  # one counter per status class: CNT_STATUS_1XX + class - 1 (1xx counts interim responses)
+CNT_STATUS_2XX = 5
+CNT_STATUS_3XX = 6
+CNT_STATUS_4XX = 7
+CNT_STATUS_5XX = 8
+N_COUNTERS = 9
+
+# --------------------------------------------------------------- table
+
+# RequestTable.arrays() = (meta int64[N, Q_COLS], blob uint8[:]); request i is
+# prefix + host + suffix, the suffix in a keep-alive (+0) and close (+1) variant.
+Q_PRE_OFF = 0
+Q_PRE_LEN = 1
+Q_SUF_OFF = 2
+Q_SUF_LEN = 4
+Q_COLS = 6
+
+
+# --------------------------------------------------------------- requests
+
+
+@inline
+def _ndigits(v):
+    n = 1
+    while v >= 10:
+        v //= 10
+        n += 1
+    return np.int64(n)
+
+
+@inline
+def _host_field(ip, port, f):
+    """Field f of the Host value: the four octets of ip, then the port."""
+    if f == 4:
+        return port & 0xFFFF
+    return (ip >> (24 - 8 * f)) & 0xFF
+
+
+@kernel
+def host_length(ip, port):
+    """Length of ``a.b.c.d:port`` for an IPv4 address given as an integer (host order)."""
+    n = np.int64(4)
+    for f in range(5):
+        n += _ndigits(_host_field(ip, port, f))
+    return n
+
+
+@kernel
+def _write_host(ip, port, base, offset, out, out_pos, n):
+    """Render the Host value at message position base, writing only what falls in the window."""
+    pos = base
+    for f in range(5):
+        v = _host_field(ip, port, f)
+        scale = np.int64(1)
+        for _ in range(_ndigits(v) - 1):
+            scale *= 10
+        while scale > 0:
+            if offset <= pos < offset + n:
+                out[out_pos + pos - offset] = 48 + (v // scale) % 10
+            pos += 1
+            scale //= 10
+        if f < 4:
+            if offset <= pos < offset + n:
+                out[out_pos + pos - offset] = 46 if f < 3 else 58  # '.' or ':'
+            pos += 1
+
+
+@kernel
+def request_length(table, index, close, ip, port):
+    """Bytes of request `index` to ip:port; close selects the variant with ``Connection: close``."""
+    meta = table[0]
+    if index < 0 or index >= meta.shape[0]:
+        return np.int64(0)
+    return meta[index, Q_PRE_LEN] + host_length(ip, port) + meta[index, Q_SUF_LEN + (close != 0)]
+
+
+@kernel
+def request_copy(table, index, close, ip, port, offset, out, out_pos, n):
+    """Write request bytes [offset, offset+n) into out[out_pos:]; returns how many were written."""
+    meta, blob = table[0], table[1]
+    n = window_size(request_length(table, index, close, ip, port), offset, out, out_pos, n)
+    if n == 0:
+        return n
+    pre = meta[index, Q_PRE_LEN]
+    c = close != 0
+    copy_span(blob, meta[index, Q_PRE_OFF], pre, 0, offset, out, out_pos, n)
+    _write_host(ip, port, pre, offset, out, out_pos, n)
+    copy_span(blob, meta[index, Q_SUF_OFF + c], meta[index, Q_SUF_LEN + c], pre + host_length(ip, port),
+              offset, out, out_pos, n)
+    return n
+
+
+# --------------------------------------------------------------- responses
+
+
+@kernel
+def client_reset(state):
+    """Return the row's first HC_WORDS words to the new-connection state (a wider row keeps the rest)."""
+    state[:HC_WORDS] = 0
+
+
+@inline
+def client_status(state):
+    """Status code of the current or last response."""
+    return state[W_STATUS]
+
+
+@inline
+def client_body_bytes(state):
+    """Body bytes received of the current or last response."""
+    return state[W_BODY]
+
+
+@inline
+def client_close_requested(state):
+    """Whether the last response ends the connection (Connection: close, HTTP/1.0, or read-until-close)."""
+    return (state[W_FLAGS] & F_CONN_CLOSE) != 0
+
+
+@kernel
+def client_parse(state, data, start, end, counters):
+    """Parse data[start:end] for one connection; returns (consumed_end, EV_*).
+
+    Stops at the end of each complete response, so the caller loops while
+    bytes remain and an event came back.  After EV_MALFORMED or a response
+    that closes the connection, further input is consumed and ignored.
+    """
+    end = max(0, min(end, data.shape[0]))
+    i = start = max(0, min(start, end))
+    ev = EV_NONE
+    while i < end and ev == EV_NONE:
+        if state[W_STAGE] == C_DEAD:
+            i = end
+            break
+        i, ev = _client_step(state, data, i, end, counters)
+    counters[CNT_BYTES] += i - start
+    return i, ev
+
+
+@kernel
+def client_eof(state, counters):
+    """The server closed: completes a read-until-close body; a response cut short is EV_MALFORMED."""
+    stage = state[W_STAGE]
+    ev = EV_NONE
+    if stage == C_UNTIL_CLOSE:
+        ev = _complete(state, counters)
+    elif stage != C_IDLE and stage != C_DEAD:
+        ev = _malformed(state, counters)
+    state[W_STAGE] = C_DEAD
+    return ev
+
+
+@kernel
+def _client_step(state, data, i, end, counters):
+    """Advance through one stage's worth of bytes; returns (i, EV_*)."""
+    stage = state[W_STAGE]
+    if stage == C_IDLE:
+        begin_message(state, C_VERSION, HC_WORDS)
+        return i, EV_NONE
+    if stage < ST_SIDE:
+        i, res = header_run(state, data, i, end, NO_LIMIT)
+        if res == HR_MORE:
+            return i, EV_NONE
+        return i, _head_done(state, counters) if res == HR_DONE else _malformed(state, counters)
+    if stage > C_CHUNK_LF:
+        return _take_body(state, i, end, counters)
+    return _framing_run(state, data, i, end, counters)
+
+
+@kernel
+def _framing_run(state, data, i, end, counters):
+    """Status-line and chunk-framing bytes, until the stage moves on, the data ends or a byte is wrong."""
+    ok = True
+    while ok and i < end and ST_SIDE <= state[W_STAGE] <= C_CHUNK_LF:
+        ok = _framing_byte(state, data[i])
+        i += 1
+    return i, EV_NONE if ok else _malformed(state, counters)
+
+
+@inline
+def _framing_byte(state, c):
+    """One byte of a status line or of chunk framing; false if malformed."""
+    stage = state[W_STAGE]
+    if stage == C_VERSION:
+        if state[W_COUNT] < 8:
+            return version_byte(state, c)
+        return _goto(state, C_CODE, c == SP)
+    if stage == C_CODE:
+        return _status_byte(state, c)
+    if stage == C_REASON or stage == C_CHUNK_EXT:
+        if c == CR or c == LF:
+            return _line_end(state, c)
+        return has_class(c, CL_FIELD)
+    if stage == C_CHUNK_SIZE:
+        return _chunk_size_byte(state, c)
+    if stage == C_CHUNK_CR:
+        if c == CR:
+            return _goto(state, C_CHUNK_LF, True)
+        return _goto(state, C_CHUNK_SIZE, c == LF)
+    if stage == C_CHUNK_LF:
+        return _goto(state, C_CHUNK_SIZE, c == LF)
+    return c == LF and _line_end(state, c)  # C_LINE_LF, C_CHUNK_SIZE_LF
+
+
+@inline
+def _goto(state, stage, ok):
+    """Enter stage with a fresh element count when ok; returns ok."""
+    if ok:
+        state[W_STAGE] = stage
+        state[W_COUNT] = 0
+    return ok
+
+
+@inline
+def _status_byte(state, c):
+    """Three status digits (100..599), then SP and a reason, or the line end."""
+    if state[W_COUNT] < 3:
+        if not has_class(c, CL_DIGIT):
+            return False
+        state[W_STATUS] = state[W_STATUS] * 10 + (np.int64(c) - 48)
+        state[W_COUNT] += 1
+        return state[W_COUNT] < 3 or 100 <= state[W_STATUS] <= 599
+    if c == SP:
+        return _goto(state, C_REASON, True)
+    return (c == CR or c == LF) and _line_end(state, c)
+
+
+@inline
+def _chunk_size_byte(state, c):
+    """Hex digits of a chunk size, then an extension (';' or whitespace) or the line end."""
+    if has_class(c, CL_HEX):
+        v = state[W_NUM]
+        if v > MAX_LENGTH >> 4:
+            return False
+        state[W_NUM] = v * 16 + hex_value(c)
+        state[W_COUNT] += 1
+        return True
+    if state[W_COUNT] == 0:
+        return False
+    if c == 59 or c == SP or c == HTAB:  # ';'
+        state[W_STAGE] = C_CHUNK_EXT
+        return True
+    return (c == CR or c == LF) and _line_end(state, c)
+
+
+@inline
+def _line_end(state, c):
+    """CR waits for its LF; LF ends the status line or a chunk-size line."""
+    stage = state[W_STAGE]
+    if c == CR:
+        state[W_STAGE] = C_CHUNK_SIZE_LF if stage >= C_CHUNK_SIZE else C_LINE_LF
+        return True
+    if stage < C_CHUNK_SIZE:
+        _start_fields(state, 0)
+    elif state[W_NUM] == 0:
+        _start_fields(state, F_TRAILER)
+    else:
+        state[W_STAGE] = C_CHUNK_DATA
+    return True
+
+
+@inline
+def _start_fields(state, flag):
+    """Enter the header section (flag 0) or the trailer section (F_TRAILER)."""
+    state[W_STAGE] = ST_HDR_LINE
+    state[W_FLAGS] |= flag
+    state[W_SIZE] = 0
+
+
+@kernel
+def _head_done(state, counters):
+    """End of a header or trailer section: choose how the body is framed, or finish."""
+    f = state[W_FLAGS]
+    status = state[W_STATUS]
+    if (f & F_TRAILER) != 0:
+        return _complete(state, counters)
+    if status < 200:
+        counters[CNT_STATUS_1XX] += 1
+        state[W_STAGE] = C_IDLE
+        return EV_NONE
+    if (f & F_CLOSE) != 0 or ((f & F_HTTP10) != 0 and (f & F_KEEPALIVE) == 0):
+        f |= F_CONN_CLOSE
+    stage = C_BODY
+    if status == 204 or status == 304:
+        state[W_NUM] = 0
+    elif (f & F_TE) != 0:
+        stage = C_CHUNK_SIZE if (f & F_CHUNKED) != 0 else C_UNTIL_CLOSE
+        state[W_NUM] = 0
+    elif (f & F_CL) == 0:
+        stage = C_UNTIL_CLOSE
+    if stage == C_UNTIL_CLOSE:
+        f |= F_CONN_CLOSE
+    state[W_FLAGS] = f
+    if stage == C_BODY and state[W_NUM] == 0:
+        return _complete(state, counters)
+    _goto(state, stage, True)
+    return EV_NONE
+
+
+@kernel
+def _take_body(state, i, end, counters):
+    """Skip body bytes (all that are there when reading until close), counting them."""
+    stage = state[W_STAGE]
+    k = end - i if stage == C_UNTIL_CLOSE else min(end - i, state[W_NUM])
+    state[W_BODY] += k
+    counters[CNT_BODY_BYTES] += k
+    if stage == C_UNTIL_CLOSE:
+        return end, EV_NONE
+    state[W_NUM] -= k
+    if state[W_NUM] > 0:
+        return i + k, EV_NONE
+    if stage == C_BODY:
+        return i + k, _complete(state, counters)
+    state[W_STAGE] = C_CHUNK_CR
+    return i + k, EV_NONE
+
+
+@kernel
+def _complete(state, counters):
+    """A final response is complete: count it and go idle (or dead if it closes)."""
+    status = state[W_STATUS]
+    counters[CNT_RESPONSES] += 1
+    counters[CNT_STATUS_1XX + status // 100 - 1] += 1
+    state[W_STAGE] = C_DEAD if (state[W_FLAGS] & F_CONN_CLOSE) != 0 else C_IDLE
+    return EV_OK if status < 400 else EV_BAD_STATUS
+
+
+@kernel
+def _malformed(state, counters):
+    counters[CNT_MALFORMED] += 1
+    state[W_STAGE] = C_DEAD
+    return EV_MALFORMED

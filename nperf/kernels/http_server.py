@@ -1,0 +1,330 @@
+"""Server-side HTTP/1.1 framing: an incremental request parser and response templates.
+
+Sans-I/O: bytes and a state row in, events out; responses are regenerated at
+any byte offset from a `ResponseTable` (see nperf.http_tables), so neither
+direction keeps message bytes per connection.
+
+Parser state: one int64[HS_WORDS] row per connection, zero = a new connection.
+Requests are routed by the FNV-1a 64 hash and length of their path (the
+target up to '?'), compared with the configured paths' precomputed ones: a
+different path of the same length whose hash collides with a configured one
+(chance about 2**-64 each) would be served as that path.  We accept this
+because the client is our own load generator and no path bytes are kept.
+
+Limits: a request line of more than LINE_LIMIT bytes (counted with its line
+end) is answered 414, a header section of more than HEADER_LIMIT bytes
+(every field line and the empty line, with their line ends) 431.  Leading
+empty lines before a request line are skipped (RFC 9112 section 2.2).
+Obs-fold, whitespace before a field colon, a bad Content-Length (non-digit,
+empty, list, or two different values) and any version other than HTTP/1.x
+are answered 400.  Any Transfer-Encoding is answered 501.  Every error
+response closes the connection.
+"""
+import numpy as np
+
+from nperf.kernels.bytes_util import (
+    CL_TCHAR, CL_VISIBLE, COMMON_WORDS, CR, F_CLOSE, F_HTTP10, F_KEEPALIVE, F_SIDE, F_TE, FNV_BASIS,
+    HR_BAD, HR_DONE, HR_MORE, LF, SP, ST_HDR_LINE, ST_SIDE, W_COUNT, W_FLAGS, W_HASH, W_NUM, W_SIZE,
+    W_STAGE, begin_message, copy_bytes, copy_span, fnv64, fnv_step, has_class, header_run, version_byte,
+    window_size,
+)
+from nperf.kernels.jit import inline, kernel
+
+# --------------------------------------------------------------- state row
+
+W_ROUTE = COMMON_WORDS  # response index chosen from the path
+HS_WORDS = COMMON_WORDS + 1
+
+S_IDLE = 0              # between requests (zeroed row)
+S_METHOD = ST_SIDE
+S_TARGET = ST_SIDE + 1  # path part of the request-target
+S_QUERY = ST_SIDE + 2   # after '?': not routed
+S_VERSION = ST_SIDE + 3
+S_LINE_LF = ST_SIDE + 4
+S_BODY = ST_SIDE + 5    # skipping Content-Length body bytes
+S_DEAD = ST_SIDE + 6    # after a closing event: input is consumed and ignored
+
+F_HEAD = F_SIDE         # method is HEAD
+
+LINE_LIMIT = 8192
+HEADER_LIMIT = 16384
+H_METHOD_HEAD = fnv64(b"HEAD")
+
+# --------------------------------------------------------------- events
+
+FLAG_CLOSE = 1  # close the connection after this response
+FLAG_HEAD = 2   # HEAD: send the header only
+
+# Error responses follow the P configured paths: index = P + R*.
+R404, R400, R414, R431, R501 = 0, 1, 2, 3, 4
+N_ERROR_RESPONSES = 5
+
+# server_parse counters (int64 array of N_COUNTERS)
+CNT_REQUESTS = 0         # events emitted (every response owed, errors included)
+CNT_BAD_REQUEST = 1      # 400
+CNT_TOO_LARGE = 2        # 414 and 431
+CNT_NOT_FOUND = 3        # 404
+CNT_NOT_IMPLEMENTED = 4  # 501
+CNT_BYTES = 5            # bytes consumed
+N_COUNTERS = 6
+
+# --------------------------------------------------------------- table
+
+# ResponseTable.arrays() = (meta int64[R, M_COLS], blob uint8[:], routes int64[P, 2])
+# meta row r: header offset/length in blob for the keep-alive (+0) and close (+1)
+# variants, body length, and the body source: offset in blob of a pattern of
+# `period` bytes stored twice, so that any slice of up to `period` bytes from
+# phase < period is contiguous.  routes row p: (path hash, path length).
+M_HDR_OFF = 0
+M_HDR_LEN = 2
+M_BODY_LEN = 4
+M_BODY_OFF = 5
+M_BODY_PERIOD = 6
+M_COLS = 7
+ROUTE_HASH, ROUTE_LEN = 0, 1
+
+
+@kernel
+def server_reset(state):
+    """Return the row's first HS_WORDS words to the new-connection state (a wider row keeps the rest)."""
+    state[:HS_WORDS] = 0
+
+
+@kernel
+def server_parse(state, data, start, end, table, events, counters):
+    """Parse data[start:end] for one connection; returns (consumed_end, nevents).
+
+    Appends (response index, FLAG_*) to events for each complete request, in
+    order.  Stops right after the request that fills events; the caller keeps
+    the bytes from consumed_end and retries them.  After a FLAG_CLOSE event
+    all further input is consumed without events.
+    """
+    routes = table[2]
+    end = max(0, min(end, data.shape[0]))
+    i = start = max(0, min(start, end))
+    maxev = events.shape[0] if events.shape[1] >= 2 else 0
+    nev = 0
+    while i < end:
+        if state[W_STAGE] == S_DEAD:
+            i = end
+            break
+        if nev == maxev:
+            break
+        i, resp, flags = _server_step(state, data, i, end, routes)
+        if resp >= 0:
+            _emit(state, events, nev, resp, flags, counters, routes.shape[0])
+            nev += 1
+    counters[CNT_BYTES] += i - start
+    return i, nev
+
+
+@kernel
+def _server_step(state, data, i, end, routes):
+    """Advance through one stage's worth of bytes; returns (i, response or -1, FLAG_*)."""
+    npaths = routes.shape[0]
+    stage = state[W_STAGE]
+    if stage == S_IDLE:
+        return _skip_blank_lines(state, data, i, end), -1, 0
+    if stage == S_BODY:
+        return _skip_body(state, i, end)
+    if stage < ST_SIDE:
+        i, res = header_run(state, data, i, end, HEADER_LIMIT)
+        if res == HR_MORE:
+            return i, -1, 0
+        if res == HR_DONE:
+            resp, flags = _head_done(state, npaths)
+            return i, resp, flags
+        bad = R400 if res == HR_BAD else R431
+        return i, npaths + bad, _event_flags(state[W_FLAGS]) | FLAG_CLOSE
+    return _line_run(state, data, i, end, routes)
+
+
+@kernel
+def _skip_blank_lines(state, data, i, end):
+    """Skip CR/LF between requests; the first other byte starts a request line."""
+    while i < end and (data[i] == CR or data[i] == LF):
+        i += 1
+    if i < end:
+        begin_message(state, S_METHOD, HS_WORDS)
+    return i
+
+
+@kernel
+def _line_run(state, data, i, end, routes):
+    """Request-line bytes; past LINE_LIMIT the answer is 414 whatever else is wrong (split-independent)."""
+    i0 = i
+    res = HR_MORE
+    while i < end and res == HR_MORE:
+        res = _line_byte(state, data[i], routes)
+        i += 1
+    state[W_SIZE] += i - i0
+    npaths = routes.shape[0]
+    if state[W_SIZE] > LINE_LIMIT or res == HR_BAD:
+        bad = R414 if state[W_SIZE] > LINE_LIMIT else R400
+        return i, npaths + bad, _event_flags(state[W_FLAGS]) | FLAG_CLOSE
+    if res == HR_DONE:
+        state[W_STAGE] = ST_HDR_LINE
+        state[W_SIZE] = 0
+    return i, -1, 0
+
+
+@inline
+def _line_byte(state, c, routes):
+    """One request-line byte: METHOD SP target SP HTTP/1.x CRLF; HR_MORE, HR_DONE or HR_BAD."""
+    stage = state[W_STAGE]
+    if stage == S_TARGET:
+        if c == SP or c == 63:  # '?'
+            if c == SP and state[W_COUNT] == 0:
+                return HR_BAD
+            state[W_ROUTE] = _route(routes, state[W_HASH], state[W_COUNT])
+            _enter(state, S_VERSION if c == SP else S_QUERY)
+            return HR_MORE
+        return _hash_byte(state, c, CL_VISIBLE)
+    if stage == S_METHOD:
+        if c == SP and state[W_COUNT] > 0:
+            if state[W_HASH] == H_METHOD_HEAD:
+                state[W_FLAGS] |= F_HEAD
+            _enter(state, S_TARGET)
+            return HR_MORE
+        return _hash_byte(state, c, CL_TCHAR)
+    if stage == S_QUERY:
+        if c == SP:
+            _enter(state, S_VERSION)
+            return HR_MORE
+        return HR_MORE if has_class(c, CL_VISIBLE) else HR_BAD
+    if stage == S_VERSION:
+        if state[W_COUNT] < 8:
+            return HR_MORE if version_byte(state, c) else HR_BAD
+        if c == CR:
+            state[W_STAGE] = S_LINE_LF
+            return HR_MORE
+    return HR_DONE if c == LF else HR_BAD
+
+
+@inline
+def _hash_byte(state, c, cls):
+    """Add a byte of class cls to the running hash and length (method or path)."""
+    if not has_class(c, cls):
+        return HR_BAD
+    state[W_HASH] = fnv_step(state[W_HASH], c)
+    state[W_COUNT] += 1
+    return HR_MORE
+
+
+@inline
+def _enter(state, stage):
+    state[W_STAGE] = stage
+    state[W_HASH] = FNV_BASIS
+    state[W_COUNT] = 0
+
+
+@kernel
+def _route(routes, h, n):
+    """Index of the first configured path with this hash and length, else the 404 response."""
+    for p in range(routes.shape[0]):
+        if routes[p, ROUTE_HASH] == h and routes[p, ROUTE_LEN] == n:
+            return np.int64(p)
+    return np.int64(routes.shape[0] + R404)
+
+
+@inline
+def _event_flags(f):
+    """FLAG_* for a request with parser flags f: HEAD, and close per version and Connection."""
+    flags = FLAG_HEAD if (f & F_HEAD) != 0 else 0
+    if (f & F_CLOSE) != 0 or ((f & F_HTTP10) != 0 and (f & F_KEEPALIVE) == 0):
+        flags |= FLAG_CLOSE
+    return np.int64(flags)
+
+
+@kernel
+def _head_done(state, npaths):
+    """Header section complete: the event now, or after the Content-Length body."""
+    f = state[W_FLAGS]
+    if (f & F_TE) != 0:
+        return np.int64(npaths + R501), _event_flags(f) | FLAG_CLOSE
+    if state[W_NUM] > 0:
+        state[W_STAGE] = S_BODY
+        return np.int64(-1), np.int64(0)
+    return state[W_ROUTE], _event_flags(f)
+
+
+@kernel
+def _skip_body(state, i, end):
+    """Consume request body bytes without looking at them."""
+    k = min(state[W_NUM], end - i)
+    state[W_NUM] -= k
+    if state[W_NUM] == 0:
+        return i + k, state[W_ROUTE], _event_flags(state[W_FLAGS])
+    return i + k, np.int64(-1), np.int64(0)
+
+
+@kernel
+def _emit(state, events, nev, resp, flags, counters, npaths):
+    """Record the event and its counters; the connection dies or waits for the next request."""
+    events[nev, 0] = resp
+    events[nev, 1] = flags
+    counters[CNT_REQUESTS] += 1
+    err = resp - npaths
+    if err == R404:
+        counters[CNT_NOT_FOUND] += 1
+    elif err == R400:
+        counters[CNT_BAD_REQUEST] += 1
+    elif err == R414 or err == R431:
+        counters[CNT_TOO_LARGE] += 1
+    elif err == R501:
+        counters[CNT_NOT_IMPLEMENTED] += 1
+    state[W_STAGE] = S_DEAD if (flags & FLAG_CLOSE) != 0 else S_IDLE
+
+
+# --------------------------------------------------------------- responses
+
+
+@kernel
+def response_header_length(table, index, flags):
+    """Bytes of the status line and header fields of a response, in its close or keep-alive variant."""
+    meta = table[0]
+    if index < 0 or index >= meta.shape[0]:
+        return np.int64(0)
+    return meta[index, M_HDR_LEN + (flags & FLAG_CLOSE)]
+
+
+@kernel
+def response_length(table, index, flags):
+    """Total bytes of a response as sent for these FLAG_* (HEAD: the header only)."""
+    n = response_header_length(table, index, flags)
+    if n > 0 and (flags & FLAG_HEAD) == 0:
+        n += table[0][index, M_BODY_LEN]
+    return n
+
+
+@kernel
+def response_copy(table, index, flags, offset, out, out_pos, n):
+    """Write response bytes [offset, offset+n) into out[out_pos:]; returns how many were written.
+
+    The count is cut to what the response and out hold (0 for invalid arguments).
+    """
+    meta, blob = table[0], table[1]
+    total = response_length(table, index, flags)
+    n = window_size(total, offset, out, out_pos, n)
+    if n == 0:
+        return n
+    close = flags & FLAG_CLOSE
+    hlen = meta[index, M_HDR_LEN + close]
+    copy_span(blob, meta[index, M_HDR_OFF + close], hlen, 0, offset, out, out_pos, n)
+    if offset + n > hlen:
+        skip = max(offset, hlen)
+        _copy_body(blob, meta[index, M_BODY_OFF], meta[index, M_BODY_PERIOD],
+                   skip - hlen, out, out_pos + skip - offset, offset + n - skip)
+    return n
+
+
+@kernel
+def _copy_body(blob, src, period, body_pos, out, out_pos, n):
+    """Copy n body bytes from body_pos: slices of up to `period` bytes of the doubled pattern."""
+    while n > 0:
+        phase = body_pos % period
+        k = min(n, period)
+        copy_bytes(out, out_pos, blob, src + phase, k)
+        body_pos += k
+        out_pos += k
+        n -= k

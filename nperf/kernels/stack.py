@@ -1,0 +1,82 @@
+"""Everything a worker's stack kernels share, as one NamedTuple of arrays.
+
+`Stack` groups the connection table, its hash, the timer wheel, the ARP
+cache, the application tables and the burst scratch (free mbufs to build
+frames in, frames to transmit, connections with output pending). Kernels take
+the whole `Stack` as one argument; Python builds it once (`nperf.worker_stack`).
+
+`params` are fixed at start (P_*), `var` holds the few mutable scalars (V_*),
+`counters` are the per-second statistics (C_*, names in COUNTER_NAMES).
+"""
+from collections import namedtuple
+
+Stack = namedtuple("Stack", (
+    "tcb", "hash", "free", "wheel", "wstate", "params", "var", "counters",
+    "stash", "txq", "work", "arp", "app", "fired",
+))
+
+SERVER = 0
+CLIENT = 1
+
+# params
+(P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
+ P_TIME_WAIT_US, P_RTO_MIN_US, P_RTO_MAX_US, P_RTO_INIT_US, P_SYN_RETRIES, P_DATA_RETRIES, P_IDLE_US,
+ P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, N_PARAMS) = range(22)
+
+# var: mutable scalars
+(V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, N_VAR) = range(9)
+
+COUNTER_NAMES = (
+    "rx_frames", "rx_bytes", "tx_frames", "tx_bytes",
+    "drop_not_ours", "drop_bad_ip", "drop_ip_checksum", "drop_fragment", "drop_protocol",
+    "drop_tcp_checksum", "drop_bad_tcp", "drop_no_mbuf", "drop_tx_full", "drop_test_loss",
+    "arp_in", "arp_replies", "arp_requests", "icmp_echo",
+    "tcp_segs_in", "tcp_segs_out", "tcp_bytes_in", "tcp_bytes_out", "tcp_retransmits",
+    "tcp_fast_retransmits", "tcp_timeouts", "tcp_dupacks", "tcp_out_of_order", "tcp_duplicate_segs",
+    "tcp_resets_in", "tcp_resets_out", "tcp_syns_in", "tcp_table_full", "tcp_no_listener",
+    "conn_opened", "conn_closed", "conn_reset", "conn_timed_out", "conn_idle_closed",
+    "tcp_window_probes", "tcp_zero_window_drops",
+)
+N_COUNTERS = len(COUNTER_NAMES)
+
+C_RX_FRAMES = 0
+C_RX_BYTES = 1
+C_TX_FRAMES = 2
+C_TX_BYTES = 3
+C_DROP_NOT_OURS = 4
+C_DROP_BAD_IP = 5
+C_DROP_IP_CHECKSUM = 6
+C_DROP_FRAGMENT = 7
+C_DROP_PROTOCOL = 8
+C_DROP_TCP_CHECKSUM = 9
+C_DROP_BAD_TCP = 10
+C_DROP_NO_MBUF = 11
+C_DROP_TX_FULL = 12
+C_DROP_TEST_LOSS = 13
+C_ARP_IN = 14
+C_ARP_REPLIES = 15
+C_ARP_REQUESTS = 16
+C_ICMP_ECHO = 17
+C_TCP_SEGS_IN = 18
+C_TCP_SEGS_OUT = 19
+C_TCP_BYTES_IN = 20
+C_TCP_BYTES_OUT = 21
+C_TCP_RETRANSMITS = 22
+C_TCP_FAST_RETRANSMITS = 23
+C_TCP_TIMEOUTS = 24
+C_TCP_DUPACKS = 25
+C_TCP_OUT_OF_ORDER = 26
+C_TCP_DUPLICATE_SEGS = 27
+C_TCP_RESETS_IN = 28
+C_TCP_RESETS_OUT = 29
+C_TCP_SYNS_IN = 30
+C_TCP_TABLE_FULL = 31
+C_TCP_NO_LISTENER = 32
+C_CONN_OPENED = 33
+C_CONN_CLOSED = 34
+C_CONN_RESET = 35
+C_CONN_TIMED_OUT = 36
+C_CONN_IDLE_CLOSED = 37
+C_TCP_WINDOW_PROBES = 38
+C_TCP_ZERO_WINDOW_DROPS = 39
+assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))

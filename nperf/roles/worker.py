@@ -1,0 +1,165 @@
+"""`nperf server CONFIG` (and the client's shared half): a worker process.
+
+A worker either attaches to an lb's ring pair as a DPDK secondary
+(`dpdk.is_dpdk_client: 1`) or owns a port as a primary (memif, tap,
+af_packet...). Either way its data plane is `kernels.worker_loop.worker_poll`
+over one `Stack`; this module starts and stops things and turns counters
+into the per-second line and the report.
+"""
+import os
+import time
+
+import msgspec
+import numpy as np
+
+from nperf import config, eal
+from nperf.bindings import dpdk
+from nperf.kernels import arp, cfn, http_server as hs, stack, worker_loop
+from nperf.lb_shared import Attachment
+from nperf.stats_format import count, mbps
+from nperf.worker_stack import StackOptions, build_stack
+
+SLICE_S = 0.01
+IDLE_S = 0.0002
+MAX_IDLE_SLEEP_NS = 200_000
+POOL_NAME = "nperf_worker_pool"
+
+
+class WorkerReport(msgspec.Struct):
+    role: str
+    config: str
+    seconds: int
+    counters: dict[str, int]
+    http: dict[str, int]
+    active_connections: int
+
+
+class Worker:
+    """One server or client process; `start()` brings it up, the controller drives it."""
+
+    def __init__(self, cfg, role: str, config_name: str, *, core: int | None = None,
+                 opts: StackOptions | None = None, report: str | None = None, say=print):
+        self.cfg = cfg
+        self.role = role
+        self.config_name = config_name
+        self.name = f"{role} {os.path.splitext(os.path.basename(config_name))[0]}"
+        self.core = core
+        self.opts = opts or StackOptions()
+        self.report_path = report
+        self.say = say
+        self.seconds = 0
+        self.port = None
+        self.attachment = None
+        self.started = False
+        self._prev = None
+
+    # --- start ---------------------------------------------------------
+    def start(self) -> None:
+        d = self.cfg.dpdk
+        self.eal_args, lcore, cpu, warning = eal.build(d.args, d.core_id, self.core, self.name)
+        if warning:
+            self.say(f"warning: {warning}")
+        dpdk.eal_init(self.eal_args)
+        self.fns = dpdk.function_table()
+        if d.is_dpdk_client:
+            io, mac = self._attach(d.client_ring_idx, lcore)
+        else:
+            io, mac = self._own_port()
+        self.io = io
+        self.stack = build_stack(self.cfg, self.role, mac, self.opts)
+        self.scratch = worker_loop.LoopScratch().arrays()
+        hz = dpdk.tsc_hz()
+        self.cycles_per_us = hz / 1e6
+        self.budget = int(hz * SLICE_S)
+        self.idle = int(hz * IDLE_S)
+        self.tsc0 = dpdk.lib.np_tsc(0, 0, 0, 0)
+        self.started = True
+        self.say(f"[{self.name}] ready: mac {mac.hex(':')}, {'lb ring pair ' + str(d.client_ring_idx) if d.is_dpdk_client else 'port ' + self.port.name}, "
+                 f"lcore {lcore} on CPU {cpu}, up to {self.opts.max_conns:,} connections")
+
+    def _attach(self, ring_idx: int, lcore: int):
+        if dpdk.is_primary():
+            raise dpdk.DpdkError("is_dpdk_client is 1 but the DPDK arguments make this a primary: "
+                                 "use --proc-type=secondary --file-prefix=<the lb's prefix>")
+        self.attachment = Attachment(ring_idx, lcore)
+        a = self.attachment
+        io = np.array([cfn.RING_RX, cfn.RING_TX, a.rx.addr, a.tx.addr, 0, a.pool.addr], np.int64)
+        return io, a.mac
+
+    def _own_port(self):
+        if not dpdk.is_primary():
+            raise dpdk.DpdkError("is_dpdk_client is 0: this worker must own its port as a DPDK primary "
+                                 "(give a --vdev and --proc-type=primary)")
+        if dpdk.Port.count() == 0:
+            raise dpdk.DpdkError("no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC")
+        self.pool = dpdk.Pool.create(POOL_NAME, 16383)
+        self.port = dpdk.Port(0)
+        self.port.setup(self.pool)
+        # The configured MAC when there is one: a TAP port reports the kernel
+        # interface's own MAC, which the kernel will not accept from a peer.
+        mac = config.parse_mac(self.cfg.network.l2.mac_address) if self.cfg.network.l2.mac_address \
+            else self.port.mac()
+        io = np.array([cfn.RX_BURST, cfn.TX_BURST, self.port.id, self.port.id, 0, self.pool.addr], np.int64)
+        return io, mac
+
+    # --- run -----------------------------------------------------------
+    def poll_slice(self) -> bool:
+        arp.arp_announce(self.stack)
+        return worker_loop.worker_poll(self.fns, self.io, self.stack, self.scratch, self.budget, self.idle,
+                                       MAX_IDLE_SLEEP_NS, self.tsc0, self.cycles_per_us)
+
+    def active(self) -> int:
+        free = self.stack.free
+        return int(self.stack.tcb.state.shape[0] - free[0])
+
+    def second(self, elapsed: int) -> str:
+        self.seconds = elapsed
+        c = self.stack.counters.copy()
+        h = self.stack.app[2].copy()
+        prev_c, prev_h = self._prev if self._prev else (c * 0, h * 0)
+        self._prev = (c, h)
+        d = c - prev_c
+        drops = int(sum(v for n, v in zip(stack.COUNTER_NAMES, c) if n.startswith("drop_")))
+        return (f"[{self.name}] [{elapsed:3d}s] conns {count(self.active())}  "
+                f"cps {count(d[stack.C_CONN_OPENED])}  closes/s {count(d[stack.C_CONN_CLOSED])}  "
+                f"rps {count(h[hs.CNT_REQUESTS] - prev_h[hs.CNT_REQUESTS])}  "
+                f"tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
+                f"retrans {count(c[stack.C_TCP_RETRANSMITS])}  rst {count(c[stack.C_TCP_RESETS_IN] + c[stack.C_TCP_RESETS_OUT])}  "
+                f"drops {count(drops)}")
+
+    def report(self) -> WorkerReport:
+        names = ("requests", "bad_request", "too_large", "not_found", "not_implemented", "bytes")
+        return WorkerReport(self.role, self.config_name, self.seconds,
+                            {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
+                            {n: int(v) for n, v in zip(names, self.stack.app[2])}, self.active())
+
+    # --- stop ----------------------------------------------------------
+    def finish(self) -> None:
+        primary = dpdk.is_primary()
+        if self.started:
+            self._drain()
+            dpdk.free_mbufs(self.stack.stash[:self.stack.var[stack.V_STASH_N]])
+            self.stack.var[stack.V_STASH_N] = 0
+            report = self.report()
+            self.say(f"[{self.name}] stopped: {count(report.counters['conn_opened'])} connections, "
+                     f"{count(report.http['requests'])} requests, {count(report.counters['tcp_retransmits'])} "
+                     f"retransmissions, {count(report.active_connections)} still open")
+            if self.report_path:
+                with open(self.report_path, "wb") as f:
+                    f.write(msgspec.json.format(msgspec.json.encode(report)))
+            self.started = False
+        if self.attachment:
+            self.attachment.release()
+            self.attachment = None
+        if self.port is not None:
+            self.port.close()
+            self.port = None
+        dpdk.eal_cleanup()
+        if primary:
+            eal.remove_primary_files(self.eal_args)
+
+    def _drain(self) -> None:
+        """Give frames already queued a last chance to leave (bounded)."""
+        deadline = time.monotonic() + 0.05
+        while time.monotonic() < deadline:
+            self.poll_slice()

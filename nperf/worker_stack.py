@@ -1,0 +1,88 @@
+"""Build a worker's `Stack` (all arrays, preallocated) from its config.
+
+This is the only place that decides sizes and protocol constants; the
+kernels read them from `params`. Times are microseconds.
+"""
+import ipaddress
+import os
+
+import msgspec
+import numpy as np
+
+from nperf import http_tables
+from nperf.kernels import arp, http_client, http_server, stack, tcp_table, timers
+from nperf.kernels.stack import (CLIENT, N_COUNTERS, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
+                                 P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
+                                 P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
+                                 P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
+                                 SERVER, V_RNG)
+
+STASH = 256
+TXQ = 512
+FIRED = 256
+
+
+class StackOptions(msgspec.Struct, kw_only=True):
+    """Tunables a user may change on the command line (defaults in brackets there)."""
+    max_conns: int = 1_000_000
+    time_wait_ms: int = 1000
+    idle_timeout_s: float = 60.0
+    rto_min_ms: int = 200
+    rto_max_ms: int = 10_000
+    syn_retries: int = 5
+    data_retries: int = 8
+    delayed_ack_ms: int = 10
+    loss: float = 0.0          # test knob: fraction of received frames dropped at random
+
+
+def owned_range(cfg, role: str) -> tuple[int, int, int, int]:
+    """(first IPv4, count, first port, last port) this role owns or uses."""
+    l3, l4 = cfg.network.l3, cfg.network.l4
+    if role == "server":
+        first, last, p0, p1 = l3.dst_ip_start, l3.dst_ip_end, l4.dst_port_start, l4.dst_port_end
+    else:
+        first, last, p0, p1 = l3.src_ip_start, l3.src_ip_end, l4.src_port_start, l4.src_port_end
+    a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
+    if a.version != 4:
+        raise ValueError(f"{role} addresses {first}..{last}: the TCP stack handles IPv4 only for now")
+    return int(a), int(b) - int(a) + 1, p0, p1
+
+
+def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
+    ip_first, ip_count, port_first, port_last = owned_range(cfg, role)
+    p = np.zeros(N_PARAMS, np.int64)
+    p[P_ROLE] = SERVER if role == "server" else CLIENT
+    p[P_MAC] = int.from_bytes(mac, "big")
+    p[P_IP_FIRST], p[P_IP_COUNT] = ip_first, ip_count
+    p[P_PORT_FIRST], p[P_PORT_LAST] = port_first, port_last
+    p[P_MSS] = cfg.interface.mtu - 40
+    p[P_RCV_WND], p[P_RCV_WSCALE] = 1 << 20, 5
+    p[P_TIME_WAIT_US] = opts.time_wait_ms * 1000
+    p[P_RTO_MIN_US], p[P_RTO_MAX_US], p[P_RTO_INIT_US] = opts.rto_min_ms * 1000, opts.rto_max_ms * 1000, 1_000_000
+    p[P_SYN_RETRIES], p[P_DATA_RETRIES] = opts.syn_retries, opts.data_retries
+    p[P_IDLE_US] = int(opts.idle_timeout_s * 1e6)
+    p[P_DACK_US] = opts.delayed_ack_ms * 1000
+    p[P_LOSS_PPM] = int(round(opts.loss * 1e6))
+    p[P_INIT_CWND] = 10
+    p[P_ARP_RETRY_US], p[P_ARP_TRIES] = 1_000_000, 5
+    var = np.zeros(N_VAR, np.int64)
+    var[V_RNG] = int.from_bytes(os.urandom(8), "little") & 0x7FFFFFFFFFFFFFFF | 1
+    cap = opts.max_conns
+    wheel, wstate = timers.new_wheel()
+    app_words = max(http_server.HS_WORDS, http_client.HC_WORDS)
+    responses = http_tables.build_response_table(cfg.http_config).arrays()
+    requests = http_tables.build_request_table(cfg.http_config).arrays()
+    app = (responses, np.zeros((tcp_table.APPQ, 2), np.int64), np.zeros(http_server.N_COUNTERS, np.int64),
+           requests, np.zeros(http_client.N_COUNTERS, np.int64))
+    return stack.Stack(
+        tcb=tcp_table.new_tcb(cap, app_words), hash=tcp_table.new_hash(cap),
+        free=tcp_table.new_free_stack(cap), wheel=wheel, wstate=wstate, params=p, var=var,
+        counters=np.zeros(N_COUNTERS, np.int64), stash=np.zeros(STASH, np.int64),
+        txq=np.zeros(TXQ, np.int64), work=np.zeros(2 * cap + 64, np.int64), arp=arp.new_arp_cache(),
+        app=app, fired=np.zeros(FIRED, np.int64))
+
+
+def memory_per_connection() -> int:
+    """Bytes of preallocated state per connection slot (table, hash, free list, work list)."""
+    app_words = max(http_server.HS_WORDS, http_client.HC_WORDS)
+    return tcp_table.bytes_per_connection(app_words) + 8 + 16
