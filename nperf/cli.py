@@ -99,6 +99,9 @@ def main(argv=None) -> int:
     from nperf.config import ConfigError
     from nperf.cores import CoreError
     args = _parser().parse_args(argv)
+    if args.cmd in ("lb", "server", "client"):
+        from nperf.roles import controller
+        controller.catch_stop_signals()
     try:
         return args.func(args)
     except (ConfigError, CoreError) as e:

@@ -53,6 +53,15 @@ def file_prefix(args: list[str]) -> str:
     return _value(args, "--file-prefix", "rte")
 
 
+def proc_type(args: list[str]) -> str:
+    return _value(args, "--proc-type", "primary")
+
+
+def primary_running(args: list[str]) -> bool:
+    """Whether a DPDK primary with these arguments' file prefix has started (its config file exists)."""
+    return os.path.exists(os.path.join(RUNTIME_DIR, file_prefix(args), "config"))
+
+
 def remove_primary_files(args: list[str]) -> list[str]:
     """After a primary's EAL cleanup: delete its hugepage files and runtime
     directory unless another process (a secondary) still holds them.

@@ -40,7 +40,8 @@ def eal_init(args: list[str]) -> None:
     argv = ffi.new("char *[]", argv_keep)
     rc = lib.np_eal_init(len(argv_keep), argv)
     if rc < 0:
-        raise DpdkError(f"DPDK EAL start failed ({_why()}); EAL arguments: {' '.join(args)}")
+        why = f" ({_why()})" if lib.np_errno() else ""
+        raise DpdkError(f"DPDK EAL start failed{why}; EAL arguments: {' '.join(args)}")
     check_mbuf_layout()
 
 

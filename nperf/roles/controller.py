@@ -27,6 +27,22 @@ class Role(Protocol):
         """Flush, close and write the report (called once, also after errors)."""
 
 
+_stop_requested = False
+
+
+def catch_stop_signals() -> None:
+    """From process start: SIGINT/SIGTERM only ask to stop, even while a role starts up."""
+    def ask(signum, frame):
+        global _stop_requested
+        _stop_requested = True
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, ask)
+
+
+def stop_requested() -> bool:
+    return _stop_requested
+
+
 def run(role: Role, out=sys.stdout) -> int:
     """Run `role` until its job ends or a signal arrives; returns the exit status."""
     return uvloop.run(_run(role, out))
@@ -35,6 +51,8 @@ def run(role: Role, out=sys.stdout) -> int:
 async def _run(role: Role, out) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    if _stop_requested:
+        stop.set()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     ticker = asyncio.create_task(_tick(role, out))

@@ -78,11 +78,11 @@ class Lb:
 
     def start(self) -> None:
         self.eal_args, lcore, cpu, warning = eal.build(self.cfg.dpdk_args, self.cfg.core_id, self.core, self.name)
+        if eal.proc_type(self.eal_args) != "primary":
+            raise dpdk.DpdkError(f"{self.name}: an lb must be a DPDK primary (--proc-type=primary in dpdk_args)")
         if warning:
             self.say(f"warning: {warning}")
         dpdk.eal_init(self.eal_args)
-        if not dpdk.is_primary():
-            raise dpdk.DpdkError("an lb must be a DPDK primary (--proc-type=primary)")
         nports = dpdk.Port.count()
         if nports == 0:
             raise dpdk.DpdkError("no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC")
@@ -102,15 +102,19 @@ class Lb:
         self.tx_addrs = _addrs(self.tx)
         self.wcounters = self.area.worker_counters[:len(ids)]
         self._base_stats = self.port.stats()
+        self._poll(0)            # compiles (or loads) the kernel before saying "ready"
         self.area.words[H_STATE] = STATE_READY
         self.say(f"[{self.name}] ready: port {self.port.name} mac {_mac(self.port.mac())}, "
                  f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")
 
     def poll_slice(self) -> bool:
+        self._poll(self.budget)
+        return True
+
+    def _poll(self, budget: int) -> None:
         lb_loop.lb_poll(self.fns, self.port.id, self.rx_addrs, self.tx_addrs, self.table,
                         self.scratch.arrays(), self.area.counters, self.wcounters,
-                        self.budget, self.idle, MAX_IDLE_SLEEP_NS)
-        return True
+                        budget, self.idle, MAX_IDLE_SLEEP_NS)
 
     def _sync_port_drops(self) -> None:
         """Drops the PMD counts itself (no mbuf, RX ring overrun), as deltas since start."""

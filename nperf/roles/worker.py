@@ -57,6 +57,16 @@ class Worker:
     def start(self) -> None:
         d = self.cfg.dpdk
         self.eal_args, lcore, cpu, warning = eal.build(d.args, d.core_id, self.core, self.name)
+        kind = eal.proc_type(self.eal_args)
+        if d.is_dpdk_client and kind != "secondary":
+            raise dpdk.DpdkError(f"{self.name}: is_dpdk_client is 1, so dpdk.args must attach to an lb: "
+                                 "--proc-type=secondary --file-prefix=<the lb's prefix>")
+        if not d.is_dpdk_client and kind != "primary":
+            raise dpdk.DpdkError(f"{self.name}: is_dpdk_client is 0, so this worker owns its port: "
+                                 "dpdk.args needs a --vdev (or a NIC) and --proc-type=primary")
+        if d.is_dpdk_client and not eal.primary_running(self.eal_args):
+            raise dpdk.DpdkError(f"{self.name}: no lb is running with file prefix "
+                                 f"{eal.file_prefix(self.eal_args)} (start `nperf lb` first)")
         if warning:
             self.say(f"warning: {warning}")
         dpdk.eal_init(self.eal_args)
@@ -74,22 +84,17 @@ class Worker:
         self.idle = int(hz * IDLE_S)
         self.tsc0 = dpdk.lib.np_tsc(0, 0, 0, 0)
         self.started = True
+        self._poll(0)            # compiles (or loads) the kernels before saying "ready"
         self.say(f"[{self.name}] ready: mac {mac.hex(':')}, {'lb ring pair ' + str(d.client_ring_idx) if d.is_dpdk_client else 'port ' + self.port.name}, "
                  f"lcore {lcore} on CPU {cpu}, up to {self.opts.max_conns:,} connections")
 
     def _attach(self, ring_idx: int, lcore: int):
-        if dpdk.is_primary():
-            raise dpdk.DpdkError("is_dpdk_client is 1 but the DPDK arguments make this a primary: "
-                                 "use --proc-type=secondary --file-prefix=<the lb's prefix>")
         self.attachment = Attachment(ring_idx, lcore)
         a = self.attachment
         io = np.array([cfn.RING_RX, cfn.RING_TX, a.rx.addr, a.tx.addr, 0, a.pool.addr], np.int64)
         return io, a.mac
 
     def _own_port(self):
-        if not dpdk.is_primary():
-            raise dpdk.DpdkError("is_dpdk_client is 0: this worker must own its port as a DPDK primary "
-                                 "(give a --vdev and --proc-type=primary)")
         if dpdk.Port.count() == 0:
             raise dpdk.DpdkError("no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC")
         self.pool = dpdk.Pool.create(POOL_NAME, 16383)
@@ -105,7 +110,10 @@ class Worker:
     # --- run -----------------------------------------------------------
     def poll_slice(self) -> bool:
         arp.arp_announce(self.stack)
-        return worker_loop.worker_poll(self.fns, self.io, self.stack, self.scratch, self.budget, self.idle,
+        return self._poll(self.budget)
+
+    def _poll(self, budget: int) -> bool:
+        return worker_loop.worker_poll(self.fns, self.io, self.stack, self.scratch, budget, self.idle,
                                        MAX_IDLE_SLEEP_NS, self.tsc0, self.cycles_per_us)
 
     def active(self) -> int:

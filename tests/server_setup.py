@@ -1,0 +1,42 @@
+"""An `nperf server` owning a TAP port inside a test namespace, and the kernel side's address."""
+import copy
+import json
+import os
+import sys
+
+from tests.netns import Netns
+
+SEED = os.path.join(os.path.dirname(__file__), "seed_configs", "memif", "test3", "s.json")
+KERNEL_IP = "10.77.0.1"
+SERVER_IP = "10.77.0.10"
+TAP = "nptap0"
+
+
+def tap_server_config(tap: str = TAP, lb_prefix: str | None = None) -> dict:
+    """The seed's server file, moved to 10.77.0.10-11 and a TAP port (or an lb's rings)."""
+    cfg = copy.deepcopy(json.load(open(SEED)))
+    cfg["network"]["l3"].update(dst_ip_start=SERVER_IP, dst_ip_end="10.77.0.11",
+                                src_ip_start=KERNEL_IP, src_ip_end=KERNEL_IP)
+    cfg["network"]["l4"].update(dst_port_start=8000, dst_port_end=8001)
+    cfg["network"]["l2"]["mac_address"] = "02:00:00:77:00:0a"
+    if lb_prefix:
+        cfg["dpdk"] = {"iface": tap, "args": f"--proc-type=secondary --file-prefix={lb_prefix}",
+                       "is_dpdk_client": 1, "client_ring_idx": 0, "core_id": 3}
+    else:
+        cfg["dpdk"] = {"iface": tap, "args": f"--vdev=net_tap0,iface={tap} --proc-type=primary --in-memory -m 256",
+                       "is_dpdk_client": 0, "core_id": 1}
+    return cfg
+
+
+def start_tap_server(session, ns: Netns, *extra: str, name: str = "server"):
+    cfg = session.write_json(f"{name}.json", tap_server_config())
+    p = session.start(ns.argv(sys.executable, "-m", "nperf", "server", cfg, "--report",
+                              session.path(f"{name}_report.json"), *extra), name)
+    p.wait_for(r"\] ready", 300)
+    kernel_side_up(ns, TAP)
+    return p
+
+
+def kernel_side_up(ns: Netns, tap: str) -> None:
+    ns.run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", tap)
+    ns.run("ip", "link", "set", tap, "up")

@@ -1,0 +1,79 @@
+"""`nperf lb` as a process: errors without tracebacks, core mapping, stop, restart, idle cost."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+NPERF = [sys.executable, "-m", "nperf"]
+
+
+def run(*args, timeout=120):
+    return subprocess.run(NPERF + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def memif_lb(s, core=5, tag="p"):
+    return s.write_json(f"lb_{tag}.json", {
+        "dpdk_args": f"--vdev=net_memif,id=0,role=server,socket={s.path('m.sock')},socket-abstract=no "
+                     f"--proc-type=primary --file-prefix={s.prefix(tag)}",
+        "core_id": core, "num_clients": 1, "clients": [{"id": 0, "ips": ["10.1.0.1"]}]})
+
+
+def test_invalid_file_is_one_line_and_status_2(session):
+    bad = session.write_json("bad.json", {"dpdk_args": "--vdev=net_null0", "core_id": "five",
+                                          "num_clients": 1, "clients": [{"id": 0, "ips": ["10.0.0.1"]}]})
+    r = run("lb", bad)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"error: {bad}: $.core_id: ") and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_check_seed_files_and_a_bad_one(session):
+    seeds = os.path.join(os.path.dirname(__file__), "seed_configs")
+    files = [os.path.join(d, f) for d, _, fs in os.walk(seeds) for f in fs]
+    assert run("check", *files).returncode == 0
+    r = run("check", *files, session.write_json("x.json", {"dpdk_args": 1}))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_secondary_arguments_are_refused_clearly(session):
+    cfg = session.write_json("sec.json", {"dpdk_args": "--proc-type=secondary --file-prefix=nonexistent_np",
+                                          "core_id": 0, "num_clients": 1, "clients": [{"id": 0, "ips": ["10.0.0.1"]}]})
+    r = run("lb", cfg)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == "error: lb sec: an lb must be a DPDK primary (--proc-type=primary in dpdk_args)\n"
+
+
+def test_unknown_core_is_mapped_with_a_warning_and_core_option_checked(session):
+    cfg = memif_lb(session, core=5)
+    r = run("lb", cfg, "--core", "99")
+    assert r.returncode == 2 and "--core 99 is not a CPU of this machine" in r.stderr, r.stderr
+    lb = session.nperf("lb", cfg, name="lb")
+    lb.wait_for(r"^warning: lb lb_p: core 5 does not exist here \(CPUs 0-1\); running on CPU 1 \(choose with --core N\)$")
+    lb.wait_for(r"\] ready: .* lcore 5 on CPU 1$", 300)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_lb_backs_off_stops_fast_and_restarts(session):
+    cfg = memif_lb(session, core=1)
+    lb = session.nperf("lb", cfg, "--report", session.path("r.json"), name="lb")
+    lb.wait_for(r"\] ready", 300)
+    lb.wait_for(r"\[  1s\]", 10)
+    before = cpu_seconds(lb.p.pid)
+    time.sleep(3)
+    idle_share = (cpu_seconds(lb.p.pid) - before) / 3
+    assert idle_share < 0.2, f"idle lb used {idle_share:.0%} of a core"
+
+    t0 = time.monotonic()
+    lb.p.send_signal(signal.SIGTERM)
+    assert lb.p.wait(10) == 0
+    assert time.monotonic() - t0 < 2.0
+    assert os.path.exists(session.path("r.json"))
+    again = session.nperf("lb", cfg, name="lb again")
+    again.wait_for(r"\] ready", 120)
+    assert again.stop() == 0
+    prefix = session.prefixes[-1]
+    assert not [f for f in os.listdir("/dev/hugepages") if f.startswith(prefix)]

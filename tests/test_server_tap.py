@@ -1,0 +1,92 @@
+"""`nperf server` on its own TAP port against the Linux kernel's curl, ping and wrk."""
+import hashlib
+import json
+import re
+
+import pytest
+
+from nperf.http_tables import BODY_PATTERN
+from tests.netns import Netns
+from tests.procs import Session
+from tests.server_setup import SERVER_IP, start_tap_server
+
+BIG = 5 * 1024 * 1024
+
+
+def pattern_digest(n: int) -> str:
+    reps = -(-n // len(BODY_PATTERN))
+    return hashlib.sha256((BODY_PATTERN * reps)[:n]).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def served():
+    s = Session()
+    ns = Netns("srv")
+    try:
+        proc = start_tap_server(s, ns)
+        yield s, ns, proc
+    finally:
+        s.close()
+        ns.close()
+
+
+def curl(ns, *args, timeout=60):
+    return ns.run("curl", "-sS", "--max-time", str(timeout), *args, timeout=timeout + 10, check=False)
+
+
+def headers_and_body(ns, path, port=8000):
+    r = curl(ns, "-D", "-", "-o", "/dev/null", "-w", "BODYLEN=%{size_download}", f"http://{SERVER_IP}:{port}{path}")
+    assert r.returncode == 0, r.stderr
+    head, _, tail = r.stdout.partition("\n\n")       # text mode: CRLF reads as LF
+    assert tail.startswith("BODYLEN="), repr(r.stdout)
+    return head.split("\n"), int(tail[len("BODYLEN="):])
+
+
+def test_configured_paths_exact_headers_and_length(served):
+    _, ns, _ = served
+    lines, n = headers_and_body(ns, "/hello")
+    assert lines == ["HTTP/1.1 200 OK", "Server: unetbsd", "Content-Type: text/plain", "Content-Length: 100"]
+    assert n == 100
+    lines, n = headers_and_body(ns, "/", port=8001)
+    assert lines == ["HTTP/1.1 200 OK", "Server: unetbsd", "Content-Type: text/plain", "Content-Length: 1024"]
+    assert n == 1024
+
+
+def test_unknown_path_is_404(served):
+    _, ns, _ = served
+    lines, n = headers_and_body(ns, "/nope")
+    assert lines[0] == "HTTP/1.1 404 Not Found"
+    assert n == len(b"not found\n")
+
+
+def test_5mib_body_arrives_intact(served):
+    _, ns, _ = served
+    r = ns.run("sh", "-c", f"curl -sS --max-time 60 http://{SERVER_IP}:8000/another | sha256sum", timeout=90)
+    assert r.stdout.split()[0] == pattern_digest(BIG)
+
+
+def test_ping_is_answered(served):
+    _, ns, _ = served
+    r = ns.run("ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER_IP, check=False)
+    assert " 0% packet loss" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("close", [False, True], ids=["keep-alive", "connection-close"])
+def test_wrk_ten_seconds_without_errors(served, close):
+    _, ns, _ = served
+    extra = ["-H", "Connection: close"] if close else []
+    r = ns.run("wrk", "-t1", "-c10", "-d10s", *extra, f"http://{SERVER_IP}:8000/hello", timeout=60)
+    assert "Socket errors" not in r.stdout, r.stdout
+    assert "Non-2xx" not in r.stdout, r.stdout
+    done = int(re.search(r"(\d+) requests in", r.stdout).group(1))
+    assert done > 1000, r.stdout
+
+
+def test_server_report_counts_what_it_served(served):
+    s, ns, proc = served
+    assert proc.stop() == 0
+    rep = json.load(open(s.path("server_report.json")))
+    assert rep["http"]["not_found"] >= 1
+    assert rep["http"]["bad_request"] == 0
+    assert rep["counters"]["icmp_echo"] >= 3
+    assert rep["counters"]["drop_tcp_checksum"] == 0 and rep["counters"]["drop_ip_checksum"] == 0
