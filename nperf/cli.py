@@ -24,7 +24,7 @@ def _lb(args) -> int:
     except BaseException:
         lb.finish()
         raise
-    return controller.run(lb)
+    return controller.run(lb, args.ipc)
 
 
 def _worker(role):
@@ -45,7 +45,7 @@ def _worker(role):
         except BaseException:
             w.finish()
             raise
-        return controller.run(w)
+        return controller.run(w, args.ipc)
     return run
 
 
@@ -66,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("config")
     lb.add_argument("--core", type=int, help="CPU to run on (default: the file's core_id)")
     lb.add_argument("--report", help="write a JSON summary here at exit")
+    lb.add_argument("--ipc", help=argparse.SUPPRESS)        # set by `nperf run`
     lb.add_argument("--ring-size", type=int, default=1024, help="entries per worker ring (power of 2)")
     lb.add_argument("--pool-size", type=int, help="packet buffers in the pool")
     lb.add_argument("--loopback", action="store_true",
@@ -88,6 +89,7 @@ def _worker_options(p) -> None:
     p.add_argument("config")
     p.add_argument("--core", type=int, help="CPU to run on (default: the file's core_id)")
     p.add_argument("--report", help="write a JSON summary here at exit")
+    p.add_argument("--ipc", help=argparse.SUPPRESS)          # set by `nperf run`
     p.add_argument("--max-conns", type=int, default=1_000_000, help="connection table size [1000000]")
     p.add_argument("--time-wait-ms", type=int, default=1000, help="TIME_WAIT length [1000]")
     p.add_argument("--idle-timeout", type=float, default=60.0, help="close connections idle this long, s [60]")

@@ -4,6 +4,7 @@ A role's data plane is one kernel call per *slice* (a few milliseconds); the
 controller alternates slices with the event loop, so statistics, signals and
 IPC are handled between slices without threads. SIGINT/SIGTERM end the loop
 within one slice; the role then flushes, closes its port and writes its report.
+With `--ipc PATH` the role also reports to `nperf run` (see `nperf.ipc`).
 """
 import asyncio
 import signal
@@ -13,18 +14,26 @@ from typing import Protocol
 
 import uvloop
 
+from nperf import ipc
+from nperf.reports import Report
+
 
 class Role(Protocol):
     name: str
+    ready_detail: str
+    final: Report | None
 
     def poll_slice(self) -> bool:
         """Run the data plane for one slice; False once the role has finished its job."""
 
-    def second(self, elapsed: int) -> str:
-        """Take the per-second statistics; returns the line to print."""
+    def second(self, elapsed: int) -> tuple[str, dict]:
+        """Take the per-second statistics: the line to print and its figures."""
 
     def finish(self) -> None:
-        """Flush, close and write the report (called once, also after errors)."""
+        """Flush, close and write the report (called once, also after errors); sets `final`."""
+
+    def status(self) -> int:
+        """Exit status once finished: 0 if the role's job went without failures."""
 
 
 _stop_requested = False
@@ -39,23 +48,23 @@ def catch_stop_signals() -> None:
         signal.signal(sig, ask)
 
 
-def stop_requested() -> bool:
-    return _stop_requested
-
-
-def run(role: Role, out=sys.stdout) -> int:
+def run(role: Role, ipc_path: str | None = None, out=sys.stdout) -> int:
     """Run `role` until its job ends or a signal arrives; returns the exit status."""
-    return uvloop.run(_run(role, out))
+    return uvloop.run(_run(role, ipc_path, out))
 
 
-async def _run(role: Role, out) -> int:
+async def _run(role: Role, ipc_path: str | None, out) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     if _stop_requested:
         stop.set()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ticker = asyncio.create_task(_tick(role, out))
+    channel = ipc.Channel(ipc_path) if ipc_path else None
+    if channel:
+        await channel.open()
+        await channel.send(ipc.Ready(role.name, role.ready_detail))
+    ticker = asyncio.create_task(_tick(role, out, channel))
     try:
         while not stop.is_set():
             if not role.poll_slice():
@@ -64,13 +73,20 @@ async def _run(role: Role, out) -> int:
     finally:
         ticker.cancel()
         role.finish()
-    return 0
+    status = role.status()
+    if channel:
+        await channel.send(ipc.Done(role.name, status, role.final))
+        await channel.close()
+    return status
 
 
-async def _tick(role: Role, out) -> None:
+async def _tick(role: Role, out, channel) -> None:
     start = time.monotonic()
     n = 0
     while True:
         n += 1
         await asyncio.sleep(max(0.0, start + n - time.monotonic()))
-        print(role.second(n), file=out, flush=True)
+        line, fields = role.second(n)
+        print(line, file=out, flush=True)
+        if channel:
+            await channel.send(ipc.Second(role.name, n, line, fields))

@@ -7,44 +7,19 @@ this module only starts and stops things and reads counters once a second.
 import ipaddress
 import os
 
-import msgspec
 import numpy as np
 
-from nperf import eal
+from nperf import eal, reports
 from nperf.bindings import dpdk
 from nperf.kernels import dispatch, lb_loop
 from nperf.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
                              rx_ring_name, tx_ring_name)
+from nperf.reports import LbReport, PortCounters, WorkerCounters
 from nperf.stats_format import count, rate_line
 
 SLICE_S = 0.01            # one kernel call forwards for this long
 IDLE_S = 0.0002           # no packet for this long: start sleeping
 MAX_IDLE_SLEEP_NS = 200_000
-
-
-class PortCounters(msgspec.Struct):
-    name: str
-    mac: str
-    rx_packets: int
-    tx_packets: int
-    rx_bytes: int
-    tx_bytes: int
-
-
-class WorkerCounters(msgspec.Struct):
-    id: int
-    to_worker: int
-    from_worker: int
-    ring_full: int
-
-
-class LbReport(msgspec.Struct):
-    role: str
-    config: str
-    seconds: int
-    port: PortCounters
-    drops: dict[str, int]
-    workers: list[WorkerCounters]
 
 
 def owner_table(cfg) -> dispatch.OwnerTable:
@@ -75,6 +50,8 @@ class Lb:
         self.seconds = 0
         self._last = None
         self.port = None
+        self.final = None
+        self.ready_detail = ""
 
     def start(self) -> None:
         self.eal_args, lcore, cpu, warning = eal.build(self.cfg.dpdk_args, self.cfg.core_id, self.core, self.name)
@@ -104,8 +81,9 @@ class Lb:
         self._base_stats = self.port.stats()
         self._poll(0)            # compiles (or loads) the kernel before saying "ready"
         self.area.words[H_STATE] = STATE_READY
-        self.say(f"[{self.name}] ready: port {self.port.name} mac {_mac(self.port.mac())}, "
-                 f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")
+        self.ready_detail = (f"port {self.port.name} mac {_mac(self.port.mac())}, "
+                             f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")
+        self.say(f"[{self.name}] ready: {self.ready_detail}")
 
     def poll_slice(self) -> bool:
         self._poll(self.budget)
@@ -125,20 +103,27 @@ class Lb:
         c[dispatch.DROP_NO_MBUF] = max(c[dispatch.DROP_NO_MBUF], s["rx_nombuf"] - self._base_stats["rx_nombuf"])
         c[dispatch.DROP_RX_MISSED] = max(c[dispatch.DROP_RX_MISSED], s["imissed"] - self._base_stats["imissed"])
 
-    def second(self, elapsed: int) -> str:
+    def second(self, elapsed: int) -> tuple[str, dict]:
         self.seconds = elapsed
         self._sync_port_drops()
         up = self.port.link_up()
         self.area.words[H_LINK] = int(up)
         c = self.area.counters.copy()
-        prev = self._last if self._last is not None else c * 0
+        d = c - (self._last if self._last is not None else 0)
         self._last = c
         drops = self.drops()
         dropped = ", ".join(f"{k} {count(v)}" for k, v in drops.items() if v) or "none"
-        return (f"[{self.name}] [{elapsed:3d}s] link {'up' if up else 'down'}  "
-                f"rx {rate_line(c[dispatch.RX_PACKETS] - prev[dispatch.RX_PACKETS], c[dispatch.RX_BYTES] - prev[dispatch.RX_BYTES])}  "
-                f"tx {rate_line(c[dispatch.TX_PACKETS] - prev[dispatch.TX_PACKETS], c[dispatch.TX_BYTES] - prev[dispatch.TX_BYTES])}  "
+        line = (f"[{self.name}] [{elapsed:3d}s] link {'up' if up else 'down'}  "
+                f"rx {rate_line(d[dispatch.RX_PACKETS], d[dispatch.RX_BYTES])}  "
+                f"tx {rate_line(d[dispatch.TX_PACKETS], d[dispatch.TX_BYTES])}  "
                 f"drops {dropped}")
+        fields = {"link": int(up), "rx_pps": int(d[dispatch.RX_PACKETS]), "tx_pps": int(d[dispatch.TX_PACKETS]),
+                  "rx_mbps": d[dispatch.RX_BYTES] * 8 / 1e6, "tx_mbps": d[dispatch.TX_BYTES] * 8 / 1e6,
+                  "drops": sum(drops.values())}
+        return line, fields
+
+    def status(self) -> int:
+        return 0
 
     def drops(self) -> dict[str, int]:
         c = self.area.counters
@@ -163,8 +148,8 @@ class Lb:
         self.say(f"[{self.name}] stopped: rx {count(report.port.rx_packets)} packets, "
                  f"tx {count(report.port.tx_packets)} packets, drops {sum(report.drops.values())}")
         if self.report_path:
-            with open(self.report_path, "wb") as f:
-                f.write(msgspec.json.format(msgspec.json.encode(report)))
+            reports.write(report, self.report_path)
+        self.final = report
         self.port = None
         dpdk.eal_cleanup()
         busy = eal.remove_primary_files(self.eal_args)

@@ -9,13 +9,13 @@ into the per-second line and the report.
 import os
 import time
 
-import msgspec
 import numpy as np
 
-from nperf import config, eal
+from nperf import config, eal, reports
 from nperf.bindings import dpdk
 from nperf.kernels import arp, cfn, http_server as hs, stack, worker_loop
 from nperf.lb_shared import Attachment
+from nperf.reports import ServerReport
 from nperf.stats_format import count, mbps
 from nperf.worker_stack import StackOptions, build_stack
 
@@ -23,15 +23,6 @@ SLICE_S = 0.01
 IDLE_S = 0.0002
 MAX_IDLE_SLEEP_NS = 200_000
 POOL_NAME = "nperf_worker_pool"
-
-
-class WorkerReport(msgspec.Struct):
-    role: str
-    config: str
-    seconds: int
-    counters: dict[str, int]
-    http: dict[str, int]
-    active_connections: int
 
 
 class Worker:
@@ -52,6 +43,8 @@ class Worker:
         self.attachment = None
         self.started = False
         self._prev = None
+        self.final = None
+        self.ready_detail = ""
 
     # --- start ---------------------------------------------------------
     def start(self) -> None:
@@ -85,8 +78,10 @@ class Worker:
         self.tsc0 = dpdk.lib.np_tsc(0, 0, 0, 0)
         self.started = True
         self._poll(0)            # compiles (or loads) the kernels before saying "ready"
-        self.say(f"[{self.name}] ready: mac {mac.hex(':')}, {'lb ring pair ' + str(d.client_ring_idx) if d.is_dpdk_client else 'port ' + self.port.name}, "
-                 f"lcore {lcore} on CPU {cpu}, up to {self.opts.max_conns:,} connections")
+        where = f"lb ring pair {d.client_ring_idx}" if d.is_dpdk_client else f"port {self.port.name}"
+        self.ready_detail = (f"mac {mac.hex(':')}, {where}, lcore {lcore} on CPU {cpu}, "
+                             f"up to {self.opts.max_conns:,} connections")
+        self.say(f"[{self.name}] ready: {self.ready_detail}")
 
     def _attach(self, ring_idx: int, lcore: int):
         self.attachment = Attachment(ring_idx, lcore)
@@ -120,7 +115,7 @@ class Worker:
         free = self.stack.free
         return int(self.stack.tcb.state.shape[0] - free[0])
 
-    def second(self, elapsed: int) -> str:
+    def second(self, elapsed: int) -> tuple[str, dict]:
         self.seconds = elapsed
         c = self.stack.counters.copy()
         h = self.stack.app[2].copy()
@@ -128,16 +123,23 @@ class Worker:
         self._prev = (c, h)
         d = c - prev_c
         drops = int(sum(v for n, v in zip(stack.COUNTER_NAMES, c) if n.startswith("drop_")))
-        return (f"[{self.name}] [{elapsed:3d}s] conns {count(self.active())}  "
-                f"cps {count(d[stack.C_CONN_OPENED])}  closes/s {count(d[stack.C_CONN_CLOSED])}  "
-                f"rps {count(h[hs.CNT_REQUESTS] - prev_h[hs.CNT_REQUESTS])}  "
+        fields = {"conns": self.active(), "cps": int(d[stack.C_CONN_OPENED]), "closes": int(d[stack.C_CONN_CLOSED]),
+                  "rps": int(h[hs.CNT_REQUESTS] - prev_h[hs.CNT_REQUESTS]),
+                  "tx_mbps": d[stack.C_TX_BYTES] * 8 / 1e6, "rx_mbps": d[stack.C_RX_BYTES] * 8 / 1e6,
+                  "retransmits": int(c[stack.C_TCP_RETRANSMITS]), "drops": drops}
+        line = (f"[{self.name}] [{elapsed:3d}s] conns {count(fields['conns'])}  "
+                f"cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  rps {count(fields['rps'])}  "
                 f"tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
-                f"retrans {count(c[stack.C_TCP_RETRANSMITS])}  rst {count(c[stack.C_TCP_RESETS_IN] + c[stack.C_TCP_RESETS_OUT])}  "
-                f"drops {count(drops)}")
+                f"retrans {count(fields['retransmits'])}  "
+                f"rst {count(c[stack.C_TCP_RESETS_IN] + c[stack.C_TCP_RESETS_OUT])}  drops {count(drops)}")
+        return line, fields
 
-    def report(self) -> WorkerReport:
+    def status(self) -> int:
+        return 0
+
+    def report(self) -> ServerReport:
         names = ("requests", "bad_request", "too_large", "not_found", "not_implemented", "bytes")
-        return WorkerReport(self.role, self.config_name, self.seconds,
+        return ServerReport(self.role, self.config_name, self.seconds,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
                             {n: int(v) for n, v in zip(names, self.stack.app[2])}, self.active())
 
@@ -153,8 +155,8 @@ class Worker:
                      f"{count(report.http['requests'])} requests, {count(report.counters['tcp_retransmits'])} "
                      f"retransmissions, {count(report.active_connections)} still open")
             if self.report_path:
-                with open(self.report_path, "wb") as f:
-                    f.write(msgspec.json.format(msgspec.json.encode(report)))
+                reports.write(report, self.report_path)
+            self.final = report
             self.started = False
         if self.attachment:
             self.attachment.release()
