@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 
 from nperf import http_tables
-from nperf.kernels import arp, http_client, http_server, stack, tcp_table, timers
+from nperf.kernels import arp, client_app, http_client, http_server, latency, stack, tcp_table, timers
 from nperf.kernels.stack import (CLIENT, N_COUNTERS, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
@@ -32,7 +32,9 @@ class StackOptions(msgspec.Struct, kw_only=True):
     syn_retries: int = 5
     data_retries: int = 8
     delayed_ack_ms: int = 10
-    loss: float = 0.0          # test knob: fraction of received frames dropped at random
+    loss: float = 0.0          # test knob: fraction of frames dropped at random, each way
+    duration_s: float = 0.0    # client: fit ramp-up, sustain and ramp-down into this run length (0 = as configured)
+    concurrency: int = 0       # client, TOTAL_CONNECTIONS: connections open at once (0 = min(value, 1000))
 
 
 def owned_range(cfg, role: str) -> tuple[int, int, int, int]:
@@ -73,7 +75,9 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     responses = http_tables.build_response_table(cfg.http_config).arrays()
     requests = http_tables.build_request_table(cfg.http_config).arrays()
     app = (responses, np.zeros((tcp_table.APPQ, 2), np.int64), np.zeros(http_server.N_COUNTERS, np.int64),
-           requests, np.zeros(http_client.N_COUNTERS, np.int64))
+           requests, np.zeros(http_client.N_COUNTERS, np.int64), client_schedule(cfg, opts),
+           latency.new_histogram(), latency.new_histogram(), np.zeros(2 * cap + 64, np.int64),
+           np.zeros(client_app.N_CLIENT_COUNTERS, np.int64), udp_payload(cfg))
     return stack.Stack(
         tcb=tcp_table.new_tcb(cap, app_words), hash=tcp_table.new_hash(cap),
         free=tcp_table.new_free_stack(cap), wheel=wheel, wstate=wstate, params=p, var=var,
@@ -82,7 +86,55 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         app=app, fired=np.zeros(FIRED, np.int64))
 
 
+OBJECTIVES = {"HTTP_REQUESTS": client_app.O_HTTP_REQUESTS, "TCP_CONCURRENT": client_app.O_TCP_CONCURRENT,
+              "TOTAL_CONNECTIONS": client_app.O_TOTAL_CONNECTIONS, "UDP_STREAM": client_app.O_UDP_STREAM}
+
+
+def phase_lengths(cfg, duration_s: float) -> list[float]:
+    """Seconds of prepare, ramp-up, sustain, ramp-down, close; the middle three fitted to
+    `duration_s` (with prepare and close kept) when it is given."""
+    sc = cfg.scheduler
+    lengths = [sc.prepare_duration_sec, sc.ramp_up_duration_sec, sc.sustain_duration_sec,
+               sc.ramp_down_duration_sec, sc.close_duration_sec]
+    middle = sum(lengths[1:4])
+    if duration_s > 0 and middle > 0:
+        factor = max(duration_s - lengths[0] - lengths[4], 1.0) / middle
+        lengths[1:4] = [x * factor for x in lengths[1:4]]
+    return lengths
+
+
+def client_schedule(cfg, opts: StackOptions) -> np.ndarray:
+    """The scheduler words (client_app.K_*) from the objective, phases and destinations."""
+    ca = client_app
+    k = np.zeros(ca.N_SCHED, np.int64)
+    ob = cfg.objective
+    k[ca.K_TYPE] = OBJECTIVES[ob.type]
+    k[ca.K_VALUE] = ob.value
+    k[ca.K_RPC] = max(ob.requests_per_connection, 1)
+    rate = ob.value if ob.type == "UDP_STREAM" else (ob.requests_per_second or 0)
+    k[ca.K_INTERVAL_NS] = int(1e9 / rate) if rate else 0
+    k[ca.K_START] = -1
+    at = 0.0
+    for i, secs in enumerate(phase_lengths(cfg, opts.duration_s)):
+        at += secs
+        k[ca.K_PH_PREPARE + i] = int(at * 1e6)
+    first, count, port_first, port_last = owned_range(cfg, "server")
+    k[ca.K_DIP_FIRST], k[ca.K_DIP_COUNT] = first, count
+    k[ca.K_DPORT_FIRST], k[ca.K_DPORT_COUNT] = port_first, port_last - port_first + 1
+    k[ca.K_PATHS] = len(cfg.http_config.paths)
+    k[ca.K_CONC_CAP] = opts.concurrency or min(max(ob.value, 1), 1000)
+    return k
+
+
+def udp_payload(cfg) -> np.ndarray:
+    """UDP_STREAM datagram bytes: client_payload.data repeated to client_payload.size."""
+    p = cfg.client_payload
+    data = p.data.encode() if p and p.data else b"nperf"
+    size = p.size if p and p.size else len(data)
+    return np.frombuffer((data * (size // len(data) + 1))[:size], np.uint8).copy()
+
+
 def memory_per_connection() -> int:
     """Bytes of preallocated state per connection slot (table, hash, free list, work list)."""
     app_words = max(http_server.HS_WORDS, http_client.HC_WORDS)
-    return tcp_table.bytes_per_connection(app_words) + 8 + 16
+    return tcp_table.bytes_per_connection(app_words) + 8 + 16 + 16   # + free stack, work list, idle list

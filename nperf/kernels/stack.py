@@ -35,7 +35,7 @@ COUNTER_NAMES = (
     "tcp_fast_retransmits", "tcp_timeouts", "tcp_dupacks", "tcp_out_of_order", "tcp_duplicate_segs",
     "tcp_resets_in", "tcp_resets_out", "tcp_syns_in", "tcp_table_full", "tcp_no_listener",
     "conn_opened", "conn_closed", "conn_reset", "conn_timed_out", "conn_idle_closed",
-    "tcp_window_probes", "tcp_zero_window_drops",
+    "tcp_window_probes", "udp_in", "udp_bytes_in",
 )
 N_COUNTERS = len(COUNTER_NAMES)
 
@@ -78,5 +78,6 @@ C_CONN_RESET = 35
 C_CONN_TIMED_OUT = 36
 C_CONN_IDLE_CLOSED = 37
 C_TCP_WINDOW_PROBES = 38
-C_TCP_ZERO_WINDOW_DROPS = 39
+C_UDP_IN = 39
+C_UDP_BYTES_IN = 40
 assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))

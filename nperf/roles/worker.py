@@ -1,4 +1,4 @@
-"""`nperf server CONFIG` (and the client's shared half): a worker process.
+"""What `nperf server` and `nperf client` share: a worker process.
 
 A worker either attaches to an lb's ring pair as a DPDK secondary
 (`dpdk.is_dpdk_client: 1`) or owns a port as a primary (memif, tap,
@@ -13,10 +13,8 @@ import numpy as np
 
 from nperf import config, eal, reports
 from nperf.bindings import dpdk
-from nperf.kernels import arp, cfn, http_server as hs, stack, worker_loop
+from nperf.kernels import arp, cfn, stack, worker_loop
 from nperf.lb_shared import Attachment
-from nperf.reports import ServerReport
-from nperf.stats_format import count, mbps
 from nperf.worker_stack import StackOptions, build_stack
 
 SLICE_S = 0.01
@@ -26,7 +24,11 @@ POOL_NAME = "nperf_worker_pool"
 
 
 class Worker:
-    """One server or client process; `start()` brings it up, the controller drives it."""
+    """One server or client process; `start()` brings it up, the controller drives it.
+
+    Subclasses (roles.server, roles.client) add the per-second line
+    (`second`), the report (`report`, `summary`) and the exit `status`.
+    """
 
     def __init__(self, cfg, role: str, config_name: str, *, core: int | None = None,
                  opts: StackOptions | None = None, report: str | None = None, say=print):
@@ -42,7 +44,7 @@ class Worker:
         self.port = None
         self.attachment = None
         self.started = False
-        self._prev = None
+        self._prev: np.ndarray | None = None
         self.final = None
         self.ready_detail = ""
 
@@ -115,33 +117,15 @@ class Worker:
         free = self.stack.free
         return int(self.stack.tcb.state.shape[0] - free[0])
 
-    def second(self, elapsed: int) -> tuple[str, dict]:
-        self.seconds = elapsed
+    def counter_deltas(self) -> tuple[np.ndarray, np.ndarray]:
+        """(stack counters now, change since the previous second)."""
         c = self.stack.counters.copy()
-        h = self.stack.app[2].copy()
-        prev_c, prev_h = self._prev if self._prev else (c * 0, h * 0)
-        self._prev = (c, h)
-        d = c - prev_c
-        drops = int(sum(v for n, v in zip(stack.COUNTER_NAMES, c) if n.startswith("drop_")))
-        fields = {"conns": self.active(), "cps": int(d[stack.C_CONN_OPENED]), "closes": int(d[stack.C_CONN_CLOSED]),
-                  "rps": int(h[hs.CNT_REQUESTS] - prev_h[hs.CNT_REQUESTS]),
-                  "tx_mbps": d[stack.C_TX_BYTES] * 8 / 1e6, "rx_mbps": d[stack.C_RX_BYTES] * 8 / 1e6,
-                  "retransmits": int(c[stack.C_TCP_RETRANSMITS]), "drops": drops}
-        line = (f"[{self.name}] [{elapsed:3d}s] conns {count(fields['conns'])}  "
-                f"cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  rps {count(fields['rps'])}  "
-                f"tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
-                f"retrans {count(fields['retransmits'])}  "
-                f"rst {count(c[stack.C_TCP_RESETS_IN] + c[stack.C_TCP_RESETS_OUT])}  drops {count(drops)}")
-        return line, fields
+        d = c - (self._prev if self._prev is not None else 0)
+        self._prev = c
+        return c, d
 
-    def status(self) -> int:
-        return 0
-
-    def report(self) -> ServerReport:
-        names = ("requests", "bad_request", "too_large", "not_found", "not_implemented", "bytes")
-        return ServerReport(self.role, self.config_name, self.seconds,
-                            {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
-                            {n: int(v) for n, v in zip(names, self.stack.app[2])}, self.active())
+    def drops(self) -> int:
+        return int(sum(v for n, v in zip(stack.COUNTER_NAMES, self.stack.counters) if n.startswith("drop_")))
 
     # --- stop ----------------------------------------------------------
     def finish(self) -> None:
@@ -151,9 +135,7 @@ class Worker:
             dpdk.free_mbufs(self.stack.stash[:self.stack.var[stack.V_STASH_N]])
             self.stack.var[stack.V_STASH_N] = 0
             report = self.report()
-            self.say(f"[{self.name}] stopped: {count(report.counters['conn_opened'])} connections, "
-                     f"{count(report.http['requests'])} requests, {count(report.counters['tcp_retransmits'])} "
-                     f"retransmissions, {count(report.active_connections)} still open")
+            self.say(f"[{self.name}] stopped: {self.summary(report)}")
             if self.report_path:
                 reports.write(report, self.report_path)
             self.final = report

@@ -1,0 +1,82 @@
+"""`nperf client CONFIG`: the load generator (see roles.worker and kernels.client_sched).
+
+Python reads the kernels' counters and latency histogram once a second; the
+per-second line, the sustain-phase averages and the report come from those.
+"""
+import numpy as np
+
+from nperf.kernels import client_app as ca
+from nperf.kernels import latency, stack
+from nperf.reports import ClientReport, Latency, Sustain
+from nperf.roles.worker import Worker
+from nperf.stats_format import count, mbps
+
+
+class Client(Worker):
+
+    def __init__(self, cfg, config_name: str, **kw):
+        super().__init__(cfg, "client", config_name, **kw)
+        self.per_second: list[dict] = []
+        self._prev_cc: np.ndarray | None = None
+
+    def second(self, elapsed: int) -> tuple[str, dict]:
+        self.seconds = elapsed
+        c, d = self.counter_deltas()
+        k = self.stack.app[ca.A_SCHED]
+        cc = self.stack.app[ca.A_CLIENT_COUNTERS].copy()
+        dcc = cc - (self._prev_cc if self._prev_cc is not None else 0)
+        self._prev_cc = cc
+        hist = self.stack.app[ca.A_HIST_SECOND]
+        p50, p90, p99, p999, top = (v / 1000 for v in latency.percentiles(hist))
+        hist[:] = 0
+        phase = ca.PHASE_NAMES[min(int(k[ca.K_PHASE]), ca.PH_DONE)]
+        fields = {"phase": phase, "target": int(k[ca.K_TARGET]), "conc": int(k[ca.K_ACTIVE]),
+                  "cps": int(d[stack.C_CONN_OPENED]),
+                  "closes": int(d[stack.C_CONN_CLOSED] + d[stack.C_CONN_RESET] + d[stack.C_CONN_TIMED_OUT]
+                                + d[stack.C_CONN_IDLE_CLOSED]),
+                  "rps": int(dcc[ca.CC_OK] + dcc[ca.CC_FAILED]),
+                  "tx_mbps": d[stack.C_TX_BYTES] * 8 / 1e6, "rx_mbps": d[stack.C_RX_BYTES] * 8 / 1e6,
+                  "ok": int(dcc[ca.CC_OK]), "fail": self._failures(dcc),
+                  "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "p999_ms": p999, "max_ms": top}
+        if k[ca.K_TYPE] == ca.O_UDP_STREAM:
+            fields["udp_pps"] = int(dcc[ca.CC_UDP_SENT])
+        self.per_second.append(fields)
+        line = (f"[{self.name}] [{elapsed:3d}s] {phase} (target {count(fields['target'])})  "
+                f"conc {count(fields['conc'])}  cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  "
+                f"rps {count(fields['rps'])}  tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
+                f"ok {count(fields['ok'])}  fail {count(fields['fail'])}  p99 {p99:.2f} ms")
+        if "udp_pps" in fields:
+            line += f"  udp {count(fields['udp_pps'])} pkt/s"
+        return line, fields
+
+    @staticmethod
+    def _failures(cc: np.ndarray) -> int:
+        """Failed responses plus connections that never got to send (connect errors, no ARP)."""
+        return int(cc[ca.CC_FAILED] + cc[ca.CC_CONNECT_TIMEOUT] + cc[ca.CC_CONNECT_REFUSED] + cc[ca.CC_ARP_FAILED])
+
+    def status(self) -> int:
+        return 0 if self._failures(self.stack.app[ca.A_CLIENT_COUNTERS]) == 0 else 1
+
+    def report(self) -> ClientReport:
+        cc = self.stack.app[ca.A_CLIENT_COUNTERS]
+        sustain = [s for s in self.per_second if s["phase"] == "sustain"] or self.per_second
+        n = max(len(sustain), 1)
+        avg = Sustain(*(sum(s[f] for s in sustain) / n for f in ("cps", "rps", "tx_mbps", "rx_mbps")))
+        hist = self.stack.app[ca.A_HIST_SUSTAIN]
+        if not hist.any():
+            hist = hist + self.stack.app[ca.A_HIST_SECOND]
+        lat = Latency(*(v / 1000 for v in latency.percentiles(hist)))
+        errors = {name: int(cc[i]) for i, name in enumerate(ca.CLIENT_COUNTER_NAMES)
+                  if ca.ERROR_FIRST <= i < ca.CC_UDP_SENT}
+        errors["retransmissions"] = int(self.stack.counters[stack.C_TCP_RETRANSMITS])
+        errors["timeouts"] = int(self.stack.counters[stack.C_TCP_TIMEOUTS])
+        return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
+                            int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
+                            {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
+                            int(cc[ca.CC_UDP_SENT]))
+
+    def summary(self, r: ClientReport) -> str:
+        return (f"{count(r.connections_opened)} connections, {count(r.requests_sent)} requests, "
+                f"{count(r.responses_ok)} ok, {count(r.responses_failed)} failed; sustain {r.sustain.cps:,.0f} cps "
+                f"{r.sustain.rps:,.0f} rps; latency p50 {r.latency_ms.p50:.2f} p99 {r.latency_ms.p99:.2f} "
+                f"max {r.latency_ms.max:.2f} ms")

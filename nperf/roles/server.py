@@ -1,0 +1,46 @@
+"""`nperf server CONFIG`: HTTP server on nperf's own TCP stack (see roles.worker)."""
+from nperf.kernels import http_server as hs
+from nperf.kernels import stack
+from nperf.reports import ServerReport
+from nperf.roles.worker import Worker
+from nperf.stats_format import count, mbps
+
+HTTP_NAMES = ("requests", "bad_request", "too_large", "not_found", "not_implemented", "bytes")
+
+
+class Server(Worker):
+
+    def __init__(self, cfg, config_name: str, **kw):
+        super().__init__(cfg, "server", config_name, **kw)
+        self._prev_requests = 0
+
+    def second(self, elapsed: int) -> tuple[str, dict]:
+        self.seconds = elapsed
+        c, d = self.counter_deltas()
+        requests = int(self.stack.app[2][hs.CNT_REQUESTS])
+        fields = {"conns": self.active(), "cps": int(d[stack.C_CONN_OPENED]), "closes": int(d[stack.C_CONN_CLOSED]),
+                  "rps": requests - self._prev_requests,
+                  "tx_mbps": d[stack.C_TX_BYTES] * 8 / 1e6, "rx_mbps": d[stack.C_RX_BYTES] * 8 / 1e6,
+                  "retransmits": int(c[stack.C_TCP_RETRANSMITS]), "drops": self.drops(),
+                  "udp_pps": int(d[stack.C_UDP_IN])}
+        self._prev_requests = requests
+        line = (f"[{self.name}] [{elapsed:3d}s] conns {count(fields['conns'])}  "
+                f"cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  rps {count(fields['rps'])}  "
+                f"tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
+                f"retrans {count(fields['retransmits'])}  "
+                f"rst {count(c[stack.C_TCP_RESETS_IN] + c[stack.C_TCP_RESETS_OUT])}  drops {count(fields['drops'])}")
+        if c[stack.C_UDP_IN]:
+            line += f"  udp {count(fields['udp_pps'])} pkt/s"
+        return line, fields
+
+    def status(self) -> int:
+        return 0
+
+    def report(self) -> ServerReport:
+        return ServerReport("server", self.config_name, self.seconds,
+                            {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
+                            {n: int(v) for n, v in zip(HTTP_NAMES, self.stack.app[2])}, self.active())
+
+    def summary(self, r: ServerReport) -> str:
+        return (f"{count(r.counters['conn_opened'])} connections, {count(r.http['requests'])} requests, "
+                f"{count(r.counters['tcp_retransmits'])} retransmissions, {count(r.active_connections)} still open")

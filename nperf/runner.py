@@ -1,0 +1,58 @@
+"""`nperf run DIR`: the asyncio API with a printer and a summary table."""
+import msgspec
+import uvloop
+
+from nperf import api
+from nperf.reports import ClientReport, LbReport, ServerReport
+from nperf.stats_format import count
+
+
+def main(directory: str, duration: float | None = None, report: str | None = None) -> int:
+    topology = api.Topology.from_dir(directory)
+    result = uvloop.run(_follow(topology, duration))
+    print(summary(result))
+    if report:
+        with open(report, "wb") as f:
+            f.write(msgspec.json.format(msgspec.json.encode(result)))
+    return 0 if result.ok else 1
+
+
+async def _follow(topology: api.Topology, duration: float | None) -> api.RunResult:
+    async with api.Run(topology, duration) as run:
+        async for sec in run.seconds():
+            print(sec.line, flush=True)
+        result = await run.wait()
+        if not result.ok:
+            for r in result.roles:
+                if r.status != 0 or r.report is None:
+                    print(f"--- {r.name} (status {r.status}), last lines of its log:\n{run.log_tail(r.name)}")
+        return result
+
+
+def summary(result: api.RunResult) -> str:
+    rows = [("role", "status", "figures")]
+    for r in result.roles:
+        rows.append((r.name, str(r.status), _figures(r.report)))
+    width = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows]
+    lines.append("result: " + ("ok" if result.ok else "FAILED"))
+    return "\n".join(lines)
+
+
+def _figures(rep) -> str:
+    if isinstance(rep, ClientReport):
+        return (f"{count(rep.connections_opened)} conns, {count(rep.requests_sent)} requests, "
+                f"{count(rep.responses_ok)} ok, {count(rep.responses_failed)} failed, "
+                f"sustain {rep.sustain.cps:,.0f} cps {rep.sustain.rps:,.0f} rps "
+                f"{rep.sustain.tx_mbps:,.1f}/{rep.sustain.rx_mbps:,.1f} Mbps tx/rx, "
+                f"latency p50 {rep.latency_ms.p50:.2f} p99 {rep.latency_ms.p99:.2f} max {rep.latency_ms.max:.2f} ms"
+                + (f", {count(rep.udp_sent)} udp sent" if rep.udp_sent else ""))
+    if isinstance(rep, ServerReport):
+        c = rep.counters
+        return (f"{count(c['conn_opened'])} conns, {count(rep.http['requests'])} requests, "
+                f"{count(c['tcp_retransmits'])} retransmissions, {count(c['udp_in'])} udp in, "
+                f"{count(rep.active_connections)} open at exit")
+    if isinstance(rep, LbReport):
+        return (f"rx {count(rep.port.rx_packets)} tx {count(rep.port.tx_packets)} packets, "
+                f"drops {count(sum(rep.drops.values()))}")
+    return "no report"
