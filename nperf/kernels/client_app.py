@@ -1,0 +1,219 @@
+"""The HTTP client's side of a connection: requests out, responses in, failures by cause.
+
+A client connection sends one request at a time (`requests_per_connection`
+of them, the last with `Connection: close`), parses each response in place,
+records its latency from the request's *intended* start (the rate limiter's
+schedule, so a slow server cannot hide its queueing: no coordinated
+omission), then sends the next request, waits for the rate limiter, or closes.
+Per-connection words: `t.user` = requests sent, `t.app_t` = the outstanding
+request's intended start, `t.app_done` = CL_* bits.
+"""
+import numpy as np
+
+from nperf.kernels import http_client as hc
+from nperf.kernels import latency
+from nperf.kernels.jit import inline, kernel
+from nperf.kernels.stack import P_ROLE
+from nperf.kernels.tcp_table import APPQ, F_FIN_QUEUED, SYN_SENT
+
+# s.app members used by the client (see nperf.worker_stack)
+A_REQUESTS, A_HTTP_COUNTERS, A_SCHED, A_HIST_SECOND, A_HIST_SUSTAIN, A_IDLE, A_CLIENT_COUNTERS, A_PAYLOAD = \
+    range(3, 11)
+
+# t.app_done bits
+CL_COUNTED = 1        # counted in K_ACTIVE
+CL_REQ_OUT = 2        # a request is outstanding
+CL_CLOSING = 4        # the scheduler is closing it (counted in K_CLOSING)
+CL_LAST = 8           # the last request (Connection: close) was sent
+
+# objective types
+O_HTTP_REQUESTS, O_TCP_CONCURRENT, O_TOTAL_CONNECTIONS, O_UDP_STREAM = range(4)
+
+# scheduler words
+(K_TYPE, K_VALUE, K_RPC, K_INTERVAL_NS, K_NEXT_NS, K_START, K_PH_PREPARE, K_PH_RAMP_UP, K_PH_SUSTAIN,
+ K_PH_RAMP_DOWN, K_PH_CLOSE, K_PHASE, K_TARGET, K_ACTIVE, K_CLOSING, K_OPENED, K_CURSOR, K_PATHS,
+ K_PATH_NEXT, K_DIP_FIRST, K_DIP_COUNT, K_DPORT_FIRST, K_DPORT_COUNT, K_CONC_CAP, K_IDLE_HEAD, K_IDLE_TAIL,
+ K_SCAN, K_FINISHED, N_SCHED) = range(29)
+PH_PREPARE, PH_RAMP_UP, PH_SUSTAIN, PH_RAMP_DOWN, PH_CLOSE, PH_DONE = range(6)
+PHASE_NAMES = ("prepare", "ramp-up", "sustain", "ramp-down", "close", "done")
+
+CLIENT_COUNTER_NAMES = (
+    "connections_opened", "requests_sent", "responses_ok", "responses_failed",
+    "connect_timeout", "connect_refused", "reset", "response_timeout", "bad_status", "malformed",
+    "closed_early", "arp_failed", "udp_sent", "no_source_pair",
+)
+(CC_OPENED, CC_REQUESTS, CC_OK, CC_FAILED, CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_RESET,
+ CC_RESPONSE_TIMEOUT, CC_BAD_STATUS, CC_MALFORMED, CC_CLOSED_EARLY, CC_ARP_FAILED, CC_UDP_SENT,
+ CC_NO_SOURCE_PAIR) = range(14)
+N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
+ERROR_FIRST = CC_CONNECT_TIMEOUT
+
+CLIENT = 1
+
+
+@inline
+def _cc(s):
+    return s.app[A_CLIENT_COUNTERS]
+
+
+@kernel
+def send_request(s, c, start):
+    """Queue the connection's next request, timed from `start` (us)."""
+    t = s.tcb
+    k = s.app[A_SCHED]
+    paths = k[K_PATHS]
+    path = k[K_PATH_NEXT] % paths
+    k[K_PATH_NEXT] += 1
+    n = t.user[c] + 1
+    last = k[K_RPC] <= 1 or n >= k[K_RPC]
+    length = hc.request_length(s.app[A_REQUESTS], path, last, t.rip[c], t.rport[c])
+    q = t.q_tail[c] % APPQ
+    t.q_kind[c, q] = path
+    t.q_flags[c, q] = 1 if last else 0
+    t.q_start[c, q] = t.snd_end[c] - 1
+    t.q_len[c, q] = length
+    t.q_tail[c] += 1
+    t.snd_end[c] += length
+    t.user[c] = n
+    t.app_t[c] = start
+    t.app_done[c] |= CL_REQ_OUT | (CL_LAST if last else 0)
+    _cc(s)[CC_REQUESTS] += 1
+
+
+@inline
+def _idle_push(s, c):
+    k = s.app[A_SCHED]
+    fifo = s.app[A_IDLE]
+    fifo[k[K_IDLE_TAIL] % fifo.shape[0]] = c
+    k[K_IDLE_TAIL] += 1
+
+
+@inline
+def _close(s, c):
+    """Close c from our side (FIN after what is queued); TCP's caller schedules output."""
+    t = s.tcb
+    if not t.app_done[c] & CL_CLOSING:
+        t.app_done[c] |= CL_CLOSING
+        s.app[A_SCHED][K_CLOSING] += 1
+    t.flags[c] |= F_FIN_QUEUED
+
+
+@inline
+def _excess(s):
+    k = s.app[A_SCHED]
+    return k[K_ACTIVE] - k[K_CLOSING] > k[K_TARGET]
+
+
+@kernel
+def next_step(s, c, now):
+    """After the handshake or a response: the next request, a wait for the rate limiter, or close."""
+    t = s.tcb
+    k = s.app[A_SCHED]
+    if k[K_TYPE] == O_TCP_CONCURRENT:
+        return
+    if t.app_done[c] & (CL_LAST | CL_CLOSING):
+        return                      # the server closes after the last response; or we are closing
+    if _excess(s) or k[K_PHASE] >= PH_CLOSE:
+        _close(s, c)
+    elif k[K_INTERVAL_NS] > 0:
+        _idle_push(s, c)
+    else:
+        send_request(s, c, now)
+
+
+@inline
+def _response(s, c, ev, now):
+    t = s.tcb
+    k = s.app[A_SCHED]
+    cc = _cc(s)
+    v = now - t.app_t[c]
+    latency.record(s.app[A_HIST_SECOND], v)
+    if k[K_PHASE] == PH_SUSTAIN:
+        latency.record(s.app[A_HIST_SUSTAIN], v)
+    t.app_done[c] &= ~CL_REQ_OUT
+    if ev == hc.EV_OK:
+        cc[CC_OK] += 1
+    else:
+        cc[CC_FAILED] += 1
+        cc[CC_BAD_STATUS if ev == hc.EV_BAD_STATUS else CC_MALFORMED] += 1
+
+
+@kernel
+def client_input(s, c, b, start, n, now):
+    """Response bytes b[start:start+n] of c: parse them all (nothing is kept)."""
+    t = s.tcb
+    i = start
+    end = start + n
+    while i < end:
+        i, ev = hc.client_parse(t.app[c], b, i, end, s.app[A_HTTP_COUNTERS])
+        if ev == hc.EV_NONE:
+            break
+        if not t.app_done[c] & CL_REQ_OUT:
+            _cc(s)[CC_MALFORMED] += 1       # a response nobody asked for
+            _close(s, c)
+            return n
+        _response(s, c, ev, now)
+        if ev == hc.EV_MALFORMED:
+            _close(s, c)
+            return n
+        next_step(s, c, now)
+    return n
+
+
+@kernel
+def client_copy(s, c, off, out, pos, n):
+    """Request bytes [off, off+n) of c's stream into out[pos:]."""
+    t = s.tcb
+    table = s.app[A_REQUESTS]
+    q = t.q_head[c]
+    while n > 0 and q < t.q_tail[c]:
+        j = q % APPQ
+        first = t.q_start[c, j]
+        length = t.q_len[c, j]
+        if off < first + length:
+            take = min(n, first + length - off)
+            hc.request_copy(table, t.q_kind[c, j], t.q_flags[c, j], t.rip[c], t.rport[c], off - first, out, pos, take)
+            pos += take
+            off += take
+            n -= take
+        q += 1
+
+
+@kernel
+def client_peer_closed(s, c, now):
+    """The server closed: a response delimited by the close is complete; we close too."""
+    t = s.tcb
+    if t.app_done[c] & CL_REQ_OUT:
+        ev = hc.client_eof(t.app[c], s.app[A_HTTP_COUNTERS])
+        if ev != hc.EV_NONE:
+            _response(s, c, ev, now)
+    _close(s, c)
+
+
+@kernel
+def client_closed(s, c, how, now):
+    """c is gone (how: tcp.END_CLOSED/RESET/TIMEOUT/IDLE): settle its counts and failures."""
+    t = s.tcb
+    k = s.app[A_SCHED]
+    cc = _cc(s)
+    d = t.app_done[c]
+    if d & CL_COUNTED:
+        k[K_ACTIVE] -= 1
+    if d & CL_CLOSING:
+        k[K_CLOSING] -= 1
+    if t.state[c] == SYN_SENT:
+        cc[CC_CONNECT_REFUSED if how == 1 else CC_CONNECT_TIMEOUT] += 1
+    elif d & CL_REQ_OUT:
+        cc[CC_FAILED] += 1
+        if how == 1:
+            cc[CC_RESET] += 1
+        elif how == 0:
+            cc[CC_CLOSED_EARLY] += 1
+        else:
+            cc[CC_RESPONSE_TIMEOUT] += 1
+    t.app_done[c] = 0
+
+
+@kernel
+def is_client(s):
+    return s.params[P_ROLE] == CLIENT

@@ -1,0 +1,220 @@
+"""The client's scheduler: phases, the concurrency target, new connections, the rate limiter.
+
+Called once per poll-loop turn. The phases run in order (prepare, ramp-up,
+sustain, ramp-down, close); the target number of concurrent connections is
+0 while preparing (peers are resolved by ARP then), ramps linearly to the
+objective's value, holds, ramps down, and is 0 while closing. New
+connections take the next (source IP, source port) and (destination IP,
+destination port) from one cursor; a pair whose 4-tuple is still in the
+table (open or in TIME_WAIT) is skipped, never reused. With a rate limit,
+requests leave at their scheduled times on whichever connection is idle.
+UDP_STREAM sends datagrams on the same schedule instead.
+"""
+import numpy as np
+
+from nperf.kernels import arp, client_app as ca, frame_out, mbuf, net, tcp
+from nperf.kernels.jit import inline, kernel
+from nperf.kernels.stack import P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST, P_PORT_LAST
+from nperf.kernels.tcp_table import ESTABLISHED, hash_find, tuple_keys
+
+OPEN_PER_TURN = 64
+SCAN_PER_TURN = 256
+UDP_HEADER = 8
+
+
+@inline
+def _phase(k, elapsed):
+    for p in range(ca.PH_DONE):
+        if elapsed < k[ca.K_PH_PREPARE + p]:
+            return p
+    return ca.PH_DONE
+
+
+@inline
+def _target(k, phase, elapsed):
+    value = k[ca.K_VALUE]
+    if k[ca.K_TYPE] == ca.O_TOTAL_CONNECTIONS:
+        if phase == ca.PH_PREPARE or phase >= ca.PH_CLOSE:
+            return np.int64(0)
+        return min(k[ca.K_CONC_CAP], value - k[ca.K_OPENED] + k[ca.K_ACTIVE])
+    if phase == ca.PH_RAMP_UP:
+        start = k[ca.K_PH_PREPARE]
+        span = max(k[ca.K_PH_RAMP_UP] - start, 1)
+        return value * (elapsed - start) // span
+    if phase == ca.PH_SUSTAIN:
+        return value
+    if phase == ca.PH_RAMP_DOWN:
+        start = k[ca.K_PH_SUSTAIN]
+        span = max(k[ca.K_PH_RAMP_DOWN] - start, 1)
+        return value - value * (elapsed - start) // span
+    return np.int64(0)
+
+
+@inline
+def _destination(s, k, i):
+    """(ip, port) of destination number i."""
+    n = k[ca.K_DIP_COUNT]
+    return k[ca.K_DIP_FIRST] + i % n, k[ca.K_DPORT_FIRST] + (i // n) % k[ca.K_DPORT_COUNT]
+
+
+@kernel
+def _resolve_all(s, k, now):
+    """Ask ARP for every destination; True once all are known (failures count once)."""
+    known = True
+    for i in range(k[ca.K_DIP_COUNT]):
+        mac = arp.arp_resolve(s, k[ca.K_DIP_FIRST] + i, now)
+        if mac == -1:
+            known = False
+    return known
+
+
+@kernel
+def _open(s, k, want, now):
+    """Open up to `want` connections; returns how many were started."""
+    nsip = s.params[P_IP_COUNT]
+    nsport = s.params[P_PORT_LAST] - s.params[P_PORT_FIRST] + 1
+    pairs = nsip * nsport
+    opened = 0
+    tries = 0
+    while opened < want and tries < 4 * want and frame_out.can_send(s, 2):
+        tries += 1
+        cur = k[ca.K_CURSOR]
+        k[ca.K_CURSOR] = cur + 1
+        src = cur % pairs
+        lip = s.params[P_IP_FIRST] + src % nsip
+        lport = s.params[P_PORT_FIRST] + src // nsip
+        rip, rport = _destination(s, k, cur)
+        k1, k2 = tuple_keys(rip, rport, lip, lport)
+        if hash_find(s.hash, k1, k2) >= 0:
+            s.app[ca.A_CLIENT_COUNTERS][ca.CC_NO_SOURCE_PAIR] += 1
+            continue
+        mac = arp.arp_resolve(s, rip, now)
+        if mac < 0:
+            if mac == -2:
+                s.app[ca.A_CLIENT_COUNTERS][ca.CC_ARP_FAILED] += 1
+            k[ca.K_CURSOR] = cur        # wait for this destination's address
+            break
+        c = tcp.tcp_connect(s, lip, lport, rip, rport, mac, now)
+        if c < 0:
+            break
+        s.tcb.app_done[c] = ca.CL_COUNTED
+        s.tcb.user[c] = 0
+        k[ca.K_ACTIVE] += 1
+        k[ca.K_OPENED] += 1
+        s.app[ca.A_CLIENT_COUNTERS][ca.CC_OPENED] += 1
+        opened += 1
+    return opened
+
+
+@kernel
+def _close_excess(s, k, excess):
+    """Close up to `excess` established connections, scanning the table from a cursor."""
+    t = s.tcb
+    cap = t.state.shape[0]
+    closed = 0
+    for _ in range(min(SCAN_PER_TURN, cap)):
+        if closed >= excess:
+            break
+        c = k[ca.K_SCAN] % cap
+        k[ca.K_SCAN] = c + 1
+        if t.state[c] == ESTABLISHED and t.app_done[c] & ca.CL_COUNTED and not t.app_done[c] & ca.CL_CLOSING:
+            ca._close(s, c)
+            tcp.work_push(s, c)
+            closed += 1
+    return closed
+
+
+@kernel
+def _paced_requests(s, k, now):
+    """Requests whose scheduled time has come, on idle connections (oldest first)."""
+    fifo = s.app[ca.A_IDLE]
+    sent = 0
+    while k[ca.K_NEXT_NS] <= now * 1000 and k[ca.K_IDLE_HEAD] < k[ca.K_IDLE_TAIL]:
+        c = fifo[k[ca.K_IDLE_HEAD] % fifo.shape[0]]
+        k[ca.K_IDLE_HEAD] += 1
+        t = s.tcb
+        if t.state[c] != ESTABLISHED or t.app_done[c] & (ca.CL_CLOSING | ca.CL_REQ_OUT) or \
+                not t.app_done[c] & ca.CL_COUNTED:
+            continue
+        ca.send_request(s, c, k[ca.K_NEXT_NS] // 1000)
+        tcp.work_push(s, c)
+        k[ca.K_NEXT_NS] += k[ca.K_INTERVAL_NS]
+        sent += 1
+    return sent
+
+
+@kernel
+def _udp_stream(s, k, now):
+    """Datagrams whose scheduled time has come (the client_payload, to rotating destinations)."""
+    sent = 0
+    payload = s.app[ca.A_PAYLOAD]
+    plen = payload.shape[0]
+    while k[ca.K_NEXT_NS] <= now * 1000 and frame_out.can_send(s, 1):
+        cur = k[ca.K_CURSOR]
+        rip, rport = _destination(s, k, cur)
+        mac = arp.arp_resolve(s, rip, now)
+        if mac < 0:
+            break
+        k[ca.K_CURSOR] = cur + 1
+        m = frame_out.take_mbuf(s)
+        b = mbuf.buffer_view(m)
+        lip = s.params[P_IP_FIRST] + cur % s.params[P_IP_COUNT]
+        lport = s.params[P_PORT_FIRST] + cur % (s.params[P_PORT_LAST] - s.params[P_PORT_FIRST] + 1)
+        frame_out.put_eth(s, b, mac, net.ETH_IPV4)
+        frame_out.put_ipv4(s, b, lip, rip, net.PROTO_UDP, UDP_HEADER + plen)
+        o = net.ETH_LEN + net.IP_LEN
+        net.put16(b, o, lport)
+        net.put16(b, o + 2, rport)
+        net.put16(b, o + 4, UDP_HEADER + plen)
+        net.put16(b, o + 6, 0)
+        for j in range(plen):
+            b[o + UDP_HEADER + j] = payload[j]
+        csum = net.fold(net.sum16(b, o, UDP_HEADER + plen, net.pseudo_sum(lip, rip, net.PROTO_UDP, UDP_HEADER + plen)))
+        net.put16(b, o + 6, csum if csum != 0 else 0xFFFF)
+        frame_out.send(s, m, o + UDP_HEADER + plen)
+        s.app[ca.A_CLIENT_COUNTERS][ca.CC_UDP_SENT] += 1
+        k[ca.K_NEXT_NS] += k[ca.K_INTERVAL_NS]
+        sent += 1
+    return sent
+
+
+@kernel
+def tick(s, now):
+    """One scheduler step; True if it started anything."""
+    if not ca.is_client(s):
+        return False
+    k = s.app[ca.A_SCHED]
+    if k[ca.K_START] < 0:
+        k[ca.K_START] = now
+        k[ca.K_NEXT_NS] = now * 1000
+    elapsed = now - k[ca.K_START]
+    phase = _phase(k, elapsed)
+    k[ca.K_PHASE] = phase
+    if phase == ca.PH_DONE:
+        k[ca.K_FINISHED] = 1
+        return False
+    if phase == ca.PH_PREPARE:
+        _resolve_all(s, k, now)
+        return False
+    if k[ca.K_TYPE] == ca.O_UDP_STREAM:
+        if phase >= ca.PH_CLOSE:
+            return False
+        return _udp_stream(s, k, now) > 0
+    target = _target(k, phase, elapsed)
+    k[ca.K_TARGET] = target
+    busy = 0
+    live = k[ca.K_ACTIVE] - k[ca.K_CLOSING]
+    if live < target:
+        busy += _open(s, k, min(target - live, OPEN_PER_TURN), now)
+    elif live > target:
+        busy += _close_excess(s, k, live - target)
+    if k[ca.K_INTERVAL_NS] > 0:
+        busy += _paced_requests(s, k, now)
+    if k[ca.K_TYPE] == ca.O_TOTAL_CONNECTIONS and k[ca.K_OPENED] >= k[ca.K_VALUE] and k[ca.K_ACTIVE] == 0:
+        k[ca.K_FINISHED] = 1
+    return busy > 0
+
+
+@kernel
+def finished(s):
+    return ca.is_client(s) and s.app[ca.A_SCHED][ca.K_FINISHED] != 0
