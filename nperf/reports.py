@@ -69,6 +69,7 @@ class ClientReport(msgspec.Struct, tag="client"):
     latency_ms: Latency
     per_second: list[dict[str, float | str]]
     counters: dict[str, int]
+    http: dict[str, int]
     udp_sent: int = 0
 
 

@@ -69,7 +69,6 @@ def _put_arp(s, b, op, dst_mac, sender_ip, target_mac, target_ip):
 @kernel
 def arp_input(s, b, n, m):
     """Handle an ARP frame; True if mbuf m was reused for the reply."""
-    s.counters[C_ARP_IN] += 1
     if n < ARP_FRAME or net.get16(b, 14) != 1 or net.get16(b, 16) != net.ETH_IPV4 or b[18] != 6 or b[19] != 4:
         s.counters[C_DROP_NOT_OURS] += 1
         return False
@@ -80,6 +79,7 @@ def arp_input(s, b, n, m):
     if not owns(s, tpa):
         s.counters[C_DROP_NOT_OURS] += 1
         return False
+    s.counters[C_ARP_IN] += 1           # counted once: arp_in or a drop, as every received frame
     _learn(s.arp, spa, sha)
     if op != 1 or not frame_out.can_reuse(s):
         return False

@@ -244,6 +244,7 @@ def _syn_options(s, c, b, o, doff):
             wscale = min(np.int64(b[i + 2]), MAX_WSCALE)
         i += b[i + 1]
     t.mss[c] = max(min(peer_mss, s.params[P_MSS]), 64)
+    t.cwnd[c] = s.params[P_INIT_CWND] * t.mss[c]      # initial window in segments of the negotiated MSS
     if wscale >= 0:
         t.snd_wscale[c] = wscale
         t.rcv_wscale[c] = s.params[P_RCV_WSCALE]
@@ -428,6 +429,7 @@ def _acked(s, c, ack_off, now):
     """New data acknowledged up to sequence offset ack_off."""
     t = s.tcb
     acked = ack_off - t.snd_una[c]
+    syn = t.snd_una[c] == 0                     # the ACK of our SYN: no data, no window growth
     mss = t.mss[c]
     if t.flags[c] & F_RTT and ack_off > t.rtt_seq[c]:
         _rtt_sample(s, c, now)
@@ -442,6 +444,8 @@ def _acked(s, c, ack_off, now):
         else:
             t.flags[c] |= F_RETRANSMIT          # partial ACK: the next hole
             t.cwnd[c] = max(t.cwnd[c] - acked + mss, mss)
+    elif syn:
+        pass
     elif t.cwnd[c] < t.ssthresh[c]:
         t.cwnd[c] += min(acked, mss)
     else:
@@ -471,6 +475,9 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
         if seg == t.rcv_nxt[c] or st == SYN_RCVD:
             s.counters[C_TCP_RESETS_IN] += 1
             release(s, c, END_RESET, now)
+        elif t.rcv_nxt[c] < seg < t.rcv_nxt[c] + s.params[P_RCV_WND]:
+            t.flags[c] |= F_ACK_NOW             # in the window, not exact: challenge ACK (RFC 9293 3.10.7.4)
+            work_push(s, c)
         return
     if flags & net.SYN:
         if st == SYN_RCVD and seg == 0:
@@ -507,6 +514,10 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
             work_push(s, c)
         t.snd_wnd[c] = wnd
         t.snd_wl1[c] = seg
+        if wnd > 0 and t.flags[c] & F_PERSIST:   # the window opened: stop probing, forget its backoff
+            t.flags[c] &= ~F_PERSIST
+            t.t_rto[c] = 0
+            t.backoff[c] = 0
     if _fin_acked(t, c):
         if st == FIN_WAIT_1:
             st = FIN_WAIT_2
@@ -527,7 +538,8 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
         _data(s, c, b, p, plen, seg, st, now)
     if flags & net.FIN and seg + plen == t.rcv_nxt[c]:
         _fin(s, c, st, now)
-    _idle_deadline(s, c, now)
+    if t.state[c] != TIME_WAIT:         # t_end is the TIME_WAIT deadline there, not the idle one
+        _idle_deadline(s, c, now)
 
 
 @inline
@@ -605,8 +617,8 @@ def tcp_output(s, c, now):
         return True
     if t.flags[c] & F_RETRANSMIT:
         una = t.snd_una[c]
-        n = min(t.mss[c], t.snd_end[c] - una)
-        fl = net.ACK | (net.FIN if una + n == t.snd_end[c] and (t.flags[c] & F_FIN_QUEUED) != 0 else 0)
+        n = min(t.mss[c], t.snd_end[c] - una, t.snd_max[c] - una)   # resend only what was sent
+        fl = net.ACK | (net.FIN if una + n == t.snd_end[c] and t.snd_max[c] > t.snd_end[c] else 0)
         if n > 0 or fl & net.FIN:
             if not emit(s, c, una, n, fl, now):
                 return False
@@ -621,7 +633,7 @@ def tcp_output(s, c, now):
             break
         if not emit(s, c, nxt, n, net.ACK | (net.PSH if n > 0 else 0) | (net.FIN if fin else 0), now):
             return False
-        if not t.flags[c] & F_RTT:
+        if not t.flags[c] & F_RTT and nxt >= t.snd_max[c]:   # Karn: time new data only
             t.flags[c] |= F_RTT
             t.rtt_seq[c] = nxt
             t.rtt_start[c] = now

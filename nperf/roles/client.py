@@ -12,6 +12,10 @@ from nperf.roles.worker import Worker
 from nperf.stats_format import count, mbps
 
 
+HTTP_NAMES = ("responses", "body_bytes", "bytes", "malformed",
+              "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx")
+
+
 class Client(Worker):
 
     def __init__(self, cfg, config_name: str, **kw):
@@ -73,6 +77,7 @@ class Client(Worker):
         return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
+                            {n: int(v) for n, v in zip(HTTP_NAMES, self.stack.app[ca.A_HTTP_COUNTERS])},
                             int(cc[ca.CC_UDP_SENT]))
 
     def summary(self, r: ClientReport) -> str:

@@ -1,0 +1,29 @@
+"""Client objectives over the direct memif layout (test4): exact counts and the rate limit."""
+from tests.test_run_topologies import by_name, nperf_run, sustain_seconds
+from tests.topologies import SHORT, copy_topology
+
+
+def test_total_connections_opens_exactly_value_with_five_requests_each(session):
+    d = copy_topology(session, "memif/test4", phases=dict(SHORT, sustain_duration_sec=20),
+                      objective={"type": "TOTAL_CONNECTIONS", "value": 300, "requests_per_connection": 5})
+    r, rep = nperf_run(session, d)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    client, server = by_name(rep, "client c"), by_name(rep, "server s")
+    assert client["connections_opened"] == 300
+    assert client["counters"]["conn_opened"] == 300
+    assert client["requests_sent"] == client["responses_ok"] == 1500
+    assert server["counters"]["conn_opened"] == 300
+    assert server["http"]["requests"] == 1500
+
+
+def test_rate_limit_is_held_within_five_percent(session):
+    d = copy_topology(session, "memif/test4", phases=dict(SHORT, sustain_duration_sec=6),
+                      objective={"type": "HTTP_REQUESTS", "value": 64, "requests_per_connection": 100,
+                                 "requests_per_second": 2000}, tag="r")
+    r, rep = nperf_run(session, d)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    secs = sustain_seconds(rep, "client c")[1:]        # the first sustain second may be partial
+    assert len(secs) >= 4
+    avg = sum(s["rps"] for s in secs) / len(secs)
+    assert abs(avg - 2000) <= 100, [s["rps"] for s in secs]
+    assert by_name(rep, "client c")["responses_failed"] == 0

@@ -1,0 +1,82 @@
+"""`nperf run` of the example topologies: every role starts, the client sees no failure,
+and the load balancers' counters agree with the workers'."""
+import json
+import re
+import subprocess
+import sys
+
+from tests.netns import Netns
+from tests.topologies import SHORT, copy_topology, failures
+
+NPERF = [sys.executable, "-m", "nperf"]
+
+
+def nperf_run(session, directory, *extra, netns=None, timeout=300):
+    report = session.path("run_report.json")
+    argv = NPERF + ["run", directory, "--report", report, *extra]
+    if netns:
+        argv = netns.argv(*argv)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    rep = json.load(open(report)) if r.returncode in (0, 1) else None
+    return r, rep
+
+
+def by_name(rep, name):
+    return next(x for x in rep["roles"] if x["name"] == name)["report"]
+
+
+def sustain_seconds(rep, client):
+    return [s for s in by_name(rep, client)["per_second"] if s["phase"] == "sustain"]
+
+
+def test_memif_test3_four_processes(session):
+    d = copy_topology(session, "memif/test3", phases=SHORT)
+    r, rep = nperf_run(session, d)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert rep["ok"] is True
+    secs = sustain_seconds(rep, "client c")
+    assert len(secs) >= 3 and all(s["cps"] > 0 and s["fail"] == 0 for s in secs), secs
+    client, server = by_name(rep, "client c"), by_name(rep, "server s")
+    lb_c, lb_s = by_name(rep, "lb lb_c"), by_name(rep, "lb lb_s")
+    assert client["responses_failed"] == 0 and failures(client) == 0
+    assert client["responses_ok"] == client["requests_sent"] > 0
+    # frames: client -> lb_c -> memif -> lb_s -> server, and back
+    assert lb_c["workers"][0]["from_worker"] == client["counters"]["tx_frames"]
+    assert lb_c["workers"][0]["to_worker"] == client["counters"]["rx_frames"]
+    assert lb_s["workers"][0]["to_worker"] == server["counters"]["rx_frames"]
+    assert lb_s["workers"][0]["from_worker"] == server["counters"]["tx_frames"]
+    assert lb_c["port"]["tx_packets"] == lb_s["port"]["rx_packets"]
+    assert lb_s["port"]["tx_packets"] == lb_c["port"]["rx_packets"]
+    for lb in (lb_c, lb_s):
+        assert lb["port"]["rx_packets"] == sum(w["to_worker"] for w in lb["workers"]) + sum(lb["drops"].values())
+    # the printed statistics came over IPC, one line per role per second
+    assert re.search(r"\[client c\] \[ *\d+s\] sustain \(target 1,000\)", r.stdout)
+    assert "result: ok" in r.stdout
+
+
+def test_memif_test4_direct(session):
+    d = copy_topology(session, "memif/test4", phases=SHORT)
+    r, rep = nperf_run(session, d)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    client = by_name(rep, "client c")
+    assert client["responses_failed"] == 0 and client["responses_ok"] > 0
+    assert all(s["cps"] > 0 for s in sustain_seconds(rep, "client c"))
+
+
+def test_veth_pair_two_servers_two_clients(session):
+    ns = Netns("veth")
+    try:
+        ns.run("ip", "link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+        for dev in ("veth0", "veth1"):
+            ns.run("sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
+            ns.run("ip", "link", "set", dev, "mtu", "2000", "up")
+        d = copy_topology(session, "veth_pair/test1", phases=SHORT, objective={"value": 200})
+        r, rep = nperf_run(session, d, netns=ns)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        for c in ("client c", "client c1"):
+            rc = by_name(rep, c)
+            assert rc["responses_failed"] == 0 and rc["responses_ok"] > 0, rc["errors"]
+        for s in ("server s", "server s1"):
+            assert by_name(rep, s)["http"]["requests"] > 0
+    finally:
+        ns.close()

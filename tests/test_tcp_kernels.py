@@ -1,0 +1,1026 @@
+"""The userspace TCP/IP stack kernels, driven frame by frame without DPDK (see tests/tcp_wire.py).
+
+Every test asserts exact flags, sequence and acknowledgement numbers, payload
+bytes, connection states and counters. The harness also checks every frame
+the server sends (checksums, lengths), that it never sends beyond the window
+a peer offered, and after every step the table/hash/free-stack/timer-wheel
+invariants.
+
+The fuzz tests (names containing "fuzz") also run once more in a subprocess
+with NUMBA_BOUNDSCHECK=1 and a private NUMBA_CACHE_DIR (the cache key does
+not include the bounds-check flag, so the normal cache would hide it).
+"""
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numba import njit
+
+from nperf.http_tables import BODY_PATTERN
+from nperf.kernels import http_server as hs
+from nperf.kernels import tcp_table as tt
+from nperf.kernels.app import A_RESPONSES, A_SERVER_COUNTERS
+from nperf.kernels.stack import COUNTER_NAMES, V_IP_ID
+from tests.tcp_wire import (ACK, BCAST, FIN, M32, OTHER_MAC, PEER_IP, PEER_MAC, PSH, RST, SERVER_IP, SERVER_MAC,
+                            SYN, Peer, Wire, arp_frame, checksum, eth, icmp_echo, ipv4, linux_syn_options, opt_mss,
+                            tcp_frame, tcp_segment)
+
+HERE = Path(__file__).resolve().parent
+KiB, MiB = 1024, 1 << 20
+MS = 1000                          # µs
+BYTE_COUNTERS = ("rx_bytes", "tx_bytes", "tcp_bytes_in", "tcp_bytes_out")
+
+
+def body(n: int) -> bytes:
+    return (BODY_PATTERN * (n // len(BODY_PATTERN) + 1))[:n]
+
+
+def ok(n: int, close: bool = False) -> bytes:
+    """The seed config's 200 response with an n-byte body."""
+    return (b"HTTP/1.1 200 OK\r\nServer: unetbsd\r\nContent-Type: text/plain\r\n"
+            + f"Content-Length: {n}\r\n".encode() + (b"Connection: close\r\n" if close else b"") + b"\r\n" + body(n))
+
+
+HELLO = ok(100)
+ROOT = ok(1024)
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n"
+BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+               b"Connection: close\r\n\r\nbad request\n")
+REQ = Peer.request("/hello")
+
+
+def changed(w: Wire, before: dict, ignore=BYTE_COUNTERS) -> dict:
+    """Counters that moved since `before` (byte counts left out unless asked)."""
+    now = w.counters()
+    return {k: now[k] - before[k] for k in now if now[k] != before[k] and k not in ignore}
+
+
+def http(w: Wire, counter: int) -> int:
+    """One of the HTTP server's counters (hs.CNT_*)."""
+    return int(w.s.app[A_SERVER_COUNTERS][counter])
+
+
+def established(w: Wire | None = None, **peer) -> tuple[Wire, Peer, int]:
+    w = w or Wire()
+    p = Peer(w, **peer)
+    return w, p, p.connect()
+
+
+def pure_ack(g, p: Peer) -> bool:
+    return g.flags == ACK and g.payload == b"" and g.ack == p.snd_nxt
+
+
+# ------------------------------------------------------------------ handshake
+
+def test_handshake_syn_ack_options_then_established():
+    w = Wire()
+    p = Peer(w, mss=1460, wscale=7)
+    before = w.counters()
+    out = p.syn(options=linux_syn_options(1460, 7))     # MSS, SACK-permitted, timestamps, NOP, WS
+    assert len(out) == 1
+    sa = out[0]
+    c = p.slot
+    assert sa.flags == SYN | ACK
+    assert sa.ack == (p.isn + 1) & M32
+    assert sa.seq == w.s.tcb.iss[c]
+    assert sa.options == {"mss": 1960, "ws": 5}          # mtu 2000 - 40; the stack's receive shift
+    assert sa.window == 65535 and sa.payload == b""
+    assert (sa.dst_mac, sa.src_ip, sa.dst_ip, sa.sport, sa.dport) == (PEER_MAC, SERVER_IP, PEER_IP, 8000, 40000)
+    assert p.state == "SYN_RCVD"
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_syns_in": 1, "tcp_segs_out": 1}
+    assert p.ack() == []
+    assert p.state == "ESTABLISHED"
+    assert changed(w, before) == {"rx_frames": 2, "tcp_segs_in": 2, "tcp_syns_in": 1, "tcp_segs_out": 1,
+                                  "conn_opened": 1}
+    t = w.s.tcb
+    assert (t.mss[c], t.snd_wscale[c], t.rcv_wscale[c]) == (1460, 7, 5)
+    assert t.snd_wnd[c] == (65535 >> 7) << 7
+    assert w.s.free[0] == w.max_conns - 1
+
+
+def test_handshake_without_options_uses_536_bytes_and_no_scaling():
+    w = Wire()
+    p = Peer(w, wscale=None)
+    out = p.syn(options=b"")
+    assert [g.flags for g in out] == [SYN | ACK]
+    p.ack()
+    c = p.slot
+    assert (w.s.tcb.mss[c], w.s.tcb.snd_wscale[c], w.s.tcb.rcv_wscale[c]) == (536, 0, 0)
+    out = p.send(Peer.request("/"))
+    assert [len(g.payload) for g in out] == [536, 536, len(ROOT) - 1072]
+    assert all(g.window == 65535 for g in out)           # unscaled: 1 MiB does not fit, 65535 does
+    assert p.data == ROOT
+
+
+def test_lost_syn_ack_is_sent_again_for_a_repeated_syn_and_after_the_initial_rto():
+    w = Wire(syn_retries=2)
+    p = Peer(w)
+    [sa] = p.syn()
+    before = w.counters()
+    out = p.syn()                                        # the SYN again: the same SYN-ACK
+    assert [(g.flags, g.seq, g.ack, g.options) for g in out] == [(sa.flags, sa.seq, sa.ack, sa.options)]
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_segs_out": 1, "tcp_retransmits": 1}
+    t0 = w.now
+    assert w.advance_to(t0 + 1_000 * MS - 1) == []       # initial RTO 1 s
+    out = w.advance_to(t0 + 1_000 * MS)
+    assert [(g.flags, g.seq, g.ack) for g in out] == [(SYN | ACK, sa.seq, sa.ack)]
+    assert w.advance_to(t0 + 3_000 * MS - 1) == []       # backed off: 2 s
+    assert [g.flags for g in w.advance_to(t0 + 3_000 * MS)] == [SYN | ACK]
+    before = w.counters()
+    assert w.advance_to(t0 + 7_000 * MS) == []           # syn_retries=2: then given up, silently
+    assert p.state == "CLOSED"
+    assert changed(w, before) == {"tcp_timeouts": 1, "conn_timed_out": 1}
+    assert w.s.free[0] == w.max_conns
+
+
+# ------------------------------------------------------------------ HTTP over TCP
+
+def test_get_hello_exact_response_then_keep_alive():
+    w, p, c = established()
+    before = w.counters()
+    out = p.send(REQ)
+    assert len(out) == 1
+    g = out[0]
+    assert g.flags == PSH | ACK
+    assert g.seq == (p.irs + 1) & M32 and g.ack == p.snd_nxt
+    assert g.window == (1 << 20) >> 5
+    assert g.payload == HELLO
+    assert HELLO[-100:] == BODY_PATTERN[:100]
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_segs_out": 1}
+    assert p.ack() == []
+    t = w.s.tcb
+    assert t.snd_una[c] == t.snd_max[c] == 1 + len(HELLO) and t.q_head[c] == t.q_tail[c] == 1
+    out = p.send(REQ)                                    # keep-alive: the same connection again
+    assert [(g.seq, g.payload) for g in out] == [((p.irs + 1 + len(HELLO)) & M32, HELLO)]
+    assert p.data == HELLO * 2 and p.state == "ESTABLISHED"
+    assert http(w, hs.CNT_REQUESTS) == 2
+
+
+def test_pipelined_requests_in_one_segment_are_answered_in_order():
+    w, p, c = established()
+    p.send(REQ + Peer.request("/") + Peer.request("/missing"))
+    assert bytes(p.data) == HELLO + ROOT + NOT_FOUND
+    assert http(w, hs.CNT_REQUESTS) == 3
+
+
+def test_pipelining_deeper_than_the_queue_leaves_the_rest_unacknowledged():
+    w, p, c = established()
+    first = p.snd_nxt
+    reqs = [Peer.request(path) for path in ("/hello", "/", "/hello", "/", "/missing")]
+    out = p.send(b"".join(reqs))
+    taken = sum(map(len, reqs[:tt.APPQ]))
+    assert out[-1].ack == (first + taken) & M32          # the fifth request is not acknowledged
+    assert bytes(p.data) == HELLO + ROOT + HELLO + ROOT
+    p.ack()                                              # responses acknowledged: the queue has room
+    out = p.send(reqs[4], seq=(first + taken) & M32)     # the peer sends the fifth again
+    assert bytes(p.data) == HELLO + ROOT + HELLO + ROOT + NOT_FOUND
+    assert out[-1].ack == p.snd_nxt
+
+
+def test_request_split_across_two_segments():
+    w, p, c = established()
+    assert p.send(REQ[:9]) == []                         # nothing to answer yet (ACK delayed)
+    out = p.send(REQ[9:])
+    assert [g.payload for g in out] == [HELLO] and out[0].ack == p.snd_nxt
+
+
+def test_unknown_path_gets_404_and_the_connection_stays():
+    w, p, c = established()
+    out = p.send(Peer.request("/nope"))
+    assert [(g.flags, g.payload) for g in out] == [(PSH | ACK, NOT_FOUND)]
+    assert p.state == "ESTABLISHED"
+    assert http(w, hs.CNT_NOT_FOUND) == 1
+
+
+def test_malformed_request_gets_400_and_fin():
+    w, p, c = established()
+    out = p.send(b"\x01\x02 what\r\n\r\n")
+    assert [(g.flags, g.payload) for g in out] == [(FIN | PSH | ACK, BAD_REQUEST)]
+    assert p.fin_received and p.state == "FIN_WAIT_1"
+    assert http(w, hs.CNT_BAD_REQUEST) == 1
+
+
+# ------------------------------------------------------------------ bulk transfer
+
+def test_5mib_response_with_window_scaling_and_slow_start():
+    w, p, c = established(window=64 * KiB, wscale=7)
+    t = w.s.tcb
+    expected = ok(5 * MiB)
+    out = p.send(Peer.request("/another"))
+    assert [len(g.payload) for g in out] == [1460] * 10  # initial window: 10 segments of the peer's MSS
+    cwnd = [int(t.cwnd[c])]
+    while len(p.data) < len(expected):
+        assert p.ack_owed(), f"the server went quiet at {len(p.data)} bytes"
+        cwnd.append(int(t.cwnd[c]))
+    p.ack_owed()
+    assert bytes(p.data) == expected
+    assert cwnd[0] == 10 * 1460 and max(cwnd) >= 64 * KiB and cwnd == sorted(cwnd)
+    n = w.counters()
+    assert n["tcp_retransmits"] == n["tcp_fast_retransmits"] == n["tcp_timeouts"] == n["tcp_dupacks"] == 0
+    assert t.snd_una[c] == t.snd_max[c] == 1 + len(expected)
+    assert p.state == "ESTABLISHED" and not p.fin_received
+    assert t.q_head[c] == t.q_tail[c] == 1
+
+
+def _pick_rng_seed(lo: int, hi: int) -> int:
+    """A V_RNG seed whose first initial sequence number falls in [lo, hi] (the stack's xorshift64)."""
+    m64 = (1 << 64) - 1
+    for seed in range(1, 1 << 22):
+        x = seed
+        x ^= (x << 13) & m64
+        x ^= (x >> 7) & 0x01FFFFFFFFFFFFFF
+        x ^= (x << 17) & m64
+        if lo <= x & M32 <= hi:
+            return seed
+    raise AssertionError("no seed")
+
+
+def test_sequence_numbers_wrap_in_both_directions():
+    seed = _pick_rng_seed(M32 - 3 * MiB, M32 - 2 * MiB)  # the server's sequence wraps mid-response
+    w = Wire(rng_seed=seed)
+    p = Peer(w, isn=M32 - 40, window=256 * KiB)          # the peer's wraps inside the first request
+    p.connect()
+    assert p.irs > M32 - 3 * MiB
+    p.send(Peer.request("/another"))
+    p.fetch(len(ok(5 * MiB)))
+    p.ack_owed()
+    assert bytes(p.data) == ok(5 * MiB)
+    p.send(REQ)
+    assert bytes(p.data[-len(HELLO):]) == HELLO
+    assert w.counter("tcp_retransmits") == 0
+
+
+# ------------------------------------------------------------------ ACK timing
+
+def test_delayed_ack_and_immediate_ack_for_a_second_segment():
+    w, p, c = established()                              # delayed_ack_ms = 10
+    t0 = w.now
+    assert p.send(REQ[:5]) == []
+    assert w.advance_to(t0 + 10 * MS - 1) == []
+    out = w.advance_to(t0 + 10 * MS)
+    assert len(out) == 1 and pure_ack(out[0], p)
+    assert p.send(REQ[5:10]) == []                       # delayed again
+    out = p.send(REQ[10:20])                             # the second unacknowledged segment: at once
+    assert len(out) == 1 and pure_ack(out[0], p)
+    assert w.advance(20 * MS) == []                      # nothing owed any more
+    out = p.send(REQ[20:])
+    assert [g.payload for g in out] == [HELLO] and out[0].ack == p.snd_nxt
+
+
+# ------------------------------------------------------------------ loss recovery
+
+def test_retransmission_timeout_backoff_then_reset():
+    w, p, c = established()
+    t = w.s.tcb
+    assert t.rto[c] == 200 * MS                          # after the handshake's RTT sample: the minimum
+    [g] = p.send(REQ)
+    deadline = w.now
+    for k in range(8):                                   # data_retries = 8
+        deadline += min(200 * MS << k, 10_000 * MS)      # doubled each time, at most rto_max
+        assert w.advance_to(deadline - 1) == [], k
+        out = w.advance_to(deadline)
+        assert [(r.flags, r.seq, r.ack, r.payload) for r in out] == [(g.flags, g.seq, g.ack, HELLO)], k
+        assert t.backoff[c] == k + 1
+        assert (w.counter("tcp_retransmits"), w.counter("tcp_timeouts")) == (k + 1, k + 1)
+    before = w.counters()
+    deadline += 10_000 * MS
+    assert w.advance_to(deadline - 1) == []
+    out = w.advance_to(deadline)
+    assert [(r.flags, r.seq) for r in out] == [(RST | ACK, (g.seq + len(HELLO)) & M32)]
+    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns
+    assert changed(w, before) == {"tcp_timeouts": 1, "tcp_resets_out": 1, "tcp_segs_out": 1, "conn_timed_out": 1}
+
+
+def test_retransmitted_segment_gives_no_rtt_sample():
+    """Karn's rule: the ACK of a retransmitted segment says nothing about the RTT."""
+    w, p, c = established()
+    t = w.s.tcb
+    srtt, rttvar = int(t.srtt[c]), int(t.rttvar[c])
+    p.send(REQ)
+    assert len(w.advance(200 * MS)) == 1                 # the retransmission
+    p.ack(dt=5 * MS)
+    assert (t.srtt[c], t.rttvar[c], t.backoff[c]) == (srtt, rttvar, 0)
+    p.send(REQ)
+    p.ack(dt=30 * MS)                                    # a clean sample: RFC 6298 smoothing
+    assert t.srtt[c] == (7 * srtt + 30 * MS) // 8
+    assert t.rttvar[c] == (3 * rttvar + abs(srtt - 30 * MS)) // 4
+
+
+def test_fast_retransmit_newreno_partial_ack_then_full_ack():
+    w, p, c = established(window=1 * MiB)
+    t = w.s.tcb
+    mss = 1460
+    out = p.send(Peer.request("/another"))
+    assert len(out) == 10
+    start = [g.seq for g in out]                         # segment i starts at start[i]
+    una = lambda k: (start[0] + k * mss) & M32           # noqa: E731  (ack of the first k segments)
+    out = p.ack(ack=una(1))                              # segment 1 arrives; 2 is lost
+    assert [g.seq for g in out] == [una(10), una(11)]    # slow start: two more
+    before = w.counters()
+    assert p.ack(ack=una(1)) == []
+    assert p.ack(ack=una(1)) == []
+    out = p.ack(ack=una(1))                              # the third duplicate: fast retransmit
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(1), mss)]
+    assert out[0].payload == ok(5 * MiB)[mss:2 * mss]
+    assert changed(w, before) == {"rx_frames": 3, "tcp_segs_in": 3, "tcp_dupacks": 3, "tcp_fast_retransmits": 1,
+                                  "tcp_retransmits": 1, "tcp_segs_out": 1}
+    assert t.flags[c] & tt.F_RECOVERY
+    assert t.ssthresh[c] == 11 * mss // 2 and t.cwnd[c] == t.ssthresh[c] + 3 * mss
+    assert p.ack(ack=una(1)) == []                       # a fourth: the window inflates, no resend
+    assert t.cwnd[c] == t.ssthresh[c] + 4 * mss
+    out = p.ack(ack=una(2))                              # partial ACK: the next hole at once
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(2), mss)]
+    assert t.flags[c] & tt.F_RECOVERY and w.counter("tcp_retransmits") == 2
+    out = p.ack(ack=una(12))                             # everything sent before recovery: done
+    assert not t.flags[c] & tt.F_RECOVERY
+    assert t.cwnd[c] == t.ssthresh[c] == 11 * mss // 2
+    assert out[0].seq == una(12) and sum(len(g.payload) for g in out) == t.cwnd[c]
+    assert (w.counter("tcp_retransmits"), w.counter("tcp_fast_retransmits")) == (2, 1)
+
+
+def test_fast_retransmit_resends_only_what_was_sent():
+    """A hole smaller than a segment (the window cut it) is resent as it was, never beyond the window."""
+    w = Wire()
+    p = Peer(w, wscale=None, window=600)
+    p.connect(options=b"")                               # MSS 536, no scaling
+    out = p.send(Peer.request("/"))
+    assert [len(g.payload) for g in out] == [536, 64]    # the window: 600 bytes
+    first = out[0].seq
+    for _ in range(3):                                   # the first segment is lost
+        out = p.ack(ack=first)
+    assert [(g.seq, len(g.payload)) for g in out] == [(first, 536)]
+    out = p.ack(ack=first + 536, window=64)              # partial ACK; the receiver's buffer is full
+    assert [(g.seq, len(g.payload), g.flags) for g in out] == [(first + 536, 64, ACK)]
+    p.ack(window=600)
+    p.fetch(len(ROOT), window=600)
+    assert bytes(p.data) == ROOT
+
+
+# ------------------------------------------------------------------ reordering and duplicates
+
+def test_out_of_order_segment_is_dropped_and_answered_with_a_duplicate_ack():
+    w, p, c = established()
+    a, b = REQ[:20], REQ[20:]
+    seq_a = p.snd_nxt
+    seq_b = (seq_a + len(a)) & M32
+    before = w.counters()
+    out = p.send(b, seq=seq_b)                           # the second half first
+    assert len(out) == 1 and out[0].flags == ACK and out[0].ack == seq_a and out[0].payload == b""
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_out_of_order": 1, "tcp_segs_out": 1}
+    assert p.send(a, seq=seq_a) == []                    # the first half: taken, ACK delayed, no answer
+    out = p.send(b, seq=seq_b)                           # the peer sends the second half again
+    p.snd_nxt = (seq_b + len(b)) & M32
+    assert [(g.payload, g.ack) for g in out] == [(HELLO, p.snd_nxt)]
+    before = w.counters()
+    out = p.send(a, seq=seq_a)                           # an old duplicate
+    assert len(out) == 1 and pure_ack(out[0], p)
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_duplicate_segs": 1, "tcp_segs_out": 1}
+    assert http(w, hs.CNT_REQUESTS) == 1
+
+
+def test_partly_old_segment_gives_only_its_new_bytes_to_the_application():
+    w, p, c = established()
+    first = p.snd_nxt
+    assert p.send(REQ[:15]) == []
+    out = p.send(REQ, seq=first)                         # 15 old bytes, then new ones
+    p.snd_nxt = (first + len(REQ)) & M32
+    assert [(g.payload, g.ack) for g in out] == [(HELLO, p.snd_nxt)]
+    assert http(w, hs.CNT_REQUESTS) == 1
+
+
+# ------------------------------------------------------------------ flow control
+
+def test_window_limits_sending_zero_window_probes_then_the_rest_follows():
+    w, p, c = established(window=8 * KiB)
+    t = w.s.tcb
+    expected = ok(5 * MiB)
+    out = p.send(Peer.request("/another"))
+    assert [len(g.payload) for g in out] == [1460] * 5 + [8 * KiB - 5 * 1460]   # exactly the window
+    assert p.ack(window=8 * KiB) != []                   # the window moves: more follows
+    before = w.counters()
+    assert p.ack(window=0) == []                         # everything ACKed, window closed: nothing
+    una = p.rcv_nxt
+    t0 = w.now
+    assert w.advance_to(t0 + 200 * MS - 1) == []
+    out = w.advance_to(t0 + 200 * MS)                    # persist timer: a window probe
+    assert [(g.flags, g.seq, g.payload) for g in out] == [(ACK, (una - 1) & M32, b"")]
+    assert p.ack(window=0) == []                         # the probe's answer: still closed
+    assert w.advance_to(t0 + 600 * MS - 1) == []         # the next probe is backed off: 400 ms
+    assert len(w.advance_to(t0 + 600 * MS)) == 1
+    assert changed(w, before) == {"rx_frames": 2, "tcp_segs_in": 2, "tcp_segs_out": 2, "tcp_window_probes": 2}
+    opened = w.now + 1 * MS
+    out = p.ack(window=64 * KiB, dt=1 * MS)              # the window opens: data again
+    assert out and out[0].seq == una and all(len(g.payload) == 1460 for g in out)
+    assert t.backoff[c] == 0                             # probing is over: no backoff carried over
+    assert w.advance_to(opened + 200 * MS - 1) == []
+    out = w.advance_to(opened + 200 * MS)                # not ACKed: a normal 200 ms retransmission
+    assert [(g.seq, len(g.payload)) for g in out] == [(una, 1460)]
+    assert w.counter("tcp_retransmits") == 1
+    p.fetch(len(expected), window=64 * KiB)
+    assert bytes(p.data) == expected
+
+
+def test_slow_reader_gets_every_byte():
+    """The peer ACKs what arrives at once, but its application reads only 3 KiB of its 16 KiB buffer
+    per turn, and now and then not at all for 300 ms: the window closes, opens, closes."""
+    w, p, c = established(window=16 * KiB)
+    expected = ok(5 * MiB)
+    cap, turn = 16 * KiB, 0
+    p.send(Peer.request("/another"))
+    buffered = len(p.data)                               # received, not yet read by the application
+    while len(p.data) < len(expected):
+        got = len(p.data)
+        p.ack(window=cap - buffered)
+        buffered += len(p.data) - got
+        assert buffered <= cap
+        if len(p.data) > got:
+            continue                                     # more arrived: acknowledge it first
+        turn += 1
+        assert turn < 5_000, f"stuck at {len(p.data)}"
+        if turn % 50 < 2:
+            assert (cap - buffered) >> 7 == 0                 # closed (the field counts 128-byte units)
+            w.advance(300 * MS)                          # the application is busy: window probes
+        else:
+            buffered = max(0, buffered - 3 * KiB)
+    assert bytes(p.data) == expected
+    assert w.counter("tcp_window_probes") > 0 and w.counter("tcp_retransmits") == 0
+
+
+# ------------------------------------------------------------------ closing
+
+def test_server_closes_first_fin_wait_1_fin_wait_2_time_wait_released():
+    w, p, c = established()                              # time_wait_ms = 1000
+    out = p.send(Peer.request("/hello", close=True))
+    assert [(g.flags, g.payload) for g in out] == [(FIN | PSH | ACK, ok(100, close=True))]
+    assert p.state == "FIN_WAIT_1"
+    assert p.ack() == [] and p.state == "FIN_WAIT_2"
+    before = w.counters()
+    out = p.fin()
+    assert len(out) == 1 and pure_ack(out[0], p)
+    assert p.state == "TIME_WAIT"
+    t0 = w.now
+    assert w.advance_to(t0 + 1_000 * MS - 1) == [] and p.state == "TIME_WAIT"
+    assert w.advance_to(t0 + 1_000 * MS) == []
+    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns and w.s.tcb.state[c] == tt.CLOSED
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_segs_out": 1, "conn_closed": 1}
+
+
+def test_peer_closes_first_close_wait_last_ack_released():
+    w, p, c = established()
+    p.send(REQ)
+    p.ack()
+    before = w.counters()
+    fin = p.frame(FIN | ACK)
+    p.snd_nxt = (p.snd_nxt + 1) & M32
+    w.deliver(fin)                                       # the FIN alone, before the output runs
+    assert p.state == "CLOSE_WAIT"
+    out = w.step()
+    assert [(g.flags, g.seq, g.ack) for g in out] == [(FIN | ACK, (p.irs + 1 + len(HELLO)) & M32, p.snd_nxt)]
+    assert p.state == "LAST_ACK"
+    assert p.ack() == []
+    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns
+    assert changed(w, before) == {"rx_frames": 2, "tcp_segs_in": 2, "tcp_segs_out": 1, "conn_closed": 1}
+
+
+@pytest.mark.parametrize("case", ["fin_with_request", "fin_before_response_acked", "fin_during_bulk",
+                                  "rst_after_fin_for_unread_data", "rst_for_unread_data",
+                                  "rst_beyond_bytes_not_taken"])
+def test_peer_close_like_a_load_generator_exiting_always_releases(case):
+    """wrk closing its sockets: every way a Linux client ends a keep-alive connection frees the slot."""
+    w, p, c = established()
+    if case == "fin_with_request":
+        out = p.fin(REQ)                                 # request and FIN in one segment
+        assert [(g.flags, g.payload) for g in out] == [(FIN | PSH | ACK, HELLO)]
+        p.ack()
+    elif case == "fin_before_response_acked":
+        p.send(REQ)
+        out = p.fin(ack=(p.irs + 1) & M32)
+        assert [g.flags for g in out] == [FIN | ACK]
+        p.ack()
+    elif case == "fin_during_bulk":
+        p.send(Peer.request("/another"))
+        p.fetch(100 * KiB)
+        p.fin()                                          # the rest of the response, then FIN
+        p.fetch(len(ok(5 * MiB)))
+        p.ack_owed()
+        assert p.fin_received and bytes(p.data) == ok(5 * MiB)
+    elif case == "rst_after_fin_for_unread_data":
+        p.send(REQ)                                      # response sent with ack = the peer's FIN seq
+        fin_seq = p.snd_nxt
+        [f] = p.fin(ack=(p.irs + 1) & M32)               # server: CLOSE_WAIT -> FIN -> LAST_ACK
+        assert f.flags == FIN | ACK and p.state == "LAST_ACK"
+        assert p.rst(seq=fin_seq) == []                  # Linux resets the response: RST seq = its ack
+        assert p.state == "LAST_ACK"                     # below the window: ignored (RFC 5961)
+        p.rst(seq=f.ack)                                 # and the server's FIN (no socket): RST seq = ack
+    elif case == "rst_for_unread_data":
+        p.send(REQ)                                      # response unread, socket closed: RST at snd_nxt
+        p.rst(flags=RST | ACK)
+    else:
+        p.send(REQ[:10], seq=(p.snd_nxt + 10) & M32)     # a segment the server dropped (out of order)
+        p.snd_nxt = (p.snd_nxt + 20) & M32
+        [a] = p.rst(flags=RST | ACK)                     # the client exits: RST beyond what was taken
+        assert a.flags == ACK and p.state == "ESTABLISHED"   # challenge ACK ...
+        p.rst(seq=a.ack)                                 # ... which the closed socket answers exactly
+    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns
+    assert w.counter("conn_closed") + w.counter("conn_reset") == 1
+
+
+def test_simultaneous_close_closing_then_time_wait():
+    w, p, c = established()
+    out = p.send(Peer.request("/hello", close=True))
+    server_fin = out[-1]
+    assert server_fin.flags & FIN
+    # the peer closes at the same time: its FIN does not acknowledge the server's FIN
+    out = p.put(FIN | ACK, ack=server_fin.seq + len(server_fin.payload))
+    assert len(out) == 1 and out[0].flags == ACK and out[0].ack == p.snd_nxt
+    assert p.state == "CLOSING"
+    assert p.ack() == []
+    assert p.state == "TIME_WAIT"
+    assert w.advance(1_000 * MS) == [] and p.state == "CLOSED" and w.counter("conn_closed") == 1
+
+
+def test_fin_retransmitted_in_time_wait_is_acked_again_and_restarts_it():
+    w, p, c = established()
+    p.send(Peer.request("/hello", close=True))
+    p.ack()
+    fin_seq = p.snd_nxt
+    p.fin()
+    assert p.state == "TIME_WAIT"
+    out = p.put(FIN | ACK, seq=fin_seq, dt=500 * MS)     # our ACK was lost: FIN again
+    assert len(out) == 1 and pure_ack(out[0], p)
+    assert w.advance(999 * MS) == [] and p.state == "TIME_WAIT"
+    assert w.advance(1 * MS) == [] and p.state == "CLOSED"
+
+
+def test_new_syn_for_a_four_tuple_in_time_wait_opens_a_new_connection():
+    w, p, c = established()
+    p.send(Peer.request("/hello", close=True))
+    p.ack()
+    p.fin()
+    assert p.state == "TIME_WAIT"
+    before = w.counters()
+    p.reset(isn=p.snd_nxt + 100_000)
+    c2 = p.connect()
+    assert changed(w, before) == {"rx_frames": 2, "tcp_segs_in": 2, "tcp_syns_in": 1, "tcp_segs_out": 1,
+                                  "conn_closed": 1, "conn_opened": 1}
+    p.send(REQ)
+    assert bytes(p.data) == HELLO and w.live() == 1 and c2 >= 0
+
+
+# ------------------------------------------------------------------ resets
+
+def test_rst_with_the_next_sequence_number_closes():
+    w, p, c = established()
+    before = w.counters()
+    assert p.rst() == []
+    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_resets_in": 1, "conn_reset": 1}
+
+
+@pytest.mark.parametrize("off", [-1, -100_000, 1 << 20, 1 << 31])
+def test_rst_outside_the_window_is_ignored(off):
+    w, p, c = established()                              # receive window: 1 MiB
+    before = w.counters()
+    assert p.rst(seq=(p.snd_nxt + off) & M32) == []
+    assert p.state == "ESTABLISHED"
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1}
+    assert [g.payload for g in p.send(REQ)] == [HELLO]
+
+
+@pytest.mark.parametrize("off", [1, 100_000, (1 << 20) - 1])
+def test_rst_in_the_window_but_not_exact_gets_a_challenge_ack(off):
+    w, p, c = established()
+    before = w.counters()
+    out = p.rst(seq=(p.snd_nxt + off) & M32)
+    assert len(out) == 1 and pure_ack(out[0], p) and out[0].seq == (p.irs + 1) & M32
+    assert p.state == "ESTABLISHED"
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_segs_out": 1}
+    assert p.rst(seq=out[0].ack) == []                   # a peer that really reset answers exactly
+    assert p.state == "CLOSED" and w.counter("conn_reset") == 1
+
+
+def test_segment_to_a_port_without_listener_gets_rst_ack():
+    w = Wire()
+    p = Peer(w, server_port=9000)
+    before = w.counters()
+    out = p.put(PSH, b"0123456789", seq=1000)            # no ACK flag: RST+ACK acknowledging it
+    assert [(g.flags, g.seq, g.ack, g.sport, g.dport) for g in out] == [(RST | ACK, 0, 1010, 9000, 40000)]
+    out = p.put(SYN, seq=5000, options=opt_mss(1460))    # SYN outside the port range
+    assert [(g.flags, g.seq, g.ack) for g in out] == [(RST | ACK, 0, 5001)]
+    out = p.put(SYN | FIN, b"abc", seq=7000)             # SYN and FIN take a sequence number each
+    assert [(g.flags, g.ack) for g in out] == [(RST | ACK, 7005)]
+    assert changed(w, before) == {"rx_frames": 3, "tcp_segs_in": 3, "tcp_no_listener": 3, "tcp_resets_out": 3}
+    assert out[0].dst_mac == PEER_MAC and out[0].window == 0 and w.live() == 0
+
+
+def test_ack_for_no_connection_gets_rst_with_its_ack_as_sequence():
+    w = Wire()
+    p = Peer(w)
+    out = p.put(ACK, b"data", seq=1, ack=123456789)
+    assert [(g.flags, g.seq, g.ack) for g in out] == [(RST, 123456789, 0)]
+    out = p.put(SYN | ACK, seq=1, ack=0xFFFFFFFF)        # a stray SYN-ACK
+    assert [(g.flags, g.seq) for g in out] == [(RST, 0xFFFFFFFF)]
+    assert w.counter("tcp_resets_out") == 2 and w.live() == 0
+
+
+def test_no_rst_is_ever_sent_for_a_rst():
+    w = Wire()
+    p = Peer(w)
+    q = Peer(w, server_port=9000)
+    before = w.counters()
+    for peer in (p, q):
+        for flags in (RST, RST | ACK, RST | SYN, RST | FIN, RST | PSH | ACK):
+            assert peer.put(flags, b"x" if flags & PSH else b"", seq=77, ack=88) == []
+    assert changed(w, before) == {"rx_frames": 10, "tcp_segs_in": 10, "tcp_resets_in": 10}
+    w2, p2, c2 = established()
+    for off in (5, -5):                                  # in a connection: in and out of the window
+        out = p2.put(RST | SYN, seq=(p2.snd_nxt + off) & M32)
+        assert not any(g.flags & RST for g in out)
+    assert p2.state == "ESTABLISHED" and w2.counter("tcp_resets_out") == 0
+
+
+def test_challenge_ack_for_a_syn_on_an_established_connection():
+    w, p, c = established()
+    out = p.put(SYN, seq=p.snd_nxt + 1000, options=opt_mss(1460))
+    assert len(out) == 1 and out[0].flags == ACK and out[0].ack == p.snd_nxt
+    assert p.state == "ESTABLISHED" and w.counter("conn_opened") == 1
+
+
+# ------------------------------------------------------------------ limits
+
+def test_table_full_drops_syns_until_a_slot_is_free():
+    w = Wire(max_conns=2)
+    a, b, x = Peer(w, port=1001), Peer(w, port=1002), Peer(w, port=1003)
+    a.connect()
+    b.connect()
+    before = w.counters()
+    assert x.syn() == []
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_syns_in": 1, "tcp_table_full": 1}
+    assert x.state == "CLOSED" and w.s.free[0] == 0
+    a.rst()
+    assert w.s.free[0] == 1
+    x.connect()
+    x.send(REQ)
+    assert bytes(x.data) == HELLO and w.s.free[0] == 0
+
+
+def test_idle_connection_is_reset_after_idle_timeout():
+    w = Wire(idle_timeout_s=0.5)
+    w, p, c = established(w)
+    p.send(REQ)
+    p.ack(dt=100 * MS)                                   # the last segment: the idle clock starts
+    t0 = w.now
+    assert w.advance_to(t0 + 500 * MS - 1) == [] and p.state == "ESTABLISHED"
+    before = w.counters()
+    out = w.advance_to(t0 + 500 * MS)
+    assert [(g.flags, g.seq) for g in out] == [(RST | ACK, (p.irs + 1 + len(HELLO)) & M32)]
+    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns
+    assert changed(w, before) == {"tcp_segs_out": 1, "tcp_resets_out": 1, "conn_idle_closed": 1}
+
+
+# ------------------------------------------------------------------ IP layer, ARP, ICMP
+
+def _syn_ip(**ip) -> bytes:
+    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
+    return ipv4(PEER_IP, SERVER_IP, 6, seg, **ip)
+
+
+def _bad_frames():
+    good = tcp_frame(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
+    bad_tcp = bytearray(good)
+    bad_tcp[50] ^= 0xFF                                  # TCP checksum byte
+    short_tcp = ipv4(PEER_IP, SERVER_IP, 6, b"\0" * 12)
+    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
+    doff_16 = ipv4(PEER_IP, SERVER_IP, 6, seg[:12] + b"\x40" + seg[13:])        # (checked before the checksum)
+    doff_60 = ipv4(PEER_IP, SERVER_IP, 6, seg[:12] + b"\xf0" + seg[13:])
+    return [
+        ("bad_ip_checksum", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(bad_checksum=True)), "drop_ip_checksum"),
+        ("bad_tcp_checksum", bytes(bad_tcp), "drop_tcp_checksum"),
+        ("more_fragments", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(frag=0x2000)), "drop_fragment"),
+        ("fragment_offset", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(frag=0x0010)), "drop_fragment"),
+        ("other_mac", eth(OTHER_MAC, PEER_MAC, 0x0800, _syn_ip()), "drop_not_ours"),
+        ("ip_not_owned", tcp_frame(PEER_IP, "192.168.1.108", 40000, 8000, 1, 0, SYN, 65535), "drop_not_ours"),
+        ("runt_13", good[:13], "drop_bad_ip"),
+        ("ip_header_cut", good[:30], "drop_bad_ip"),
+        ("ip_length_beyond_frame", good[:-1], "drop_bad_ip"),
+        ("ihl_4", eth(SERVER_MAC, PEER_MAC, 0x0800, b"\x44" + _syn_ip()[1:]), "drop_bad_ip"),
+        ("ipv6", eth(SERVER_MAC, PEER_MAC, 0x86DD, b"\x60" + b"\0" * 59), "drop_protocol"),
+        ("vlan", eth(SERVER_MAC, PEER_MAC, 0x8100, b"\0\x07\x08\x00" + _syn_ip()), "drop_protocol"),
+        ("udp", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, b"\0" * 12)), "drop_protocol"),
+        ("gre", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 47, b"\0" * 12)), "drop_protocol"),
+        ("tcp_shorter_than_header", eth(SERVER_MAC, PEER_MAC, 0x0800, short_tcp), "drop_bad_tcp"),
+        ("tcp_data_offset_16", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_16), "drop_bad_tcp"),
+        ("tcp_data_offset_beyond_segment", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_60), "drop_bad_tcp"),
+    ]
+
+
+@pytest.mark.parametrize("name,frame,counter", _bad_frames(), ids=[f[0] for f in _bad_frames()])
+def test_bad_frames_are_counted_and_nothing_is_sent(name, frame, counter):
+    w = Wire()
+    before = w.counters()
+    assert w.step([frame]) == [] and w.frames == []
+    assert changed(w, before) == {"rx_frames": 1, counter: 1}
+    assert w.live() == 0
+
+
+def test_frame_with_ethernet_padding_and_ip_options_is_accepted():
+    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535, options=opt_mss(1460))
+    frame = eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 6, seg, options=b"\x01\x01\x01\x00"))
+    w = Wire()
+    out = w.step([frame + b"\0" * 20])
+    assert [(g.flags, g.ack) for g in out] == [(SYN | ACK, 2)]
+
+
+def test_arp_request_for_an_owned_address_gets_the_exact_reply():
+    w = Wire()
+    before = w.counters()
+    req = arp_frame(1, PEER_MAC, PEER_IP, b"\0" * 6, "192.168.1.103") + b"\0" * 18   # padded to 60
+    assert w.step([req]) == []
+    reply = eth(PEER_MAC, SERVER_MAC, 0x0806, struct.pack(
+        "!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 2, SERVER_MAC, bytes([192, 168, 1, 103]), PEER_MAC,
+        bytes([192, 168, 1, 10])))
+    assert w.frames == [reply]
+    assert changed(w, before) == {"rx_frames": 1, "arp_in": 1, "arp_replies": 1}
+
+
+def test_arp_for_other_addresses_and_arp_replies_get_no_answer():
+    w = Wire()
+    before = w.counters()
+    w.step([arp_frame(1, PEER_MAC, PEER_IP, b"\0" * 6, "192.168.1.99")])
+    assert w.frames == []
+    w.step([arp_frame(2, PEER_MAC, PEER_IP, SERVER_MAC, SERVER_IP, dst_mac=SERVER_MAC)])
+    assert w.frames == []
+    w.step([arp_frame(1, PEER_MAC, PEER_IP, b"\0" * 6, SERVER_IP)[:40]])   # cut short
+    assert w.frames == []
+    assert changed(w, before) == {"rx_frames": 3, "arp_in": 1, "drop_not_ours": 2}
+
+
+def test_icmp_echo_gets_the_exact_reply():
+    w = Wire()
+    data = bytes(range(56))
+    req = eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, "192.168.1.101", 1, icmp_echo(0x1234, 7, data),
+                                                  ip_id=99, ttl=17, frag=0))
+    ip_id = (int(w.s.var[V_IP_ID]) + 1) & 0xFFFF
+    before = w.counters()
+    assert w.step([req]) == []
+    expected = eth(PEER_MAC, SERVER_MAC, 0x0800, ipv4("192.168.1.101", PEER_IP, 1,
+                                                      icmp_echo(0x1234, 7, data, typ=0), ip_id=ip_id))
+    assert w.frames == [expected]
+    assert changed(w, before) == {"rx_frames": 1, "icmp_echo": 1}
+    before = w.counters()
+    reply = eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 1, icmp_echo(1, 1, b"", typ=0)))
+    bad = bytearray(req)
+    bad[-1] ^= 1                                         # ICMP checksum no longer matches
+    w.step([reply, bytes(bad)])
+    assert w.frames == []
+    assert changed(w, before) == {"rx_frames": 2, "drop_not_ours": 2}
+
+
+# ------------------------------------------------------------------ fuzz
+
+FUZZ = settings(derandomize=True, max_examples=int(os.environ.get("NPERF_FUZZ_EXAMPLES", 1000)), deadline=None,
+                database=None, suppress_health_check=list(HealthCheck))
+
+DROPS = tuple(n for n in COUNTER_NAMES if n.startswith("drop_") and n not in ("drop_no_mbuf", "drop_tx_full"))
+ACCEPTED = tuple(n for n in ("arp_in", "icmp_echo", "tcp_segs_in", "udp_in") if n in COUNTER_NAMES)
+CLASSES = {frozenset({n}) for n in DROPS + ACCEPTED}
+CLASS_COUNTERS = set(DROPS + ACCEPTED)
+
+
+def check_frame_classes(w: Wire) -> None:
+    """Each frame delivered moved rx_frames and exactly one of: a drop counter, arp_in, icmp_echo, tcp_segs_in."""
+    for moved in w.input_classes:
+        assert "rx_frames" in moved, moved
+        assert frozenset(moved) & CLASS_COUNTERS in CLASSES, moved
+    total = sum(w.counter(n) for n in CLASS_COUNTERS)
+    assert total == w.counter("rx_frames") == len(w.input_classes)
+
+
+def fuzz_wire() -> Wire:
+    return Wire(max_conns=3, pool=700, idle_timeout_s=2.0, time_wait_ms=100, data_retries=3, syn_retries=2)
+
+
+def finish(w: Wire) -> None:
+    """With no more input every connection ends (idle 2 s at the latest) and the table is whole."""
+    for _ in range(20):                                  # SYN_RCVD: 1 + 2 + 4 s of SYN-ACK retries
+        w.advance(500 * MS)
+    assert w.live() == 0 and w.s.free[0] == w.max_conns
+    check_frame_classes(w)
+    for p in w.peers.values():
+        check_stream(p)
+
+
+def _all_responses(table) -> list[bytes]:
+    """Every response the server can send, in every variant (keep-alive/close, GET/HEAD)."""
+    out = []
+    for index in range(table[0].shape[0]):
+        for flags in range(4):
+            n = hs.response_length(table, index, flags)
+            buf = np.zeros(n, np.uint8)
+            hs.response_copy(table, index, flags, 0, buf, 0, n)
+            out.append(buf.tobytes())
+    return out
+
+
+RESPONSES = _all_responses(Wire(max_conns=1, pool=300).s.app[A_RESPONSES])
+
+
+def check_stream(p: Peer) -> None:
+    """What a peer received on one connection is a run of whole responses (the last one maybe cut)."""
+    data = bytes(p.data)
+    while data:
+        for r in RESPONSES:
+            if data.startswith(r) or r.startswith(data):
+                data = data[len(r):]
+                break
+        else:
+            raise AssertionError(f"not a response: {data[:80]!r}")
+
+
+def carries_rst(frame: bytes) -> bool:
+    """A frame that reaches TCP (as the stack would see it) with the RST flag."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
+        return False
+    ihl = (frame[14] & 0xF) * 4
+    return len(frame) >= 14 + ihl + 14 and bool(frame[14 + ihl + 13] & RST)
+
+
+@st.composite
+def raw_frames(draw):
+    kind = draw(st.integers(0, 5))
+    tail = draw(st.binary(max_size=80))
+    if kind == 0:
+        return tail
+    if kind == 4:
+        target = draw(st.sampled_from([SERVER_IP, "192.168.1.107", "192.168.1.108"]))
+        frame = arp_frame(draw(st.integers(0, 3)), PEER_MAC, PEER_IP, b"\0" * 6, target)
+        return frame[:draw(st.integers(14, len(frame)))] if draw(st.booleans()) else frame + tail
+    if kind == 5:
+        echo = icmp_echo(draw(st.integers(0, 65535)), draw(st.integers(0, 65535)), tail,
+                         typ=draw(st.sampled_from([8, 8, 0, 13])))
+        return eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 1, echo))
+    if kind == 1:
+        return eth(draw(st.sampled_from([SERVER_MAC, BCAST, OTHER_MAC])), PEER_MAC,
+                   draw(st.sampled_from([0x0800, 0x0806, 0x86DD, 0x1234])), tail)
+    dst = draw(st.sampled_from([SERVER_IP, "192.168.1.107", "192.168.1.108"]))
+    if kind == 2:
+        proto, frag = draw(st.sampled_from([1, 6, 17, 99])), draw(st.sampled_from([0, 0x4000, 0x2000]))
+        return eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, dst, proto, tail, frag=frag))
+    flags = draw(st.integers(0, 255))
+    sport, dport = draw(st.sampled_from([40000, 1])), draw(st.sampled_from([8000, 8010, 8011, 80]))
+    opts = draw(st.binary(max_size=40))
+    seg = tcp_segment(PEER_IP, dst, sport, dport, draw(st.integers(0, M32)), draw(st.integers(0, M32)), flags,
+                      draw(st.integers(0, 65535)), tail, opts[:len(opts) & ~3])
+    return eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, dst, 6, seg))
+
+
+@FUZZ
+@given(st.lists(st.tuples(raw_frames(), st.integers(0, 300 * MS)), min_size=1, max_size=8))
+def test_fuzz_random_frames(frames):
+    w = fuzz_wire()
+    for frame, dt in frames:
+        w.step([frame], dt)
+        if dt == 0 and carries_rst(frame):
+            assert not any(g.flags & RST for g in w.out), "answered a RST with a RST"
+    check_frame_classes(w)
+    finish(w)
+
+
+FIELDS = {                       # frame offset and size of fields worth overwriting
+    "ip_len": (16, 2), "ihl": (14, 1), "frag": (20, 2), "proto": (23, 1), "seq": (38, 4), "ack": (42, 4),
+    "doff": (46, 1), "flags": (47, 1), "window": (48, 2), "options": (54, 4), "payload": (58, 4),
+}
+KINDS = ("syn", "ack", "request", "partial", "close_request", "fin", "rst", "old_data", "future_data",
+         "bad_request", "big_request", "big_request", "dupacks", "ack_part", "zero_window", "small_window")
+
+
+def base_frames(p: Peer, kind: str) -> list[bytes]:
+    """Valid segments of p's connection as it stands, advancing p as if the server got them.
+
+    `p.fz_ack` is the last acknowledgement number p sent (what "dupacks" repeats)."""
+    if p.rcv_nxt is not None and kind in ("dupacks", "ack_part", "zero_window", "small_window"):
+        got = (p.irs + 1 + len(p.data)) & M32           # (ignores a FIN received: an old ACK then)
+        if kind == "dupacks":
+            return [p.frame(ACK, ack=p.fz_ack if p.fz_ack is not None else got)] * 3
+        p.fz_ack = (got - min(len(p.data), 3000)) & M32 if kind == "ack_part" else p.rcv_nxt
+        return [p.frame(ACK, ack=p.fz_ack, window={"zero_window": 0, "small_window": 3000}.get(kind))]
+    return [base_frame(p, kind)]
+
+
+def base_frame(p: Peer, kind: str) -> bytes:
+    if kind == "syn":
+        check_stream(p)
+        p.reset((p.isn + 7919) & M32)
+        p.fz_ack = None
+        return p.frame(SYN, options=linux_syn_options())
+    payload = {"request": REQ, "partial": REQ[:7], "close_request": Peer.request("/", close=True),
+               "old_data": REQ[:5], "future_data": REQ[5:], "bad_request": b"\0\0\0\r\n\r\n",
+               "big_request": Peer.request("/another")}.get(kind, b"")
+    if kind == "old_data":
+        return p.frame(PSH | ACK, payload, seq=(p.snd_nxt - 5) & M32)
+    if kind == "future_data":
+        return p.frame(PSH | ACK, payload, seq=(p.snd_nxt + 5) & M32)
+    if kind == "rst":
+        return p.frame(RST | ACK)
+    flags = ACK | (FIN if kind == "fin" else 0) | (PSH if payload else 0)
+    f = p.frame(flags, payload)
+    p.fz_ack = p.rcv_nxt
+    p.snd_nxt = (p.snd_nxt + len(payload) + (1 if kind == "fin" else 0)) & M32
+    return f
+
+
+def fix_checksums(frame: bytearray) -> None:
+    """Recompute the IPv4 header and TCP checksums of a (mutated) frame, where its lengths allow."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
+        return
+    ihl = (frame[14] & 0xF) * 4
+    if ihl < 20 or len(frame) < 14 + ihl:
+        return
+    frame[24:26] = b"\0\0"
+    frame[24:26] = struct.pack("!H", checksum(bytes(frame[14:14 + ihl])))
+    total = struct.unpack_from("!H", frame, 16)[0]
+    o = 14 + ihl
+    if frame[23] != 6 or total < ihl + 20 or 14 + total > len(frame):
+        return
+    frame[o + 16:o + 18] = b"\0\0"
+    pseudo = bytes(frame[26:34]) + struct.pack("!BBH", 0, 6, total - ihl)
+    frame[o + 16:o + 18] = struct.pack("!H", checksum(pseudo + bytes(frame[o:14 + total])))
+
+
+@st.composite
+def mutation(draw):
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        return ("none",)
+    if kind == 1:
+        return ("flip", draw(st.integers(0, 1000)), draw(st.integers(0, 7)), draw(st.booleans()))
+    if kind == 2:
+        return ("cut", draw(st.integers(0, 120)), draw(st.booleans()))
+    return ("field", draw(st.sampled_from(sorted(FIELDS))), draw(st.integers(0, M32)), draw(st.booleans()))
+
+
+def mutate(frame: bytes, m) -> bytes:
+    f = bytearray(frame)
+    if m[0] == "flip":
+        f[m[1] % len(f)] ^= 1 << m[2]
+    elif m[0] == "cut":
+        del f[max(len(f) - m[1], 0):]
+    elif m[0] == "field":
+        off, size = FIELDS[m[1]]
+        if off + size <= len(f):
+            f[off:off + size] = (m[2] & ((1 << 8 * size) - 1)).to_bytes(size, "big")
+    if m[0] != "none" and m[-1]:
+        fix_checksums(f)
+    return bytes(f)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from([0, 0, 0, 1, 1, 2, 3]), st.sampled_from(KINDS), mutation(),
+                          st.sampled_from([0, 0, 0, 1, 150 * MS, 500 * MS])), min_size=1, max_size=30))
+def test_fuzz_mutated_segments_of_connected_peers(ops):
+    w = fuzz_wire()
+    peers = [Peer(w, port=40000 + i, check_window=False, isn=(0xFFFFFF00 + 1000 * i) & M32) for i in range(4)]
+    for p in peers:
+        p.fz_ack = None
+    for p in peers[:2]:
+        p.connect()
+    for i, kind, m, dt in ops:
+        p = peers[i]
+        frames = base_frames(p, kind)
+        frames[0] = mutate(frames[0], m)
+        w.step(frames, dt)
+        if dt == 0 and len(frames) == 1 and carries_rst(frames[0]):
+            assert not any(g.flags & RST for g in w.out), "answered a RST with a RST"
+    check_frame_classes(w)
+    finish(w)
+
+
+def test_fuzz_boundscheck_flag_reaches_the_kernels():
+    """Under NUMBA_BOUNDSCHECK=1 (the subprocess run below) an out-of-range index must raise."""
+    @njit
+    def read(a, i):
+        return a[i]
+
+    if os.environ.get("NUMBA_BOUNDSCHECK") == "1":
+        with pytest.raises(IndexError):
+            read(np.zeros(2, np.uint8), 2)
+    else:
+        assert read(np.zeros(2, np.uint8), 1) == 0
+
+
+def test_tcp_kernels_under_boundscheck(tmp_path):
+    """The fuzz tests again, compiled with bounds checks into a private cache."""
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "numba"),
+               NPERF_FUZZ_EXAMPLES="300")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", "fuzz"],
+        cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=1500,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "3 passed" in run.stdout, run.stdout[-2000:]
