@@ -12,8 +12,9 @@
     asyncio.run(main())
 
 Roles start as separate processes in order (load balancers, then servers,
-then clients), each waited for until it reports `Ready` over IPC (and an lb
-until its link is up), never by sleeping a fixed time. The run ends when
+then clients), each waited for until it reports `Ready` over IPC (and the
+lbs until their links are up), never by sleeping a fixed time. The kernels
+are compiled (or found in the cache) by one process first. The run ends when
 every client has finished (or on `stop()`); then the others are stopped.
 `nperf run DIR` is this API with a printer.
 """
@@ -151,13 +152,25 @@ class Run:
         await self.stop()
 
     async def start(self) -> None:
+        await self._warm_up()
         self._server = await asyncio.start_unix_server(self._serve, path=self.sock)
         try:
             for spec in self.topology.roles:
+                if spec.kind != "lb":       # the lbs' links come up once all lbs run (memif master and slave)
+                    for p in self.procs.values():
+                        await self._wait(p, p.link_up, LINK_TIMEOUT_S, "bring its link up")
                 await self._launch(spec)
         except BaseException:
             await self.stop()
             raise
+
+    async def _warm_up(self) -> None:
+        """Kernels compiled once, by one process, before any role starts (see nperf.warmup)."""
+        proc = await asyncio.create_subprocess_exec(self.python, "-m", "nperf.warmup",
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RunError(f"compiling the kernels failed:\n{out.decode(errors='replace')[-3000:]}")
 
     async def _launch(self, spec: RoleSpec) -> None:
         log = os.path.join(self.dir, spec.name.replace(" ", "_") + ".log")
@@ -169,8 +182,8 @@ class Run:
                                                         stdin=asyncio.subprocess.DEVNULL)
         p = self.procs[spec.name] = _Proc(spec, proc, log)
         await self._wait(p, p.ready, READY_TIMEOUT_S, "report ready")
-        if spec.kind == "lb":
-            await self._wait(p, p.link_up, LINK_TIMEOUT_S, "bring its link up")
+        if spec.kind != "lb":
+            p.link_up.set()             # only an lb reports a link
 
     async def _wait(self, p: _Proc, event: asyncio.Event, timeout: float, what: str) -> None:
         exited = asyncio.create_task(p.proc.wait())
@@ -203,7 +216,7 @@ class Run:
     async def seconds(self):
         """Every role's per-second statistics as they arrive, until every client has finished."""
         clients = [p for p in self.procs.values() if p.spec.kind == "client"]
-        finished = asyncio.create_task(asyncio.gather(*(p.proc.wait() for p in clients)))
+        finished = asyncio.gather(*(p.proc.wait() for p in clients))
         finished.add_done_callback(lambda _: self._queue.put_nowait(None))
         while (msg := await self._queue.get()) is not None:
             yield msg

@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--core", type=int, help="CPU to run on (default: the file's core_id)")
     lb.add_argument("--report", help="write a JSON summary here at exit")
     lb.add_argument("--ipc", help=argparse.SUPPRESS)        # set by `nperf run`
-    lb.add_argument("--ring-size", type=int, default=1024, help="entries per worker ring (power of 2)")
+    lb.add_argument("--ring-size", type=int, default=4096, help="entries per worker ring (power of 2) [4096]")
     lb.add_argument("--pool-size", type=int, help="packet buffers in the pool")
     lb.add_argument("--loopback", action="store_true",
                     help="benchmark mode: each worker's RX ring feeds its own TX ring (no worker process)")
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_run)
 
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
-    b.add_argument("what", choices=["lb", "tcp"])
+    b.add_argument("what", choices=["lb", "tcp", "e2e"])
     b.add_argument("--rounds", type=int, default=3, help="alternating nperf/peer rounds")
     b.add_argument("--seconds", type=float, default=5.0, help="length of one measured run")
     b.set_defaults(func=_bench)

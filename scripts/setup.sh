@@ -19,3 +19,4 @@ mountpoint -q /dev/hugepages || { mkdir -p /dev/hugepages; mount -t hugetlbfs no
 
 if [ ! -x .venv/bin/python ]; then python3 -m venv --system-site-packages .venv; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m nperf.warmup            # compile every kernel once (cached under nperf/)

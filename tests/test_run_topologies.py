@@ -1,6 +1,7 @@
 """`nperf run` of the example topologies: every role starts, the client sees no failure,
 and the load balancers' counters agree with the workers'."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -17,8 +18,8 @@ def nperf_run(session, directory, *extra, netns=None, timeout=300):
     if netns:
         argv = netns.argv(*argv)
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    rep = json.load(open(report)) if r.returncode in (0, 1) else None
-    return r, rep
+    assert os.path.exists(report), f"status {r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    return r, json.load(open(report))
 
 
 def by_name(rep, name):

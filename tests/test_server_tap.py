@@ -90,3 +90,20 @@ def test_server_report_counts_what_it_served(served):
     assert rep["http"]["bad_request"] == 0
     assert rep["counters"]["icmp_echo"] >= 3
     assert rep["counters"]["drop_tcp_checksum"] == 0 and rep["counters"]["drop_ip_checksum"] == 0
+
+
+def test_five_mib_survives_one_percent_loss():
+    """1 % of frames dropped at random each way in the server's port path (the --loss knob)."""
+    s = Session()
+    ns = Netns("loss")
+    try:
+        proc = start_tap_server(s, ns, "--loss", "0.01", name="lossy")
+        r = ns.run("sh", "-c", f"curl -sS --max-time 120 http://{SERVER_IP}:8000/another | sha256sum", timeout=150)
+        assert r.stdout.split()[0] == pattern_digest(BIG)
+        assert proc.stop() == 0
+        rep = json.load(open(s.path("lossy_report.json")))
+        assert rep["counters"]["drop_test_loss"] > 0
+        assert rep["counters"]["tcp_retransmits"] > 0
+    finally:
+        s.close()
+        ns.close()

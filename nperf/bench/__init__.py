@@ -8,10 +8,8 @@ import statistics
 
 
 def run_bench(what: str, args) -> int:
-    if what == "lb":
-        from nperf.bench import lb
-        return lb.main(args)
-    raise ValueError(what)
+    import importlib
+    return importlib.import_module(f"nperf.bench.{what}").main(args)
 
 
 def median_ratio(ours: list[float], peer: list[float]) -> float:

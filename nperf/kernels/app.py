@@ -2,19 +2,22 @@
 
 TCP calls these hooks; they keep no message bytes. Each connection has a
 queue of at most APPQ messages it sends (`q_kind`, `q_flags`, `q_start`
-stream offset, `q_len`): the server's responses, in request order. TCP frees
-a queue entry once the peer has acknowledged all of it, and asks for any
-byte range of the stream through `app_copy`.
+stream offset, `q_len`): the server's responses in request order, or the
+client's requests (`client_app`). TCP frees a queue entry once the peer has
+acknowledged all of it, and asks for any byte range of the stream through
+`app_copy`.
 
-`s.app` = (response table, events scratch, server counters, request table,
-client counters); see `nperf.worker_stack`.
+`s.app` = (response table, events scratch, server counters, then the
+client's members: see `client_app.A_*` and `nperf.worker_stack`).
 """
+from nperf.kernels import client_app, net
 from nperf.kernels import http_server as hs
 from nperf.kernels.jit import inline, kernel
-from nperf.kernels.stack import C_DROP_PROTOCOL, P_ROLE, SERVER
+from nperf.kernels.stack import C_DROP_BAD_IP, C_DROP_PROTOCOL, C_UDP_BYTES_IN, C_UDP_IN, P_PORT_FIRST, \
+    P_PORT_LAST, P_ROLE, SERVER
 from nperf.kernels.tcp_table import APPQ, F_FIN_QUEUED
 
-A_RESPONSES, A_EVENTS, A_SERVER_COUNTERS, A_REQUESTS, A_CLIENT_COUNTERS = range(5)
+A_RESPONSES, A_EVENTS, A_SERVER_COUNTERS = range(3)
 
 
 @inline
@@ -34,7 +37,7 @@ def app_input(s, c, b, start, n, now):
     """In-order bytes b[start:start+n] arrived on c; returns how many were taken."""
     t = s.tcb
     if s.params[P_ROLE] != SERVER:
-        return n
+        return client_app.client_input(s, c, b, start, n, now)
     room = APPQ - (t.q_tail[c] - t.q_head[c])
     if room == 0:
         return 0
@@ -53,6 +56,9 @@ def app_input(s, c, b, start, n, now):
 @kernel
 def app_copy(s, c, off, out, pos, n):
     """Stream bytes [off, off+n) of c into out[pos:]."""
+    if s.params[P_ROLE] != SERVER:
+        client_app.client_copy(s, c, off, out, pos, n)
+        return
     t = s.tcb
     table = s.app[A_RESPONSES]
     k = t.q_head[c]
@@ -71,35 +77,42 @@ def app_copy(s, c, off, out, pos, n):
 
 @kernel
 def app_established(s, c, now):
-    """The handshake completed."""
-    return
+    """The handshake completed: a client starts its first request."""
+    if s.params[P_ROLE] != SERVER:
+        client_app.next_step(s, c, now)
 
 
 @kernel
 def app_peer_closed(s, c, now):
-    """The peer sent FIN: the server closes too, after what it still owes."""
-    s.tcb.flags[c] |= F_FIN_QUEUED
+    """The peer sent FIN: close too, after what is still owed."""
+    if s.params[P_ROLE] != SERVER:
+        client_app.client_peer_closed(s, c, now)
+    else:
+        s.tcb.flags[c] |= F_FIN_QUEUED
 
 
 @kernel
 def app_closed(s, c, how, now):
-    """c is gone (how: tcp.END_*)."""
-    return
+    """c is gone (how: tcp_table.END_*)."""
+    if s.params[P_ROLE] != SERVER:
+        client_app.client_closed(s, c, how, now)
 
 
 @kernel
 def udp_input(s, b, n, ihl, ip_len, now):
-    """UDP is not served yet: counted as an unsupported protocol."""
-    s.counters[C_DROP_PROTOCOL] += 1
+    """A server counts the datagrams of UDP_STREAM sent to its ports (checksum verified)."""
+    o = net.ETH_LEN + ihl
+    ulen = ip_len - ihl
+    if s.params[P_ROLE] != SERVER or ulen < 8 or net.get16(b, o + 4) != ulen:
+        s.counters[C_DROP_PROTOCOL] += 1
+        return
+    if net.get16(b, o + 6) != 0 and net.fold(net.sum16(b, o, ulen, net.pseudo_sum(
+            net.get32(b, net.ETH_LEN + 12), net.get32(b, net.ETH_LEN + 16), net.PROTO_UDP, ulen))) != 0:
+        s.counters[C_DROP_BAD_IP] += 1
+        return
+    if not s.params[P_PORT_FIRST] <= net.get16(b, o + 2) <= s.params[P_PORT_LAST]:
+        s.counters[C_DROP_PROTOCOL] += 1
+        return
+    s.counters[C_UDP_IN] += 1
+    s.counters[C_UDP_BYTES_IN] += ulen - 8
 
-
-@kernel
-def app_tick(s, now):
-    """Start new work (the client's scheduler); True if anything was started."""
-    return False
-
-
-@kernel
-def app_finished(s):
-    """True once the application's job is done (a server's never is)."""
-    return False

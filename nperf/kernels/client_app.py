@@ -14,7 +14,7 @@ from nperf.kernels import http_client as hc
 from nperf.kernels import latency
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import P_ROLE
-from nperf.kernels.tcp_table import APPQ, F_FIN_QUEUED, SYN_SENT
+from nperf.kernels.tcp_table import APPQ, CLOSED, END_CLOSED, END_RESET, F_FIN_QUEUED, SYN_SENT
 
 # s.app members used by the client (see nperf.worker_stack)
 A_REQUESTS, A_HTTP_COUNTERS, A_SCHED, A_HIST_SECOND, A_HIST_SUSTAIN, A_IDLE, A_CLIENT_COUNTERS, A_PAYLOAD = \
@@ -192,7 +192,7 @@ def client_peer_closed(s, c, now):
 
 @kernel
 def client_closed(s, c, how, now):
-    """c is gone (how: tcp.END_CLOSED/RESET/TIMEOUT/IDLE): settle its counts and failures."""
+    """c is gone (how: tcp_table.END_*): settle its counts and failures."""
     t = s.tcb
     k = s.app[A_SCHED]
     cc = _cc(s)
@@ -202,16 +202,31 @@ def client_closed(s, c, how, now):
     if d & CL_CLOSING:
         k[K_CLOSING] -= 1
     if t.state[c] == SYN_SENT:
-        cc[CC_CONNECT_REFUSED if how == 1 else CC_CONNECT_TIMEOUT] += 1
+        cc[CC_CONNECT_REFUSED if how == END_RESET else CC_CONNECT_TIMEOUT] += 1
     elif d & CL_REQ_OUT:
         cc[CC_FAILED] += 1
-        if how == 1:
+        if how == END_RESET:
             cc[CC_RESET] += 1
-        elif how == 0:
+        elif how == END_CLOSED:
             cc[CC_CLOSED_EARLY] += 1
         else:
             cc[CC_RESPONSE_TIMEOUT] += 1
     t.app_done[c] = 0
+
+
+@kernel
+def settle_unfinished(s):
+    """At the end of a run: requests still without a response are response timeouts."""
+    t = s.tcb
+    cc = _cc(s)
+    n = 0
+    for c in range(t.state.shape[0]):
+        if t.state[c] != CLOSED and t.app_done[c] & CL_REQ_OUT:
+            t.app_done[c] &= ~CL_REQ_OUT
+            cc[CC_FAILED] += 1
+            cc[CC_RESPONSE_TIMEOUT] += 1
+            n += 1
+    return n
 
 
 @kernel

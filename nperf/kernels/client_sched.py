@@ -36,7 +36,8 @@ def _target(k, phase, elapsed):
     if k[ca.K_TYPE] == ca.O_TOTAL_CONNECTIONS:
         if phase == ca.PH_PREPARE or phase >= ca.PH_CLOSE:
             return np.int64(0)
-        return min(k[ca.K_CONC_CAP], value - k[ca.K_OPENED] + k[ca.K_ACTIVE])
+        live = k[ca.K_ACTIVE] - k[ca.K_CLOSING]
+        return live + min(k[ca.K_CONC_CAP] - live, value - k[ca.K_OPENED])
     if phase == ca.PH_RAMP_UP:
         start = k[ca.K_PH_PREPARE]
         span = max(k[ca.K_PH_RAMP_UP] - start, 1)

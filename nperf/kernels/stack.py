@@ -24,7 +24,8 @@ CLIENT = 1
  P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, N_PARAMS) = range(22)
 
 # var: mutable scalars
-(V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, N_VAR) = range(9)
+(V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,
+ N_VAR) = range(10)
 
 COUNTER_NAMES = (
     "rx_frames", "rx_bytes", "tx_frames", "tx_bytes",

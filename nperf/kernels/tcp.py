@@ -26,7 +26,7 @@ from nperf.kernels.stack import (
     P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
     P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_RNG, V_WORK_HEAD, V_WORK_TAIL)
 from nperf.kernels.tcp_table import (
-    APPQ, CLOSE_WAIT, CLOSED, CLOSING, ESTABLISHED, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK,
+    APPQ, CLOSE_WAIT, CLOSED, CLOSING, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK,
     F_PERSIST, F_RECOVERY, F_RETRANSMIT, F_RTT, FIN_WAIT_1, FIN_WAIT_2, LAST_ACK, SYN_RCVD, SYN_SENT,
     TIME_WAIT, hash_find, hash_insert, hash_remove, slot_alloc, slot_free, tuple_keys)
 from nperf.kernels.timers import timer_at, timer_cancel
@@ -36,8 +36,6 @@ SYN_OPTIONS = 8                  # MSS (4) + NOP + window scale (3)
 DEFAULT_PEER_MSS = 536
 MAX_WSCALE = 14
 
-# how a connection ended (app.app_closed's `how`)
-END_CLOSED, END_RESET, END_TIMEOUT, END_IDLE = 0, 1, 2, 3
 
 
 # --- small helpers -------------------------------------------------------

@@ -33,13 +33,16 @@ F_PERSIST = 128         # zero window: the RTO timer sends probes
 
 APPQ = 4                # application messages in flight per connection (pipelining depth)
 
+# how a connection ended (the `how` of tcp.release and app.app_closed)
+END_CLOSED, END_RESET, END_TIMEOUT, END_IDLE = range(4)
+
 SCALAR_FIELDS = (
     "state", "flags", "lip", "rip", "lport", "rport", "peer_mac",
     "iss", "irs", "snd_una", "snd_nxt", "snd_max", "snd_end", "snd_wnd", "snd_wscale", "snd_wl1", "mss",
     "cwnd", "ssthresh", "dupacks", "recover", "rcv_nxt", "rcv_wscale",
     "srtt", "rttvar", "rto", "rtt_seq", "rtt_start", "backoff",
     "t_rto", "t_dack", "t_end", "w_due", "w_next", "w_prev",
-    "q_head", "q_tail", "app_done", "born", "user",
+    "q_head", "q_tail", "app_done", "app_t", "born", "user",
 )
 Tcb = namedtuple("Tcb", SCALAR_FIELDS + ("q_kind", "q_flags", "q_start", "q_len", "app"))
 

@@ -11,18 +11,17 @@ drive directly.
 import numpy as np
 
 from nperf.bindings.intrinsics import array_addr, call_c
-from nperf.kernels import app, arp, cfn, mbuf, net, tcp
+from nperf.kernels import app, arp, cfn, client_sched, mbuf, net, tcp
 from nperf.kernels.jit import kernel
 from nperf.kernels.poll import N_POLL_STATE, idle_backoff
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS,
-                                 C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_DROP_TX_FULL, C_RX_BYTES, C_RX_FRAMES,
-                                 C_TX_BYTES, C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_RNG, V_STASH_N,
-                                 V_TXQ_N)
+                                 C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_FRAMES, C_TX_BYTES,
+                                 C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_RNG, V_STASH_N, V_TXQ_HELD, V_TXQ_N)
 from nperf.kernels.timers import timers_due
 
 BURST = 32
 BROADCAST = 0xFFFFFFFFFFFF
-TX_TRIES = 64
+TX_TRIES = 4
 
 # io words
 IO_RX_FN, IO_TX_FN, IO_RX_HANDLE, IO_TX_HANDLE, IO_QUEUE, IO_POOL, N_IO = range(7)
@@ -106,6 +105,22 @@ def frame_input(s, m, now):
 
 
 @kernel
+def _lose(fns, s, first, n):
+    """Drop frames txq[first:n] at the test loss rate; returns how many frames remain queued."""
+    kept = first
+    for i in range(first, n):
+        m = s.txq[i]
+        if test_loss(s):
+            s.counters[C_DROP_TEST_LOSS] += 1
+            call_c(fns[cfn.MBUF_FREE], array_addr(s.txq[i:]), 1, 0, 0)
+        else:
+            s.txq[kept] = m
+            kept += 1
+    s.var[V_TXQ_N] = kept
+    return kept
+
+
+@kernel
 def run_timers(s, now):
     """Handle every connection whose timer tick has come; returns how many."""
     total = 0
@@ -120,10 +135,19 @@ def run_timers(s, now):
 
 @kernel
 def flush(fns, io, s, lens):
-    """Transmit the queue; what the port or ring refuses after retries is freed and counted."""
+    """Transmit the queue; returns how many frames left.
+
+    What the port or ring does not take stays at the head of the queue for
+    the next turn (V_TXQ_HELD of them): a full memif ring or lb ring means
+    the peer is busy, not that the frame should be lost. Held frames leave
+    less room, so TCP defers new output instead. The loss test knob drops
+    frames here too (each frame once), so both directions lose them.
+    """
     n = s.var[V_TXQ_N]
     if n == 0:
         return np.int64(0)
+    if s.params[P_LOSS_PPM] > 0 and s.var[V_TXQ_HELD] < n:
+        n = _lose(fns, s, s.var[V_TXQ_HELD], n)
     for i in range(n):
         lens[i] = mbuf.pkt_len(s.txq[i])
     sent = 0
@@ -136,11 +160,12 @@ def flush(fns, io, s, lens):
         nbytes += lens[i]
     s.counters[C_TX_FRAMES] += sent
     s.counters[C_TX_BYTES] += nbytes
-    if sent < n:
-        s.counters[C_DROP_TX_FULL] += n - sent
-        call_c(fns[cfn.MBUF_FREE], array_addr(s.txq[sent:]), n - sent, 0, 0)
-    s.var[V_TXQ_N] = 0
-    return n
+    left = n - sent
+    for j in range(left):
+        s.txq[j] = s.txq[sent + j]
+    s.var[V_TXQ_N] = left
+    s.var[V_TXQ_HELD] = left
+    return sent
 
 
 @kernel
@@ -172,12 +197,12 @@ def worker_poll(fns, io, s, scratch, budget_cycles, idle_cycles, max_sleep_ns, t
         if nfree:
             call_c(fns[cfn.MBUF_FREE], array_addr(done), nfree, 0, 0)
         fired = run_timers(s, now)
-        busy = app.app_tick(s, now)
+        busy = client_sched.tick(s, now)
         tcp.work_run(s, now)
         sent = flush(fns, io, s, lens)
         tsc = call_c(fns[cfn.TSC], 0, 0, 0, 0)
         idle_backoff(fns, pstate, n > 0 or sent > 0 or fired > 0 or busy, tsc, idle_cycles, max_sleep_ns)
-        if app.app_finished(s):
+        if client_sched.finished(s):
             return False
         if tsc - start > budget_cycles:
             return True

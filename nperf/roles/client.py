@@ -31,15 +31,15 @@ class Client(Worker):
         dcc = cc - (self._prev_cc if self._prev_cc is not None else 0)
         self._prev_cc = cc
         hist = self.stack.app[ca.A_HIST_SECOND]
-        p50, p90, p99, p999, top = (v / 1000 for v in latency.percentiles(hist))
+        p50, p90, p99, p999, top = (float(v) / 1000 for v in latency.percentiles(hist))
         hist[:] = 0
         phase = ca.PHASE_NAMES[min(int(k[ca.K_PHASE]), ca.PH_DONE)]
-        fields = {"phase": phase, "target": int(k[ca.K_TARGET]), "conc": int(k[ca.K_ACTIVE]),
+        fields = {"phase": phase, "target": int(k[ca.K_TARGET]), "conc": int(k[ca.K_ACTIVE] - k[ca.K_CLOSING]),
                   "cps": int(d[stack.C_CONN_OPENED]),
                   "closes": int(d[stack.C_CONN_CLOSED] + d[stack.C_CONN_RESET] + d[stack.C_CONN_TIMED_OUT]
                                 + d[stack.C_CONN_IDLE_CLOSED]),
                   "rps": int(dcc[ca.CC_OK] + dcc[ca.CC_FAILED]),
-                  "tx_mbps": d[stack.C_TX_BYTES] * 8 / 1e6, "rx_mbps": d[stack.C_RX_BYTES] * 8 / 1e6,
+                  "tx_mbps": float(d[stack.C_TX_BYTES] * 8 / 1e6), "rx_mbps": float(d[stack.C_RX_BYTES] * 8 / 1e6),
                   "ok": int(dcc[ca.CC_OK]), "fail": self._failures(dcc),
                   "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "p999_ms": p999, "max_ms": top}
         if k[ca.K_TYPE] == ca.O_UDP_STREAM:
@@ -53,6 +53,9 @@ class Client(Worker):
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         return line, fields
 
+    def before_report(self) -> None:
+        ca.settle_unfinished(self.stack)
+
     @staticmethod
     def _failures(cc: np.ndarray) -> int:
         """Failed responses plus connections that never got to send (connect errors, no ARP)."""
@@ -65,7 +68,7 @@ class Client(Worker):
         cc = self.stack.app[ca.A_CLIENT_COUNTERS]
         sustain = [s for s in self.per_second if s["phase"] == "sustain"] or self.per_second
         n = max(len(sustain), 1)
-        avg = Sustain(*(sum(s[f] for s in sustain) / n for f in ("cps", "rps", "tx_mbps", "rx_mbps")))
+        avg = Sustain(*(float(sum(s[f] for s in sustain)) / n for f in ("cps", "rps", "tx_mbps", "rx_mbps")))
         hist = self.stack.app[ca.A_HIST_SUSTAIN]
         if not hist.any():
             hist = hist + self.stack.app[ca.A_HIST_SECOND]

@@ -35,7 +35,7 @@ def owner_table(cfg) -> dispatch.OwnerTable:
 class Lb:
     """One lb process; `start()` brings it up, the controller drives the rest."""
 
-    def __init__(self, cfg, config_name: str, *, core: int | None = None, ring_size: int = 1024,
+    def __init__(self, cfg, config_name: str, *, core: int | None = None, ring_size: int = 4096,
                  pool_size: int | None = None, loopback: bool = False, report: str | None = None,
                  say=print):
         self.cfg = cfg
@@ -118,7 +118,7 @@ class Lb:
                 f"tx {rate_line(d[dispatch.TX_PACKETS], d[dispatch.TX_BYTES])}  "
                 f"drops {dropped}")
         fields = {"link": int(up), "rx_pps": int(d[dispatch.RX_PACKETS]), "tx_pps": int(d[dispatch.TX_PACKETS]),
-                  "rx_mbps": d[dispatch.RX_BYTES] * 8 / 1e6, "tx_mbps": d[dispatch.TX_BYTES] * 8 / 1e6,
+                  "rx_mbps": float(d[dispatch.RX_BYTES] * 8 / 1e6), "tx_mbps": float(d[dispatch.TX_BYTES] * 8 / 1e6),
                   "drops": sum(drops.values())}
         return line, fields
 

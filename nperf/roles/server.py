@@ -20,7 +20,7 @@ class Server(Worker):
         requests = int(self.stack.app[2][hs.CNT_REQUESTS])
         fields = {"conns": self.active(), "cps": int(d[stack.C_CONN_OPENED]), "closes": int(d[stack.C_CONN_CLOSED]),
                   "rps": requests - self._prev_requests,
-                  "tx_mbps": d[stack.C_TX_BYTES] * 8 / 1e6, "rx_mbps": d[stack.C_RX_BYTES] * 8 / 1e6,
+                  "tx_mbps": float(d[stack.C_TX_BYTES] * 8 / 1e6), "rx_mbps": float(d[stack.C_RX_BYTES] * 8 / 1e6),
                   "retransmits": int(c[stack.C_TCP_RETRANSMITS]), "drops": self.drops(),
                   "udp_pps": int(d[stack.C_UDP_IN])}
         self._prev_requests = requests

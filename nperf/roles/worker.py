@@ -132,8 +132,8 @@ class Worker:
         primary = dpdk.is_primary()
         if self.started:
             self._drain()
-            dpdk.free_mbufs(self.stack.stash[:self.stack.var[stack.V_STASH_N]])
-            self.stack.var[stack.V_STASH_N] = 0
+            self._discard_held()
+            self.before_report()
             report = self.report()
             self.say(f"[{self.name}] stopped: {self.summary(report)}")
             if self.report_path:
@@ -149,6 +149,17 @@ class Worker:
         dpdk.eal_cleanup()
         if primary:
             eal.remove_primary_files(self.eal_args)
+
+    def before_report(self) -> None:
+        """Settle what the run left open (a client's unanswered requests)."""
+
+    def _discard_held(self) -> None:
+        """At exit: free the spare mbufs; frames the port never took are counted as dropped."""
+        v = self.stack.var
+        dpdk.free_mbufs(self.stack.stash[:v[stack.V_STASH_N]])
+        dpdk.free_mbufs(self.stack.txq[:v[stack.V_TXQ_N]])
+        self.stack.counters[stack.C_DROP_TX_FULL] += v[stack.V_TXQ_N]
+        v[stack.V_STASH_N] = v[stack.V_TXQ_N] = v[stack.V_TXQ_HELD] = 0
 
     def _drain(self) -> None:
         """Give frames already queued a last chance to leave (bounded)."""
