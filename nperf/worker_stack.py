@@ -11,7 +11,7 @@ import numpy as np
 
 from nperf import http_tables
 from nperf.kernels import arp, client_app, http_client, http_server, latency, stack, tcp_table, timers
-from nperf.kernels.stack import (CLIENT, N_COUNTERS, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
+from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
                                  P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
@@ -70,20 +70,21 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     var = np.zeros(N_VAR, np.int64)
     var[V_RNG] = int.from_bytes(os.urandom(8), "little") & 0x7FFFFFFFFFFFFFFF | 1
     cap = opts.max_conns
-    wheel, wstate = timers.new_wheel()
-    app_words = max(http_server.HS_WORDS, http_client.HC_WORDS)
-    responses = http_tables.build_response_table(cfg.http_config).arrays()
-    requests = http_tables.build_request_table(cfg.http_config).arrays()
-    app = (responses, np.zeros((tcp_table.APPQ, 2), np.int64), np.zeros(http_server.N_COUNTERS, np.int64),
-           requests, np.zeros(http_client.N_COUNTERS, np.int64), client_schedule(cfg, opts),
-           latency.new_histogram(), latency.new_histogram(), np.zeros(2 * cap + 64, np.int64),
-           np.zeros(client_app.N_CLIENT_COUNTERS, np.int64), udp_payload(cfg))
+    assert max(http_server.HS_WORDS, http_client.HC_WORDS) <= tcp_table.APP_WORDS
+    app = stack.App(
+        responses=http_tables.build_response_table(cfg.http_config).arrays(),
+        events=np.zeros((tcp_table.APPQ, 2), np.int64),
+        requests=http_tables.build_request_table(cfg.http_config).arrays(),
+        sched=client_schedule(cfg, opts),
+        hists=np.zeros((2, latency.BUCKETS), np.int64),
+        idle=np.zeros(2 * cap + 64, np.int64),
+        payload=udp_payload(cfg))
     return stack.Stack(
-        tcb=tcp_table.new_tcb(cap, app_words), hash=tcp_table.new_hash(cap),
-        free=tcp_table.new_free_stack(cap), wheel=wheel, wstate=wstate, params=p, var=var,
-        counters=np.zeros(N_COUNTERS, np.int64), stash=np.zeros(STASH, np.int64),
-        txq=np.zeros(TXQ, np.int64), work=np.zeros(2 * cap + 64, np.int64), arp=arp.new_arp_cache(),
-        app=app, fired=np.zeros(FIRED, np.int64))
+        tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(cap), free=tcp_table.new_free_stack(cap),
+        wheel=timers.new_wheel(), params=p, var=var,
+        counters=np.zeros(stack.CS_CLIENT + client_app.N_CLIENT_COUNTERS, np.int64),
+        stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=np.zeros(2 * cap + 64, np.int64),
+        arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app)
 
 
 OBJECTIVES = {"HTTP_REQUESTS": client_app.O_HTTP_REQUESTS, "TCP_CONCURRENT": client_app.O_TCP_CONCURRENT,
@@ -135,6 +136,5 @@ def udp_payload(cfg) -> np.ndarray:
 
 
 def memory_per_connection() -> int:
-    """Bytes of preallocated state per connection slot (table, hash, free list, work list)."""
-    app_words = max(http_server.HS_WORDS, http_client.HC_WORDS)
-    return tcp_table.bytes_per_connection(app_words) + 8 + 16 + 16   # + free stack, work list, idle list
+    """Bytes of preallocated state per connection slot (table, hash, free stack, work and idle lists)."""
+    return tcp_table.bytes_per_connection() + 8 + 16 + 16

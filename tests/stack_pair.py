@@ -91,7 +91,7 @@ class Pair:
             to_server = self.client.run(self.now)
 
     def client_counter(self, i: int) -> int:
-        return int(self.client.s.app[ca.A_CLIENT_COUNTERS][i])
+        return int(self.client.s.counters[st.CS_CLIENT + i])
 
     def counter(self, side: Side, name: str) -> int:
         return int(side.s.counters[st.COUNTER_NAMES.index(name)])

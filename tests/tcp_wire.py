@@ -250,10 +250,11 @@ class Wire:
         cfg = load_worker(str(config))[0]
         self.opts = StackOptions(max_conns=max_conns, **options)
         self.s = build_stack(cfg, "server", SERVER_MAC, self.opts)
+        self.tcb = tcp_table.Columns(self.s.tcb)       # named columns: self.tcb.snd_una[c]
         self.s.var[st.V_RNG] = rng_seed
         self.max_conns = max_conns
         self.now = T0
-        self.s.wstate[timers.W_LAST] = T0 // timers.TICK_US
+        self.s.wheel[timers.W_LAST] = T0 // timers.TICK_US
         self.mbufs = FakeMbufs(pool)
         self._base, self._stride = int(self.mbufs.addrs[0]), self.mbufs.stride
         self.free = list(range(pool - 1, -1, -1))
@@ -318,7 +319,7 @@ class Wire:
         return self.out
 
     def _next_timer_tick(self) -> int | None:
-        t = self.s.tcb
+        t = self.tcb
         due = t.w_due[:self.max_conns][t.state[:self.max_conns] != tcp_table.CLOSED]
         due = due[due >= 0]
         return int(due.min()) if len(due) else None
@@ -330,7 +331,7 @@ class Wire:
         s = self.s
         for _ in range(64):           # one call walks at most a wheel turn; catch up like the poll loop
             worker_loop.run_timers(s, self.now)
-            if s.wstate[timers.W_LAST] >= self.now // timers.TICK_US:
+            if s.wheel[timers.W_LAST] >= self.now // timers.TICK_US:
                 break
         assert tcp.work_run(s, self.now), "work list stalled with a full stash"
         self._collect()
@@ -372,14 +373,14 @@ class Wire:
         return None if c < 0 else c
 
     def state(self, c: int) -> str:
-        return STATE_NAMES[int(self.s.tcb.state[c])]
+        return STATE_NAMES[int(self.tcb.state[c])]
 
     def live(self) -> int:
-        return int(np.count_nonzero(self.s.tcb.state != tcp_table.CLOSED))
+        return int(np.count_nonzero(self.tcb.state != tcp_table.CLOSED))
 
     def check_invariants(self) -> None:
         """The table, hash, free stack and timer wheel agree; no live connection lacks a timer."""
-        s, t = self.s, self.s.tcb
+        s, t = self.s, self.tcb
         cap = self.max_conns
         states = t.state[:cap]
         live = np.flatnonzero(states != tcp_table.CLOSED)
@@ -388,11 +389,11 @@ class Wire:
         free = s.free[1:top + 1]
         assert len(set(free.tolist())) == top, "a slot is twice on the free stack"
         assert np.all(states[free] == tcp_table.CLOSED), "a live slot is on the free stack"
-        keys1, keys2, vals = s.hash
+        keys1, keys2, vals = s.hash[:, 0], s.hash[:, 1], s.hash[:, 2]
         assert int(np.count_nonzero(vals >= 0)) == len(live), "hash entries != live connections"
         assert sorted(vals[vals >= 0].tolist()) == sorted(live.tolist()), "hash values != live slots"
         heads = s.wheel
-        last_tick = int(s.wstate[timers.W_LAST])
+        last_tick = int(s.wheel[timers.W_LAST])
         for c in np.flatnonzero(states == tcp_table.CLOSED):
             assert t.w_due[c] == -1 or t.w_due[c] == 0 and t.born[c] == 0, f"closed slot {c} still on the wheel"
         for c in live.tolist():

@@ -24,8 +24,8 @@ from numba import njit
 
 from nperf.http_tables import BODY_PATTERN
 from nperf.kernels import http_server as hs
+from nperf.kernels import stack as nstack
 from nperf.kernels import tcp_table as tt
-from nperf.kernels.app import A_RESPONSES, A_SERVER_COUNTERS
 from nperf.kernels.stack import COUNTER_NAMES, V_IP_ID
 from tests.tcp_wire import (ACK, BCAST, FIN, M32, OTHER_MAC, PEER_IP, PEER_MAC, PSH, RST, SERVER_IP, SERVER_MAC,
                             SYN, Peer, Wire, arp_frame, checksum, eth, icmp_echo, ipv4, linux_syn_options, opt_mss,
@@ -63,7 +63,7 @@ def changed(w: Wire, before: dict, ignore=BYTE_COUNTERS) -> dict:
 
 def http(w: Wire, counter: int) -> int:
     """One of the HTTP server's counters (hs.CNT_*)."""
-    return int(w.s.app[A_SERVER_COUNTERS][counter])
+    return int(w.s.counters[nstack.CS_HTTP_SERVER + counter])
 
 
 def established(w: Wire | None = None, **peer) -> tuple[Wire, Peer, int]:
@@ -88,7 +88,7 @@ def test_handshake_syn_ack_options_then_established():
     c = p.slot
     assert sa.flags == SYN | ACK
     assert sa.ack == (p.isn + 1) & M32
-    assert sa.seq == w.s.tcb.iss[c]
+    assert sa.seq == w.tcb.iss[c]
     assert sa.options == {"mss": 1960, "ws": 5}          # mtu 2000 - 40; the stack's receive shift
     assert sa.window == 65535 and sa.payload == b""
     assert (sa.dst_mac, sa.src_ip, sa.dst_ip, sa.sport, sa.dport) == (PEER_MAC, SERVER_IP, PEER_IP, 8000, 40000)
@@ -98,7 +98,7 @@ def test_handshake_syn_ack_options_then_established():
     assert p.state == "ESTABLISHED"
     assert changed(w, before) == {"rx_frames": 2, "tcp_segs_in": 2, "tcp_syns_in": 1, "tcp_segs_out": 1,
                                   "conn_opened": 1}
-    t = w.s.tcb
+    t = w.tcb
     assert (t.mss[c], t.snd_wscale[c], t.rcv_wscale[c]) == (1460, 7, 5)
     assert t.snd_wnd[c] == (65535 >> 7) << 7
     assert w.s.free[0] == w.max_conns - 1
@@ -111,7 +111,7 @@ def test_handshake_without_options_uses_536_bytes_and_no_scaling():
     assert [g.flags for g in out] == [SYN | ACK]
     p.ack()
     c = p.slot
-    assert (w.s.tcb.mss[c], w.s.tcb.snd_wscale[c], w.s.tcb.rcv_wscale[c]) == (536, 0, 0)
+    assert (w.tcb.mss[c], w.tcb.snd_wscale[c], w.tcb.rcv_wscale[c]) == (536, 0, 0)
     out = p.send(Peer.request("/"))
     assert [len(g.payload) for g in out] == [536, 536, len(ROOT) - 1072]
     assert all(g.window == 65535 for g in out)           # unscaled: 1 MiB does not fit, 65535 does
@@ -154,7 +154,7 @@ def test_get_hello_exact_response_then_keep_alive():
     assert HELLO[-100:] == BODY_PATTERN[:100]
     assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_segs_out": 1}
     assert p.ack() == []
-    t = w.s.tcb
+    t = w.tcb
     assert t.snd_una[c] == t.snd_max[c] == 1 + len(HELLO) and t.q_head[c] == t.q_tail[c] == 1
     out = p.send(REQ)                                    # keep-alive: the same connection again
     assert [(g.seq, g.payload) for g in out] == [((p.irs + 1 + len(HELLO)) & M32, HELLO)]
@@ -210,7 +210,7 @@ def test_malformed_request_gets_400_and_fin():
 
 def test_5mib_response_with_window_scaling_and_slow_start():
     w, p, c = established(window=64 * KiB, wscale=7)
-    t = w.s.tcb
+    t = w.tcb
     expected = ok(5 * MiB)
     out = p.send(Peer.request("/another"))
     assert [len(g.payload) for g in out] == [1460] * 10  # initial window: 10 segments of the peer's MSS
@@ -277,7 +277,7 @@ def test_delayed_ack_and_immediate_ack_for_a_second_segment():
 
 def test_retransmission_timeout_backoff_then_reset():
     w, p, c = established()
-    t = w.s.tcb
+    t = w.tcb
     assert t.rto[c] == 200 * MS                          # after the handshake's RTT sample: the minimum
     [g] = p.send(REQ)
     deadline = w.now
@@ -300,7 +300,7 @@ def test_retransmission_timeout_backoff_then_reset():
 def test_retransmitted_segment_gives_no_rtt_sample():
     """Karn's rule: the ACK of a retransmitted segment says nothing about the RTT."""
     w, p, c = established()
-    t = w.s.tcb
+    t = w.tcb
     srtt, rttvar = int(t.srtt[c]), int(t.rttvar[c])
     p.send(REQ)
     assert len(w.advance(200 * MS)) == 1                 # the retransmission
@@ -314,7 +314,7 @@ def test_retransmitted_segment_gives_no_rtt_sample():
 
 def test_fast_retransmit_newreno_partial_ack_then_full_ack():
     w, p, c = established(window=1 * MiB)
-    t = w.s.tcb
+    t = w.tcb
     mss = 1460
     out = p.send(Peer.request("/another"))
     assert len(out) == 10
@@ -398,7 +398,7 @@ def test_partly_old_segment_gives_only_its_new_bytes_to_the_application():
 
 def test_window_limits_sending_zero_window_probes_then_the_rest_follows():
     w, p, c = established(window=8 * KiB)
-    t = w.s.tcb
+    t = w.tcb
     expected = ok(5 * MiB)
     out = p.send(Peer.request("/another"))
     assert [len(g.payload) for g in out] == [1460] * 5 + [8 * KiB - 5 * 1460]   # exactly the window
@@ -467,7 +467,7 @@ def test_server_closes_first_fin_wait_1_fin_wait_2_time_wait_released():
     t0 = w.now
     assert w.advance_to(t0 + 1_000 * MS - 1) == [] and p.state == "TIME_WAIT"
     assert w.advance_to(t0 + 1_000 * MS) == []
-    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns and w.s.tcb.state[c] == tt.CLOSED
+    assert p.state == "CLOSED" and w.s.free[0] == w.max_conns and w.tcb.state[c] == tt.CLOSED
     assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_segs_out": 1, "conn_closed": 1}
 
 
@@ -828,7 +828,7 @@ def _all_responses(table) -> list[bytes]:
     return out
 
 
-RESPONSES = _all_responses(Wire(max_conns=1, pool=300).s.app[A_RESPONSES])
+RESPONSES = _all_responses(Wire(max_conns=1, pool=300).s.app.responses)
 
 
 def check_stream(p: Peer) -> None:

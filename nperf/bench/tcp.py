@@ -479,7 +479,7 @@ class Rig:
             self.g.gp[globals()["GP_" + k.upper()]] = v
 
     def active(self) -> int:
-        return int(self.s.tcb.state.shape[0] - self.s.free[0])
+        return int(self.s.tcb.shape[0] - self.s.free[0])
 
 
 class Clock:
@@ -571,15 +571,20 @@ def _server_faults(s) -> dict:
     bad = {n: int(c[i]) for i, n in enumerate(names) if n.startswith("drop_") and c[i]}
     for n in ("tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dupacks", "tcp_out_of_order",
               "tcp_duplicate_segs", "tcp_resets_in", "tcp_resets_out", "tcp_table_full", "tcp_no_listener",
-              "conn_reset", "conn_timed_out", "conn_idle_closed", "tcp_window_probes", "tcp_zero_window_drops"):
+              "conn_reset", "conn_timed_out", "conn_idle_closed", "tcp_window_probes"):
         if n in names and c[names.index(n)]:
             bad[n] = int(c[names.index(n)])
-    h = s.app[2]
+    h = _http(s)
     for n, i in (("http_400", hs.CNT_BAD_REQUEST), ("http_404", hs.CNT_NOT_FOUND),
                  ("http_too_large", hs.CNT_TOO_LARGE), ("http_501", hs.CNT_NOT_IMPLEMENTED)):
         if h[i]:
             bad[n] = int(h[i])
     return bad
+
+
+def _http(s):
+    """The server's HTTP counters (a region of s.counters)."""
+    return s.counters[st.CS_HTTP_SERVER:st.CS_HTTP_CLIENT]
 
 
 def _client_faults(g) -> dict:
@@ -628,7 +633,7 @@ def bench_connections(cfg, clock: Clock, seconds: float, linux: bool) -> tuple[d
     problems = _run_problems(stalled, unfinished) + _faults(rig)
     checks = {"started": n, "completed": int(g.gv[GV_DONE]), "opened by the server": int(c[st.C_CONN_OPENED]),
               "closed by the server": int(c[st.C_CONN_CLOSED]), "responses": int(g.gv[GV_RESPONSES]),
-              "requests parsed by the server": int(s.app[2][hs.CNT_REQUESTS])}
+              "requests parsed by the server": int(_http(s)[hs.CNT_REQUESTS])}
     if len(set(checks.values())) != 1:
         problems.append("counts differ: " + ", ".join(f"{k} {v:,}" for k, v in checks.items()))
     if rig.active():
@@ -650,7 +655,7 @@ def bench_keepalive(cfg, clock: Clock, seconds: float, conns: int, sep_ack: bool
     problems = []
     if g.gv[GV_DONE] != conns or rig.active() != conns:
         problems.append(f"only {int(g.gv[GV_DONE]):,} of {conns:,} connections opened")
-    setup_requests = int(s.app[2][hs.CNT_REQUESTS])
+    setup_requests = int(_http(s)[hs.CNT_REQUESTS])
     setup_responses = int(g.gv[GV_RESPONSES])
     nreq = PIPELINE if pipeline else 1
     rig.set(mode=M_KA, sep_ack=int(sep_ack), get_kind=K_GET_KA4 if pipeline else K_GET_KA,
@@ -658,7 +663,7 @@ def bench_keepalive(cfg, clock: Clock, seconds: float, conns: int, sep_ack: bool
     start_requests(g)
     rows, stalled = _timed(rig, clock, seconds, GV_RESPONSES)
     problems += _run_problems(stalled, _finish(rig, clock)) + _faults(rig)
-    served = int(s.app[2][hs.CNT_REQUESTS]) - setup_requests
+    served = int(_http(s)[hs.CNT_REQUESTS]) - setup_requests
     got = int(g.gv[GV_RESPONSES]) - setup_responses
     if served != got:
         problems.append(f"server parsed {served:,} requests, client got {got:,} responses")

@@ -37,12 +37,10 @@ int np_eal_init(int argc, char **argv);
 int np_eal_cleanup(void);
 int np_errno(void);
 const char *np_strerror(int err);
-unsigned np_lcore_id(void);
 int np_is_primary(void);
 
 /* ports */
 uint16_t np_port_count(void);
-int np_port_by_name(const char *name, uint16_t *port);
 int np_port_name(uint16_t port, char *out, size_t len);
 int np_port_setup(uint16_t port, uint16_t nb_rxd, uint16_t nb_txd, void *pool);
 int np_port_mac(uint16_t port, uint8_t *out6);
@@ -53,15 +51,10 @@ int np_port_close(uint16_t port);
 /* pools, rings, memzones */
 void *np_pool_create(const char *name, unsigned n, unsigned cache, uint16_t data_room);
 void *np_pool_lookup(const char *name);
-unsigned np_pool_avail(void *pool);
-void np_pool_free(void *pool);
 void *np_ring_create(const char *name, unsigned count);
 void *np_ring_lookup(const char *name);
-unsigned np_ring_count(void *ring);
-void np_ring_free(void *ring);
 void *np_memzone_reserve(const char *name, size_t len);
 void *np_memzone_lookup(const char *name);
-int np_memzone_free(const char *name);
 
 /* mbuf layout, checked against nperf.kernels.mbuf at import */
 void np_mbuf_layout(uint64_t *out8);
@@ -97,11 +90,9 @@ int np_eal_init(int argc, char **argv) { return rte_eal_init(argc, argv); }
 int np_eal_cleanup(void) { return rte_eal_cleanup(); }
 int np_errno(void) { return rte_errno; }
 const char *np_strerror(int err) { return rte_strerror(err); }
-unsigned np_lcore_id(void) { return rte_lcore_id(); }
 int np_is_primary(void) { return rte_eal_process_type() == RTE_PROC_PRIMARY; }
 
 uint16_t np_port_count(void) { return rte_eth_dev_count_avail(); }
-int np_port_by_name(const char *name, uint16_t *port) { return rte_eth_dev_get_port_by_name(name, port); }
 int np_port_name(uint16_t port, char *out, size_t len) {
     char name[RTE_ETH_NAME_MAX_LEN];
     int rc = rte_eth_dev_get_name_by_port(port, name);
@@ -163,15 +154,11 @@ void *np_pool_create(const char *name, unsigned n, unsigned cache, uint16_t data
     return rte_pktmbuf_pool_create(name, n, cache, 0, data_room, rte_socket_id());
 }
 void *np_pool_lookup(const char *name) { return rte_mempool_lookup(name); }
-unsigned np_pool_avail(void *pool) { return rte_mempool_avail_count((struct rte_mempool *)pool); }
-void np_pool_free(void *pool) { rte_mempool_free((struct rte_mempool *)pool); }
 
 void *np_ring_create(const char *name, unsigned count) {
     return rte_ring_create(name, count, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 void *np_ring_lookup(const char *name) { return rte_ring_lookup(name); }
-unsigned np_ring_count(void *ring) { return rte_ring_count((struct rte_ring *)ring); }
-void np_ring_free(void *ring) { rte_ring_free((struct rte_ring *)ring); }
 
 void *np_memzone_reserve(const char *name, size_t len) {
     const struct rte_memzone *mz = rte_memzone_reserve(name, len, rte_socket_id(), 0);
@@ -182,10 +169,6 @@ void *np_memzone_reserve(const char *name, size_t len) {
 void *np_memzone_lookup(const char *name) {
     const struct rte_memzone *mz = rte_memzone_lookup(name);
     return mz == NULL ? NULL : mz->addr;
-}
-int np_memzone_free(const char *name) {
-    const struct rte_memzone *mz = rte_memzone_lookup(name);
-    return mz == NULL ? -1 : rte_memzone_free(mz);
 }
 
 void np_mbuf_layout(uint64_t *out8) {

@@ -113,60 +113,43 @@ class Port:
         lib.np_port_close(self.id)
 
 
-class Pool:
-    """A packet-buffer mempool, created by a primary or found by name."""
+class _Named:
+    """A DPDK object that a primary creates and a secondary finds by name."""
 
     def __init__(self, addr: int, name: str):
         self.addr = addr
         self.name = name
+
+    @classmethod
+    def _found(cls, ptr, name: str, failure: str):
+        if ptr == ffi.NULL:
+            raise DpdkError(failure)
+        return cls(_addr(ptr), name)
+
+
+class Pool(_Named):
+    """A packet-buffer mempool."""
 
     @classmethod
     def create(cls, name: str, n: int, cache: int = 256, data_room: int = 2048 + 128) -> "Pool":
         p = lib.np_pool_create(name.encode(), n, cache, data_room)
-        if p == ffi.NULL:
-            raise DpdkError(f"cannot create packet pool {name} of {n} buffers ({_why()})")
-        return cls(_addr(p), name)
+        return cls._found(p, name, f"cannot create packet pool {name} of {n} buffers ({_why()})")
 
     @classmethod
     def lookup(cls, name: str) -> "Pool":
-        p = lib.np_pool_lookup(name.encode())
-        if p == ffi.NULL:
-            raise DpdkError(f"no packet pool named {name}")
-        return cls(_addr(p), name)
-
-    def available(self) -> int:
-        return lib.np_pool_avail(ffi.cast("void *", self.addr))
-
-    def free(self) -> None:
-        lib.np_pool_free(ffi.cast("void *", self.addr))
+        return cls._found(lib.np_pool_lookup(name.encode()), name, f"no packet pool named {name}")
 
 
-class Ring:
+class Ring(_Named):
     """A single-producer single-consumer ring of mbuf addresses."""
-
-    def __init__(self, addr: int, name: str):
-        self.addr = addr
-        self.name = name
 
     @classmethod
     def create(cls, name: str, count: int) -> "Ring":
-        r = lib.np_ring_create(name.encode(), count)
-        if r == ffi.NULL:
-            raise DpdkError(f"cannot create ring {name} ({_why()})")
-        return cls(_addr(r), name)
+        return cls._found(lib.np_ring_create(name.encode(), count), name, f"cannot create ring {name} ({_why()})")
 
     @classmethod
     def lookup(cls, name: str) -> "Ring":
-        r = lib.np_ring_lookup(name.encode())
-        if r == ffi.NULL:
-            raise DpdkError(f"no ring named {name}")
-        return cls(_addr(r), name)
-
-    def count(self) -> int:
-        return lib.np_ring_count(ffi.cast("void *", self.addr))
-
-    def free(self) -> None:
-        lib.np_ring_free(ffi.cast("void *", self.addr))
+        return cls._found(lib.np_ring_lookup(name.encode()), name, f"no ring named {name}")
 
 
 def memzone_reserve(name: str, nwords: int) -> np.ndarray:
@@ -182,7 +165,3 @@ def memzone_lookup(name: str, nwords: int) -> np.ndarray:
     if p == ffi.NULL:
         raise DpdkError(f"no shared area named {name}")
     return np.frombuffer(ffi.buffer(p, nwords * 8), dtype=np.int64)
-
-
-def memzone_free(name: str) -> None:
-    lib.np_memzone_free(name.encode())

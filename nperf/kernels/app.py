@@ -7,29 +7,32 @@ client's requests (`client_app`). TCP frees a queue entry once the peer has
 acknowledged all of it, and asks for any byte range of the stream through
 `app_copy`.
 
-`s.app` = (response table, events scratch, server counters, then the
-client's members: see `client_app.A_*` and `nperf.worker_stack`).
+`s.app` is a `stack.App`: the response table and an events scratch for
+the server, the request table, schedule, histograms, idle list and UDP
+payload for the client (see `nperf.worker_stack`).
 """
 from nperf.kernels import client_app, net
+from nperf.kernels import http_client as hc
 from nperf.kernels import http_server as hs
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import C_DROP_BAD_IP, C_DROP_PROTOCOL, C_UDP_BYTES_IN, C_UDP_IN, P_PORT_FIRST, \
-    P_PORT_LAST, P_ROLE, SERVER
-from nperf.kernels.tcp_table import APPQ, F_FIN_QUEUED
+    P_PORT_LAST, P_ROLE, SERVER, http_server_counters
+from nperf.kernels.tcp_table import (
+    APPQ, APP_WORDS, F_FIN_QUEUED, T_APP, T_FLAGS, T_Q_FLAGS, T_Q_HEAD, T_Q_KIND, T_Q_LEN, T_Q_START,
+    T_Q_TAIL, T_RIP, T_RPORT, T_SND_END)
 
-A_RESPONSES, A_EVENTS, A_SERVER_COUNTERS = range(3)
 
 
 @inline
 def _enqueue(s, c, kind, flags, length):
     t = s.tcb
-    k = t.q_tail[c] % APPQ
-    t.q_kind[c, k] = kind
-    t.q_flags[c, k] = flags
-    t.q_start[c, k] = t.snd_end[c] - 1
-    t.q_len[c, k] = length
-    t.q_tail[c] += 1
-    t.snd_end[c] += length
+    k = t[c, T_Q_TAIL] % APPQ
+    t[c, T_Q_KIND + k] = kind
+    t[c, T_Q_FLAGS + k] = flags
+    t[c, T_Q_START + k] = t[c, T_SND_END] - 1
+    t[c, T_Q_LEN + k] = length
+    t[c, T_Q_TAIL] += 1
+    t[c, T_SND_END] += length
 
 
 @kernel
@@ -38,41 +41,49 @@ def app_input(s, c, b, start, n, now):
     t = s.tcb
     if s.params[P_ROLE] != SERVER:
         return client_app.client_input(s, c, b, start, n, now)
-    room = APPQ - (t.q_tail[c] - t.q_head[c])
+    room = APPQ - (t[c, T_Q_TAIL] - t[c, T_Q_HEAD])
     if room == 0:
         return 0
-    table = s.app[A_RESPONSES]
-    events = s.app[A_EVENTS]
-    end, nev = hs.server_parse(t.app[c], b, start, start + n, table, events[:room], s.app[A_SERVER_COUNTERS])
+    table = s.app.responses
+    events = s.app.events
+    end, nev = hs.server_parse(t[c, T_APP:T_APP + APP_WORDS], b, start, start + n, table, events[:room],
+                               http_server_counters(s))
     for e in range(nev):
         kind = events[e, 0]
         flags = events[e, 1]
         _enqueue(s, c, kind, flags, hs.response_length(table, kind, flags))
         if flags & hs.FLAG_CLOSE:
-            t.flags[c] |= F_FIN_QUEUED
+            t[c, T_FLAGS] |= F_FIN_QUEUED
     return end - start
 
 
 @kernel
 def app_copy(s, c, off, out, pos, n):
-    """Stream bytes [off, off+n) of c into out[pos:]."""
-    if s.params[P_ROLE] != SERVER:
-        client_app.client_copy(s, c, off, out, pos, n)
-        return
+    """Stream bytes [off, off+n) of c into out[pos:]: its queued messages, regenerated."""
     t = s.tcb
-    table = s.app[A_RESPONSES]
-    k = t.q_head[c]
-    while n > 0 and k < t.q_tail[c]:
+    k = t[c, T_Q_HEAD]
+    while n > 0 and k < t[c, T_Q_TAIL]:
         j = k % APPQ
-        first = t.q_start[c, j]
-        length = t.q_len[c, j]
+        first = t[c, T_Q_START + j]
+        length = t[c, T_Q_LEN + j]
         if off < first + length:
             take = min(n, first + length - off)
-            hs.response_copy(table, t.q_kind[c, j], t.q_flags[c, j], off - first, out, pos, take)
+            _message_copy(s, c, j, off - first, out, pos, take)
             pos += take
             off += take
             n -= take
         k += 1
+
+
+@inline
+def _message_copy(s, c, j, offset, out, pos, n):
+    """Bytes of queued message j: a response (server) or a request (client) template."""
+    t = s.tcb
+    if s.params[P_ROLE] == SERVER:
+        hs.response_copy(s.app.responses, t[c, T_Q_KIND + j], t[c, T_Q_FLAGS + j], offset, out, pos, n)
+    else:
+        hc.request_copy(s.app.requests, t[c, T_Q_KIND + j], t[c, T_Q_FLAGS + j], t[c, T_RIP], t[c, T_RPORT],
+                        offset, out, pos, n)
 
 
 @kernel
@@ -88,7 +99,7 @@ def app_peer_closed(s, c, now):
     if s.params[P_ROLE] != SERVER:
         client_app.client_peer_closed(s, c, now)
     else:
-        s.tcb.flags[c] |= F_FIN_QUEUED
+        s.tcb[c, T_FLAGS] |= F_FIN_QUEUED
 
 
 @kernel

@@ -19,10 +19,11 @@ BROADCAST = 0xFFFFFFFFFFFF
 ARP_FRAME = 42
 
 
-def new_arp_cache():
-    """(ips, macs, states, tries, next try time)."""
-    return (np.zeros(ARP_SLOTS, np.int64), np.zeros(ARP_SLOTS, np.int64), np.zeros(ARP_SLOTS, np.int64),
-            np.zeros(ARP_SLOTS, np.int64), np.zeros(ARP_SLOTS, np.int64))
+AR_IP, AR_MAC, AR_STATE, AR_TRIES, AR_NEXT_TRY = range(5)     # cache row words
+
+
+def new_arp_cache() -> np.ndarray:
+    return np.zeros((ARP_SLOTS, 5), np.int64)
 
 
 @inline
@@ -33,10 +34,9 @@ def owns(s, ip):
 @inline
 def _slot(arp, ip):
     """The slot holding `ip`, or the empty slot where it would go (-1 if full)."""
-    ips, macs, states, tries, next_try = arp
     i = (ip * 40503) & (ARP_SLOTS - 1)
     for _ in range(ARP_SLOTS):
-        if states[i] == A_EMPTY or ips[i] == ip:
+        if arp[i, AR_STATE] == A_EMPTY or arp[i, AR_IP] == ip:
             return i
         i = (i + 1) & (ARP_SLOTS - 1)
     return np.int64(-1)
@@ -44,12 +44,11 @@ def _slot(arp, ip):
 
 @inline
 def _learn(arp, ip, mac):
-    ips, macs, states, tries, next_try = arp
     i = _slot(arp, ip)
     if i >= 0:
-        ips[i] = ip
-        macs[i] = mac
-        states[i] = A_RESOLVED
+        arp[i, AR_IP] = ip
+        arp[i, AR_MAC] = mac
+        arp[i, AR_STATE] = A_RESOLVED
 
 
 @inline
@@ -92,22 +91,22 @@ def arp_input(s, b, n, m):
 @kernel
 def arp_resolve(s, ip, now):
     """The MAC of `ip`, or -1 while it is being resolved, or -2 if it failed."""
-    ips, macs, states, tries, next_try = s.arp
-    i = _slot(s.arp, ip)
+    a = s.arp
+    i = _slot(a, ip)
     if i < 0:
         return np.int64(-2)
-    if states[i] == A_RESOLVED:
-        return macs[i]
-    if states[i] == A_FAILED:
+    if a[i, AR_STATE] == A_RESOLVED:
+        return a[i, AR_MAC]
+    if a[i, AR_STATE] == A_FAILED:
         return np.int64(-2)
-    if states[i] == A_EMPTY:
-        ips[i] = ip
-        states[i] = A_PENDING
-        tries[i] = 0
-        next_try[i] = now
-    if now >= next_try[i]:
-        if tries[i] >= s.params[P_ARP_TRIES]:
-            states[i] = A_FAILED
+    if a[i, AR_STATE] == A_EMPTY:
+        a[i, AR_IP] = ip
+        a[i, AR_STATE] = A_PENDING
+        a[i, AR_TRIES] = 0
+        a[i, AR_NEXT_TRY] = now
+    if now >= a[i, AR_NEXT_TRY]:
+        if a[i, AR_TRIES] >= s.params[P_ARP_TRIES]:
+            a[i, AR_STATE] = A_FAILED
             return np.int64(-2)
         m = frame_out.take_mbuf(s)
         if m >= 0:
@@ -115,8 +114,8 @@ def arp_resolve(s, ip, now):
             _put_arp(s, b, 1, BROADCAST, s.params[P_IP_FIRST], 0, ip)
             frame_out.send(s, m, ARP_FRAME)
             s.counters[C_ARP_REQUESTS] += 1
-            tries[i] += 1
-            next_try[i] = now + s.params[P_ARP_RETRY_US]
+            a[i, AR_TRIES] += 1
+            a[i, AR_NEXT_TRY] = now + s.params[P_ARP_RETRY_US]
     return np.int64(-1)
 
 

@@ -5,22 +5,24 @@ of them, the last with `Connection: close`), parses each response in place,
 records its latency from the request's *intended* start (the rate limiter's
 schedule, so a slow server cannot hide its queueing: no coordinated
 omission), then sends the next request, waits for the rate limiter, or closes.
-Per-connection words: `t.user` = requests sent, `t.app_t` = the outstanding
-request's intended start, `t.app_done` = CL_* bits.
+Per-connection words: T_USER = requests sent, T_APP_T = the outstanding
+request's intended start, T_APP_DONE = CL_* bits.
 """
 import numpy as np
 
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency
 from nperf.kernels.jit import inline, kernel
-from nperf.kernels.stack import P_ROLE
-from nperf.kernels.tcp_table import APPQ, CLOSED, END_CLOSED, END_RESET, F_FIN_QUEUED, SYN_SENT
+from nperf.kernels.stack import P_ROLE, client_counters, http_client_counters
+from nperf.kernels.tcp_table import (
+    APPQ, APP_WORDS, CLOSED, END_CLOSED, END_RESET, F_FIN_QUEUED, SYN_SENT, T_APP, T_APP_DONE, T_APP_T,
+    T_FLAGS, T_Q_FLAGS, T_Q_HEAD, T_Q_KIND, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RIP, T_RPORT, T_SND_END, T_STATE,
+    T_USER)
 
-# s.app members used by the client (see nperf.worker_stack)
-A_REQUESTS, A_HTTP_COUNTERS, A_SCHED, A_HIST_SECOND, A_HIST_SUSTAIN, A_IDLE, A_CLIENT_COUNTERS, A_PAYLOAD = \
-    range(3, 11)
+# rows of s.app.hists
+H_SECOND, H_SUSTAIN = 0, 1
 
-# t.app_done bits
+# T_APP_DONE bits
 CL_COUNTED = 1        # counted in K_ACTIVE
 CL_REQ_OUT = 2        # a request is outstanding
 CL_CLOSING = 4        # the scheduler is closing it (counted in K_CLOSING)
@@ -53,37 +55,37 @@ CLIENT = 1
 
 @inline
 def _cc(s):
-    return s.app[A_CLIENT_COUNTERS]
+    return client_counters(s)
 
 
 @kernel
 def send_request(s, c, start):
     """Queue the connection's next request, timed from `start` (us)."""
     t = s.tcb
-    k = s.app[A_SCHED]
+    k = s.app.sched
     paths = k[K_PATHS]
     path = k[K_PATH_NEXT] % paths
     k[K_PATH_NEXT] += 1
-    n = t.user[c] + 1
+    n = t[c, T_USER] + 1
     last = k[K_RPC] <= 1 or n >= k[K_RPC]
-    length = hc.request_length(s.app[A_REQUESTS], path, last, t.rip[c], t.rport[c])
-    q = t.q_tail[c] % APPQ
-    t.q_kind[c, q] = path
-    t.q_flags[c, q] = 1 if last else 0
-    t.q_start[c, q] = t.snd_end[c] - 1
-    t.q_len[c, q] = length
-    t.q_tail[c] += 1
-    t.snd_end[c] += length
-    t.user[c] = n
-    t.app_t[c] = start
-    t.app_done[c] |= CL_REQ_OUT | (CL_LAST if last else 0)
+    length = hc.request_length(s.app.requests, path, last, t[c, T_RIP], t[c, T_RPORT])
+    q = t[c, T_Q_TAIL] % APPQ
+    t[c, T_Q_KIND + q] = path
+    t[c, T_Q_FLAGS + q] = 1 if last else 0
+    t[c, T_Q_START + q] = t[c, T_SND_END] - 1
+    t[c, T_Q_LEN + q] = length
+    t[c, T_Q_TAIL] += 1
+    t[c, T_SND_END] += length
+    t[c, T_USER] = n
+    t[c, T_APP_T] = start
+    t[c, T_APP_DONE] |= CL_REQ_OUT | (CL_LAST if last else 0)
     _cc(s)[CC_REQUESTS] += 1
 
 
 @inline
 def _idle_push(s, c):
-    k = s.app[A_SCHED]
-    fifo = s.app[A_IDLE]
+    k = s.app.sched
+    fifo = s.app.idle
     fifo[k[K_IDLE_TAIL] % fifo.shape[0]] = c
     k[K_IDLE_TAIL] += 1
 
@@ -92,15 +94,15 @@ def _idle_push(s, c):
 def _close(s, c):
     """Close c from our side (FIN after what is queued); TCP's caller schedules output."""
     t = s.tcb
-    if not t.app_done[c] & CL_CLOSING:
-        t.app_done[c] |= CL_CLOSING
-        s.app[A_SCHED][K_CLOSING] += 1
-    t.flags[c] |= F_FIN_QUEUED
+    if not t[c, T_APP_DONE] & CL_CLOSING:
+        t[c, T_APP_DONE] |= CL_CLOSING
+        s.app.sched[K_CLOSING] += 1
+    t[c, T_FLAGS] |= F_FIN_QUEUED
 
 
 @inline
 def _excess(s):
-    k = s.app[A_SCHED]
+    k = s.app.sched
     return k[K_ACTIVE] - k[K_CLOSING] > k[K_TARGET]
 
 
@@ -108,10 +110,10 @@ def _excess(s):
 def next_step(s, c, now):
     """After the handshake or a response: the next request, a wait for the rate limiter, or close."""
     t = s.tcb
-    k = s.app[A_SCHED]
+    k = s.app.sched
     if k[K_TYPE] == O_TCP_CONCURRENT:
         return
-    if t.app_done[c] & (CL_LAST | CL_CLOSING):
+    if t[c, T_APP_DONE] & (CL_LAST | CL_CLOSING):
         return                      # the server closes after the last response; or we are closing
     if _excess(s) or k[K_PHASE] >= PH_CLOSE:
         _close(s, c)
@@ -124,13 +126,13 @@ def next_step(s, c, now):
 @inline
 def _response(s, c, ev, now):
     t = s.tcb
-    k = s.app[A_SCHED]
+    k = s.app.sched
     cc = _cc(s)
-    v = now - t.app_t[c]
-    latency.record(s.app[A_HIST_SECOND], v)
+    v = now - t[c, T_APP_T]
+    latency.record(s.app.hists[H_SECOND], v)
     if k[K_PHASE] == PH_SUSTAIN:
-        latency.record(s.app[A_HIST_SUSTAIN], v)
-    t.app_done[c] &= ~CL_REQ_OUT
+        latency.record(s.app.hists[H_SUSTAIN], v)
+    t[c, T_APP_DONE] &= ~CL_REQ_OUT
     if ev == hc.EV_OK:
         cc[CC_OK] += 1
     else:
@@ -145,10 +147,10 @@ def client_input(s, c, b, start, n, now):
     i = start
     end = start + n
     while i < end:
-        i, ev = hc.client_parse(t.app[c], b, i, end, s.app[A_HTTP_COUNTERS])
+        i, ev = hc.client_parse(t[c, T_APP:T_APP + APP_WORDS], b, i, end, http_client_counters(s))
         if ev == hc.EV_NONE:
             break
-        if not t.app_done[c] & CL_REQ_OUT:
+        if not t[c, T_APP_DONE] & CL_REQ_OUT:
             _cc(s)[CC_MALFORMED] += 1       # a response nobody asked for
             _close(s, c)
             return n
@@ -161,30 +163,11 @@ def client_input(s, c, b, start, n, now):
 
 
 @kernel
-def client_copy(s, c, off, out, pos, n):
-    """Request bytes [off, off+n) of c's stream into out[pos:]."""
-    t = s.tcb
-    table = s.app[A_REQUESTS]
-    q = t.q_head[c]
-    while n > 0 and q < t.q_tail[c]:
-        j = q % APPQ
-        first = t.q_start[c, j]
-        length = t.q_len[c, j]
-        if off < first + length:
-            take = min(n, first + length - off)
-            hc.request_copy(table, t.q_kind[c, j], t.q_flags[c, j], t.rip[c], t.rport[c], off - first, out, pos, take)
-            pos += take
-            off += take
-            n -= take
-        q += 1
-
-
-@kernel
 def client_peer_closed(s, c, now):
     """The server closed: a response delimited by the close is complete; we close too."""
     t = s.tcb
-    if t.app_done[c] & CL_REQ_OUT:
-        ev = hc.client_eof(t.app[c], s.app[A_HTTP_COUNTERS])
+    if t[c, T_APP_DONE] & CL_REQ_OUT:
+        ev = hc.client_eof(t[c, T_APP:T_APP + APP_WORDS], http_client_counters(s))
         if ev != hc.EV_NONE:
             _response(s, c, ev, now)
     _close(s, c)
@@ -194,14 +177,14 @@ def client_peer_closed(s, c, now):
 def client_closed(s, c, how, now):
     """c is gone (how: tcp_table.END_*): settle its counts and failures."""
     t = s.tcb
-    k = s.app[A_SCHED]
+    k = s.app.sched
     cc = _cc(s)
-    d = t.app_done[c]
+    d = t[c, T_APP_DONE]
     if d & CL_COUNTED:
         k[K_ACTIVE] -= 1
     if d & CL_CLOSING:
         k[K_CLOSING] -= 1
-    if t.state[c] == SYN_SENT:
+    if t[c, T_STATE] == SYN_SENT:
         cc[CC_CONNECT_REFUSED if how == END_RESET else CC_CONNECT_TIMEOUT] += 1
     elif d & CL_REQ_OUT:
         cc[CC_FAILED] += 1
@@ -211,7 +194,7 @@ def client_closed(s, c, how, now):
             cc[CC_CLOSED_EARLY] += 1
         else:
             cc[CC_RESPONSE_TIMEOUT] += 1
-    t.app_done[c] = 0
+    t[c, T_APP_DONE] = 0
 
 
 @kernel
@@ -220,9 +203,9 @@ def settle_unfinished(s):
     t = s.tcb
     cc = _cc(s)
     n = 0
-    for c in range(t.state.shape[0]):
-        if t.state[c] != CLOSED and t.app_done[c] & CL_REQ_OUT:
-            t.app_done[c] &= ~CL_REQ_OUT
+    for c in range(t.shape[0]):
+        if t[c, T_STATE] != CLOSED and t[c, T_APP_DONE] & CL_REQ_OUT:
+            t[c, T_APP_DONE] &= ~CL_REQ_OUT
             cc[CC_FAILED] += 1
             cc[CC_RESPONSE_TIMEOUT] += 1
             n += 1

@@ -12,10 +12,11 @@ UDP_STREAM sends datagrams on the same schedule instead.
 """
 import numpy as np
 
-from nperf.kernels import arp, client_app as ca, frame_out, mbuf, net, tcp
+from nperf.kernels import arp, client_app as ca, frame_out, mbuf, net, stack, tcp
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST, P_PORT_LAST
-from nperf.kernels.tcp_table import ESTABLISHED, hash_find, tuple_keys
+from nperf.kernels.tcp_table import (
+    ESTABLISHED, T_APP_DONE, T_STATE, T_USER, hash_find, tuple_keys)
 
 OPEN_PER_TURN = 64
 SCAN_PER_TURN = 256
@@ -87,22 +88,22 @@ def _open(s, k, want, now):
         rip, rport = _destination(s, k, cur)
         k1, k2 = tuple_keys(rip, rport, lip, lport)
         if hash_find(s.hash, k1, k2) >= 0:
-            s.app[ca.A_CLIENT_COUNTERS][ca.CC_NO_SOURCE_PAIR] += 1
+            stack.client_counters(s)[ca.CC_NO_SOURCE_PAIR] += 1
             continue
         mac = arp.arp_resolve(s, rip, now)
         if mac < 0:
             if mac == -2:
-                s.app[ca.A_CLIENT_COUNTERS][ca.CC_ARP_FAILED] += 1
+                stack.client_counters(s)[ca.CC_ARP_FAILED] += 1
             k[ca.K_CURSOR] = cur        # wait for this destination's address
             break
         c = tcp.tcp_connect(s, lip, lport, rip, rport, mac, now)
         if c < 0:
             break
-        s.tcb.app_done[c] = ca.CL_COUNTED
-        s.tcb.user[c] = 0
+        s.tcb[c, T_APP_DONE] = ca.CL_COUNTED
+        s.tcb[c, T_USER] = 0
         k[ca.K_ACTIVE] += 1
         k[ca.K_OPENED] += 1
-        s.app[ca.A_CLIENT_COUNTERS][ca.CC_OPENED] += 1
+        stack.client_counters(s)[ca.CC_OPENED] += 1
         opened += 1
     return opened
 
@@ -111,14 +112,14 @@ def _open(s, k, want, now):
 def _close_excess(s, k, excess):
     """Close up to `excess` established connections, scanning the table from a cursor."""
     t = s.tcb
-    cap = t.state.shape[0]
+    cap = t.shape[0]
     closed = 0
     for _ in range(min(SCAN_PER_TURN, cap)):
         if closed >= excess:
             break
         c = k[ca.K_SCAN] % cap
         k[ca.K_SCAN] = c + 1
-        if t.state[c] == ESTABLISHED and t.app_done[c] & ca.CL_COUNTED and not t.app_done[c] & ca.CL_CLOSING:
+        if t[c, T_STATE] == ESTABLISHED and t[c, T_APP_DONE] & ca.CL_COUNTED and not t[c, T_APP_DONE] & ca.CL_CLOSING:
             ca._close(s, c)
             tcp.work_push(s, c)
             closed += 1
@@ -128,14 +129,14 @@ def _close_excess(s, k, excess):
 @kernel
 def _paced_requests(s, k, now):
     """Requests whose scheduled time has come, on idle connections (oldest first)."""
-    fifo = s.app[ca.A_IDLE]
+    fifo = s.app.idle
     sent = 0
     while k[ca.K_NEXT_NS] <= now * 1000 and k[ca.K_IDLE_HEAD] < k[ca.K_IDLE_TAIL]:
         c = fifo[k[ca.K_IDLE_HEAD] % fifo.shape[0]]
         k[ca.K_IDLE_HEAD] += 1
         t = s.tcb
-        if t.state[c] != ESTABLISHED or t.app_done[c] & (ca.CL_CLOSING | ca.CL_REQ_OUT) or \
-                not t.app_done[c] & ca.CL_COUNTED:
+        if t[c, T_STATE] != ESTABLISHED or t[c, T_APP_DONE] & (ca.CL_CLOSING | ca.CL_REQ_OUT) or \
+                not t[c, T_APP_DONE] & ca.CL_COUNTED:
             continue
         ca.send_request(s, c, k[ca.K_NEXT_NS] // 1000)
         tcp.work_push(s, c)
@@ -148,7 +149,7 @@ def _paced_requests(s, k, now):
 def _udp_stream(s, k, now):
     """Datagrams whose scheduled time has come (the client_payload, to rotating destinations)."""
     sent = 0
-    payload = s.app[ca.A_PAYLOAD]
+    payload = s.app.payload
     plen = payload.shape[0]
     while k[ca.K_NEXT_NS] <= now * 1000 and frame_out.can_send(s, 1):
         cur = k[ca.K_CURSOR]
@@ -173,7 +174,7 @@ def _udp_stream(s, k, now):
         csum = net.fold(net.sum16(b, o, UDP_HEADER + plen, net.pseudo_sum(lip, rip, net.PROTO_UDP, UDP_HEADER + plen)))
         net.put16(b, o + 6, csum if csum != 0 else 0xFFFF)
         frame_out.send(s, m, o + UDP_HEADER + plen)
-        s.app[ca.A_CLIENT_COUNTERS][ca.CC_UDP_SENT] += 1
+        stack.client_counters(s)[ca.CC_UDP_SENT] += 1
         k[ca.K_NEXT_NS] += k[ca.K_INTERVAL_NS]
         sent += 1
     return sent
@@ -184,7 +185,7 @@ def tick(s, now):
     """One scheduler step; True if it started anything."""
     if not ca.is_client(s):
         return False
-    k = s.app[ca.A_SCHED]
+    k = s.app.sched
     if k[ca.K_START] < 0:
         k[ca.K_START] = now
         k[ca.K_NEXT_NS] = now * 1000
@@ -218,4 +219,4 @@ def tick(s, now):
 
 @kernel
 def finished(s):
-    return ca.is_client(s) and s.app[ca.A_SCHED][ca.K_FINISHED] != 0
+    return ca.is_client(s) and s.app.sched[ca.K_FINISHED] != 0

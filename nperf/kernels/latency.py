@@ -15,10 +15,6 @@ MAX_EXP = 40                     # up to 2**46 us, far beyond any timeout
 BUCKETS = (MAX_EXP + 2) * SUB
 
 
-def new_histogram() -> np.ndarray:
-    return np.zeros(BUCKETS, np.int64)
-
-
 @inline
 def bucket(v):
     if v < 2 * SUB:

@@ -1,19 +1,28 @@
 """Everything a worker's stack kernels share, as one NamedTuple of arrays.
 
 `Stack` groups the connection table, its hash, the timer wheel, the ARP
-cache, the application tables and the burst scratch (free mbufs to build
-frames in, frames to transmit, connections with output pending). Kernels take
-the whole `Stack` as one argument; Python builds it once (`nperf.worker_stack`).
+cache, the application tables (`App`) and the burst scratch (free mbufs to
+build frames in, frames to transmit, connections with output pending).
+Kernels take the whole `Stack` as one argument; Python builds it once
+(`nperf.worker_stack`). Numba passes it by value, member by member, to every
+kernel that is not inlined, so it is kept to few arrays: one row table, one
+hash array, one counters array with regions.
 
 `params` are fixed at start (P_*), `var` holds the few mutable scalars (V_*),
-`counters` are the per-second statistics (C_*, names in COUNTER_NAMES).
+`counters` are the per-second statistics: the stack's (C_*, names in
+COUNTER_NAMES), then the HTTP server's, the HTTP client's and the client
+application's (regions from CS_*).
 """
 from collections import namedtuple
 
+from nperf.kernels import http_client, http_server
+from nperf.kernels.jit import inline
+
 Stack = namedtuple("Stack", (
-    "tcb", "hash", "free", "wheel", "wstate", "params", "var", "counters",
-    "stash", "txq", "work", "arp", "app", "fired",
+    "tcb", "hash", "free", "wheel", "params", "var", "counters",
+    "stash", "txq", "work", "arp", "fired", "app",
 ))
+App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "payload"))
 
 SERVER = 0
 CLIENT = 1
@@ -82,3 +91,34 @@ C_TCP_WINDOW_PROBES = 38
 C_UDP_IN = 39
 C_UDP_BYTES_IN = 40
 assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))
+
+# counters regions after the stack's own
+CS_HTTP_SERVER = N_COUNTERS
+CS_HTTP_CLIENT = CS_HTTP_SERVER + http_server.N_COUNTERS
+CS_CLIENT = CS_HTTP_CLIENT + http_client.N_COUNTERS      # then client_app.N_CLIENT_COUNTERS
+
+
+@inline
+def random64(s):
+    """xorshift64 on V_RNG: initial sequence numbers and the loss knob need no cryptography."""
+    x = s.var[V_RNG]
+    x ^= (x << 13)
+    x ^= (x >> 7) & 0x01FFFFFFFFFFFFFF
+    x ^= (x << 17)
+    s.var[V_RNG] = x
+    return x
+
+
+@inline
+def http_server_counters(s):
+    return s.counters[CS_HTTP_SERVER:CS_HTTP_CLIENT]
+
+
+@inline
+def http_client_counters(s):
+    return s.counters[CS_HTTP_CLIENT:CS_CLIENT]
+
+
+@inline
+def client_counters(s):
+    return s.counters[CS_CLIENT:]

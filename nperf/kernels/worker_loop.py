@@ -16,7 +16,7 @@ from nperf.kernels.jit import kernel
 from nperf.kernels.poll import N_POLL_STATE, idle_backoff
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS,
                                  C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_FRAMES, C_TX_BYTES,
-                                 C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_RNG, V_STASH_N, V_TXQ_HELD, V_TXQ_N)
+                                 C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_STASH_N, V_TXQ_HELD, V_TXQ_N, random64)
 from nperf.kernels.timers import timers_due
 
 BURST = 32
@@ -42,13 +42,8 @@ class LoopScratch:
 
 @kernel
 def test_loss(s):
-    """The test knob: drop a received frame with probability P_LOSS_PPM / 1e6."""
-    x = s.var[V_RNG]
-    x ^= (x << 13)
-    x ^= (x >> 7) & 0x01FFFFFFFFFFFFFF
-    x ^= (x << 17)
-    s.var[V_RNG] = x
-    return (x & 0x7FFFFFFF) % 1_000_000 < s.params[P_LOSS_PPM]
+    """The test knob: drop a frame with probability P_LOSS_PPM / 1e6."""
+    return (random64(s) & 0x7FFFFFFF) % 1_000_000 < s.params[P_LOSS_PPM]
 
 
 @kernel
@@ -125,7 +120,7 @@ def run_timers(s, now):
     """Handle every connection whose timer tick has come; returns how many."""
     total = 0
     while True:
-        k = timers_due(s.tcb, s.wheel, s.wstate, now, s.fired)
+        k = timers_due(s.tcb, s.wheel, now, s.fired)
         for j in range(k):
             tcp.tcp_timer(s, s.fired[j], now)
         total += k

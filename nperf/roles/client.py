@@ -26,11 +26,11 @@ class Client(Worker):
     def second(self, elapsed: int) -> tuple[str, dict]:
         self.seconds = elapsed
         c, d = self.counter_deltas()
-        k = self.stack.app[ca.A_SCHED]
-        cc = self.stack.app[ca.A_CLIENT_COUNTERS].copy()
+        k = self.stack.app.sched
+        cc = self.stack.counters[stack.CS_CLIENT:].copy()
         dcc = cc - (self._prev_cc if self._prev_cc is not None else 0)
         self._prev_cc = cc
-        hist = self.stack.app[ca.A_HIST_SECOND]
+        hist = self.stack.app.hists[ca.H_SECOND]
         p50, p90, p99, p999, top = (float(v) / 1000 for v in latency.percentiles(hist))
         hist[:] = 0
         phase = ca.PHASE_NAMES[min(int(k[ca.K_PHASE]), ca.PH_DONE)]
@@ -62,16 +62,16 @@ class Client(Worker):
         return int(cc[ca.CC_FAILED] + cc[ca.CC_CONNECT_TIMEOUT] + cc[ca.CC_CONNECT_REFUSED] + cc[ca.CC_ARP_FAILED])
 
     def status(self) -> int:
-        return 0 if self._failures(self.stack.app[ca.A_CLIENT_COUNTERS]) == 0 else 1
+        return 0 if self._failures(self.stack.counters[stack.CS_CLIENT:]) == 0 else 1
 
     def report(self) -> ClientReport:
-        cc = self.stack.app[ca.A_CLIENT_COUNTERS]
+        cc = self.stack.counters[stack.CS_CLIENT:]
         sustain = [s for s in self.per_second if s["phase"] == "sustain"] or self.per_second
         n = max(len(sustain), 1)
         avg = Sustain(*(float(sum(s[f] for s in sustain)) / n for f in ("cps", "rps", "tx_mbps", "rx_mbps")))
-        hist = self.stack.app[ca.A_HIST_SUSTAIN]
+        hist = self.stack.app.hists[ca.H_SUSTAIN]
         if not hist.any():
-            hist = hist + self.stack.app[ca.A_HIST_SECOND]
+            hist = hist + self.stack.app.hists[ca.H_SECOND]
         lat = Latency(*(v / 1000 for v in latency.percentiles(hist)))
         errors = {name: int(cc[i]) for i, name in enumerate(ca.CLIENT_COUNTER_NAMES)
                   if ca.ERROR_FIRST <= i < ca.CC_UDP_SENT}
@@ -80,7 +80,7 @@ class Client(Worker):
         return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
-                            {n: int(v) for n, v in zip(HTTP_NAMES, self.stack.app[ca.A_HTTP_COUNTERS])},
+                            {n: int(v) for n, v in zip(HTTP_NAMES, self.stack.counters[stack.CS_HTTP_CLIENT:stack.CS_CLIENT])},
                             int(cc[ca.CC_UDP_SENT]))
 
     def summary(self, r: ClientReport) -> str:

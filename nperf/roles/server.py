@@ -17,7 +17,7 @@ class Server(Worker):
     def second(self, elapsed: int) -> tuple[str, dict]:
         self.seconds = elapsed
         c, d = self.counter_deltas()
-        requests = int(self.stack.app[2][hs.CNT_REQUESTS])
+        requests = int(self.http()[hs.CNT_REQUESTS])
         fields = {"conns": self.active(), "cps": int(d[stack.C_CONN_OPENED]), "closes": int(d[stack.C_CONN_CLOSED]),
                   "rps": requests - self._prev_requests,
                   "tx_mbps": float(d[stack.C_TX_BYTES] * 8 / 1e6), "rx_mbps": float(d[stack.C_RX_BYTES] * 8 / 1e6),
@@ -33,13 +33,16 @@ class Server(Worker):
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         return line, fields
 
+    def http(self):
+        return self.stack.counters[stack.CS_HTTP_SERVER:stack.CS_HTTP_CLIENT]
+
     def status(self) -> int:
         return 0
 
     def report(self) -> ServerReport:
         return ServerReport("server", self.config_name, self.seconds,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
-                            {n: int(v) for n, v in zip(HTTP_NAMES, self.stack.app[2])}, self.active())
+                            {n: int(v) for n, v in zip(HTTP_NAMES, self.http())}, self.active())
 
     def summary(self, r: ServerReport) -> str:
         return (f"{count(r.counters['conn_opened'])} connections, {count(r.http['requests'])} requests, "

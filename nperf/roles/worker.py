@@ -115,7 +115,7 @@ class Worker:
 
     def active(self) -> int:
         free = self.stack.free
-        return int(self.stack.tcb.state.shape[0] - free[0])
+        return int(self.stack.tcb.shape[0] - free[0])
 
     def counter_deltas(self) -> tuple[np.ndarray, np.ndarray]:
         """(stack counters now, change since the previous second)."""
