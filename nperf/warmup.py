@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from nperf import config
-from nperf.kernels import lb_loop, worker_loop
+from nperf.kernels import cfn, lb_loop, worker_loop
 from nperf.roles.lb import owner_table
 from nperf.worker_stack import StackOptions, build_stack
 
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     if "--clean" in (sys.argv[1:] if argv is None else argv):
         clean()
     t0 = time.monotonic()
-    fns = np.zeros(16, np.int64)
+    fns = np.zeros(len(cfn.C_NAMES), np.int64)
     lb_cfg, _ = config.load_lb(os.path.join(SEED, "lb_s.json"))
     scratch = lb_loop.LbScratch(1)
     one = np.zeros(1, np.int64)

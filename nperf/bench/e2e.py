@@ -26,9 +26,8 @@ from nperf.bench import median_ratio
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "examples", "memif", "test3")
 BODY = b"b" * 99 + b"\n"
-CPS_CONCURRENCY = 256
-KEEPALIVE_CONNECTIONS = 64
-WRK_CONNECTIONS = 64
+CONNECTIONS = 1000          # the seed's objective value; wrk gets as many
+WRK_THREADS = 2
 
 
 def nperf_topology(keepalive: bool, seconds: float) -> api.Topology:
@@ -39,7 +38,7 @@ def nperf_topology(keepalive: bool, seconds: float) -> api.Topology:
     client.scheduler.prepare_duration_sec, client.scheduler.ramp_up_duration_sec = 2, 1
     client.scheduler.sustain_duration_sec, client.scheduler.ramp_down_duration_sec = seconds, 0
     client.scheduler.close_duration_sec = 1
-    client.objective.value = KEEPALIVE_CONNECTIONS if keepalive else CPS_CONCURRENCY
+    client.objective.value = CONNECTIONS
     client.objective.requests_per_connection = 10_000_000 if keepalive else 1
     return api.Topology.from_configs(lbs=lbs, servers={"s": server}, clients={"c": client})
 
@@ -54,7 +53,7 @@ def nperf_rate(keepalive: bool, seconds: float) -> tuple[float, str]:
 
 
 class Nginx:
-    """nginx on 127.0.0.1:<port> serving BODY, one worker process."""
+    """nginx on 127.0.0.1:<port> serving BODY, one worker per CPU (`worker_processes auto`)."""
 
     def __init__(self, port: int = 18080):
         self.dir = tempfile.mkdtemp(prefix="nperf-nginx-")
@@ -65,7 +64,7 @@ class Nginx:
         conf = os.path.join(self.dir, "nginx.conf")
         d = self.dir
         with open(conf, "w") as f:
-            f.write(f"daemon off; worker_processes 1; pid {d}/pid; error_log {d}/error.log;\n"
+            f.write(f"daemon off; worker_processes auto; pid {d}/pid; error_log {d}/error.log;\n"
                     "events { worker_connections 4096; }\n"
                     f"http {{ access_log off; keepalive_requests 10000000; client_body_temp_path {d}; "
                     f"proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n"
@@ -80,7 +79,7 @@ class Nginx:
 
 def wrk_rate(port: int, keepalive: bool, seconds: float) -> tuple[float, str]:
     extra = [] if keepalive else ["-H", "Connection: close"]
-    r = subprocess.run(["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{int(seconds)}s", *extra,
+    r = subprocess.run(["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", *extra,
                         f"http://127.0.0.1:{port}/hello"], capture_output=True, text=True, timeout=seconds + 60)
     m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
     errors = re.search(r"Socket errors: .*|Non-2xx or 3xx responses: \d+", r.stdout)

@@ -71,9 +71,11 @@ int64_t np_ring_tx(uint64_t ring, uint64_t unused, uint64_t mbufs, uint64_t n);
 int64_t np_tsc(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 int64_t np_tsc_hz(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 int64_t np_sleep_ns(uint64_t ns, uint64_t b, uint64_t c, uint64_t d);
+int64_t np_yield(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 """
 
 SOURCE = r"""
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <rte_eal.h>
@@ -226,6 +228,10 @@ int64_t np_sleep_ns(uint64_t ns, uint64_t b, uint64_t c, uint64_t d) {
     (void)b; (void)c; (void)d;
     struct timespec ts = { (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
     return nanosleep(&ts, NULL);
+}
+int64_t np_yield(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
+    (void)a; (void)b; (void)c; (void)d;
+    return sched_yield();
 }
 """
 

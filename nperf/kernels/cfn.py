@@ -15,7 +15,8 @@ TSC_HZ = 7
 SLEEP_NS = 8
 RING_RX = 9              # ring dequeue/enqueue with the port bursts' argument order
 RING_TX = 10
+YIELD = 11
 
 C_NAMES = ("np_rx_burst", "np_tx_burst", "np_ring_enqueue", "np_ring_dequeue",
            "np_mbuf_alloc", "np_mbuf_free", "np_tsc", "np_tsc_hz", "np_sleep_ns",
-           "np_ring_rx", "np_ring_tx")
+           "np_ring_rx", "np_ring_tx", "np_yield")
