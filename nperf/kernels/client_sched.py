@@ -197,6 +197,7 @@ def tick(s, now):
         return False
     if phase == ca.PH_PREPARE:
         _resolve_all(s, k, now)
+        k[ca.K_NEXT_NS] = now * 1000        # the request / datagram schedule starts with the load
         return False
     if k[ca.K_TYPE] == ca.O_UDP_STREAM:
         if phase >= ca.PH_CLOSE:
