@@ -57,7 +57,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     p[P_MAC] = int.from_bytes(mac, "big")
     p[P_IP_FIRST], p[P_IP_COUNT] = ip_first, ip_count
     p[P_PORT_FIRST], p[P_PORT_LAST] = port_first, port_last
-    p[P_MSS] = cfg.interface.mtu - 40
+    p[P_MSS] = mss(cfg)
     p[P_RCV_WND], p[P_RCV_WSCALE] = 1 << 20, 5
     p[P_TIME_WAIT_US] = opts.time_wait_ms * 1000
     p[P_RTO_MIN_US], p[P_RTO_MAX_US], p[P_RTO_INIT_US] = opts.rto_min_ms * 1000, opts.rto_max_ms * 1000, 1_000_000
@@ -85,6 +85,15 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         counters=np.zeros(stack.CS_CLIENT + client_app.N_CLIENT_COUNTERS, np.int64),
         stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=np.zeros(2 * cap + 64, np.int64),
         arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app)
+
+
+HEADERS = 14 + 20 + 20       # Ethernet, IPv4, TCP (data segments carry no options)
+
+
+def mss(cfg, max_frame: int = 2048) -> int:
+    """The MSS from interface.mtu, kept small enough that a segment fits one packet buffer
+    (nperf.bindings.dpdk.MAX_FRAME bytes)."""
+    return min(cfg.interface.mtu - 40, max_frame - HEADERS)
 
 
 OBJECTIVES = {"HTTP_REQUESTS": client_app.O_HTTP_REQUESTS, "TCP_CONCURRENT": client_app.O_TCP_CONCURRENT,

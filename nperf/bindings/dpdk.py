@@ -16,6 +16,9 @@ except ImportError as exc:  # the extension is built by `pip install`
                       "in the nperf checkout (it needs libdpdk-dev)") from exc
 
 
+MAX_FRAME = 2048       # bytes of frame one packet buffer holds (after its 128-byte headroom)
+
+
 class DpdkError(RuntimeError):
     """A DPDK call failed; the message says which and why."""
 
@@ -131,7 +134,7 @@ class Pool(_Named):
     """A packet-buffer mempool."""
 
     @classmethod
-    def create(cls, name: str, n: int, cache: int = 256, data_room: int = 2048 + 128) -> "Pool":
+    def create(cls, name: str, n: int, cache: int = 256, data_room: int = MAX_FRAME + 128) -> "Pool":
         p = lib.np_pool_create(name.encode(), n, cache, data_room)
         return cls._found(p, name, f"cannot create packet pool {name} of {n} buffers ({_why()})")
 

@@ -31,27 +31,32 @@ def call_c(typingctx, fn, a, b, c, d):
     return sig, codegen
 
 
-@intrinsic
-def view_u8(typingctx, addr, n):
-    """A uint8 array of `n` bytes at integer address `addr` (no copy, no owner).
+def _make_view(nbt, size):
+    @intrinsic
+    def view(typingctx, addr, n):
+        if not isinstance(addr, types.Integer) or not isinstance(n, types.Integer):
+            return None
+        aryty = types.Array(nbt, 1, "C")
+        sig = aryty(addr, n)
 
-    Unlike `numba.carray` this works in kernels compiled without reference
-    counting (see `nperf.kernels.jit`).
-    """
-    if not isinstance(addr, types.Integer) or not isinstance(n, types.Integer):
-        return None
-    aryty = types.Array(types.uint8, 1, "C")
-    sig = aryty(addr, n)
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(aryty)(context, builder)
+            intp = context.get_value_type(types.intp)
+            ptr = builder.inttoptr(args[0], context.get_value_type(nbt).as_pointer())
+            populate_array(ary, data=ptr, shape=[context.cast(builder, args[1], signature.args[1], types.intp)],
+                           strides=[ir.Constant(intp, size)], itemsize=ir.Constant(intp, size), meminfo=None)
+            return ary._getvalue()
 
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(aryty)(context, builder)
-        intp = context.get_value_type(types.intp)
-        populate_array(ary, data=builder.inttoptr(args[0], ir.IntType(8).as_pointer()),
-                       shape=[context.cast(builder, args[1], signature.args[1], types.intp)],
-                       strides=[ir.Constant(intp, 1)], itemsize=ir.Constant(intp, 1), meminfo=None)
-        return ary._getvalue()
+        return sig, codegen
 
-    return sig, codegen
+    return view
+
+
+# view_u8(addr, n) / view_u16(addr, n): an array of n items at integer address
+# `addr` (no copy, no owner). Unlike `numba.carray` these work in kernels
+# compiled without reference counting (see `nperf.kernels.jit`).
+view_u8 = _make_view(types.uint8, 1)
+view_u16 = _make_view(types.uint16, 2)
 
 
 @intrinsic
@@ -110,5 +115,5 @@ store_u16 = _make_store(types.uint16)
 store_u32 = _make_store(types.uint32)
 store_u64 = _make_store(types.uint64)
 
-__all__ = ["call_c", "view_u8", "array_addr", "load_u16", "load_u32", "load_u64",
+__all__ = ["call_c", "view_u8", "view_u16", "array_addr", "load_u16", "load_u32", "load_u64",
            "store_u16", "store_u32", "store_u64"]

@@ -35,7 +35,7 @@ def _enqueue(s, c, kind, flags, length):
     t[c, T_SND_END] += length
 
 
-@kernel
+@inline
 def app_input(s, c, b, start, n, now):
     """In-order bytes b[start:start+n] arrived on c; returns how many were taken."""
     t = s.tcb
@@ -57,7 +57,7 @@ def app_input(s, c, b, start, n, now):
     return end - start
 
 
-@kernel
+@inline
 def app_copy(s, c, off, out, pos, n):
     """Stream bytes [off, off+n) of c into out[pos:]: its queued messages, regenerated."""
     t = s.tcb
@@ -86,14 +86,14 @@ def _message_copy(s, c, j, offset, out, pos, n):
                         offset, out, pos, n)
 
 
-@kernel
+@inline
 def app_established(s, c, now):
     """The handshake completed: a client starts its first request."""
     if s.params[P_ROLE] != SERVER:
         client_app.next_step(s, c, now)
 
 
-@kernel
+@inline
 def app_peer_closed(s, c, now):
     """The peer sent FIN: close too, after what is still owed."""
     if s.params[P_ROLE] != SERVER:
@@ -102,7 +102,7 @@ def app_peer_closed(s, c, now):
         s.tcb[c, T_FLAGS] |= F_FIN_QUEUED
 
 
-@kernel
+@inline
 def app_closed(s, c, how, now):
     """c is gone (how: tcp_table.END_*)."""
     if s.params[P_ROLE] != SERVER:

@@ -297,7 +297,7 @@ def tcp_shutdown(s, c):
 
 # --- input ---------------------------------------------------------------
 
-@kernel
+@inline
 def tcp_input(s, b, n, ihl, ip_len, now):
     """One TCP segment in frame b (IPv4 header already checked)."""
     o = net.ETH_LEN + ihl
@@ -342,7 +342,8 @@ def tcp_input(s, b, n, ihl, ip_len, now):
         _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now)
     else:
         _segment(s, c, b, o + doff, plen, seq, ack, flags, win, now)
-    _rearm(s, c)
+    if not s.tcb[c, T_FLAGS] & F_IN_WORK:
+        _rearm(s, c)        # else tcp_output re-arms after sending, often with the delayed ACK gone
 
 
 @inline
@@ -587,6 +588,7 @@ def tcp_output(s, c, now):
     t = s.tcb
     st = t[c, T_STATE]
     if st == CLOSED or st == SYN_SENT or st == SYN_RCVD:
+        _rearm(s, c)
         return True
     if t[c, T_FLAGS] & F_RETRANSMIT:
         una = t[c, T_SND_UNA]

@@ -15,7 +15,7 @@ from nperf import config, eal, reports
 from nperf.bindings import dpdk
 from nperf.kernels import arp, cfn, stack, worker_loop
 from nperf.lb_shared import Attachment
-from nperf.worker_stack import StackOptions, build_stack
+from nperf.worker_stack import StackOptions, build_stack, mss
 
 SLICE_S = 0.01
 IDLE_S = 0.0002
@@ -62,6 +62,12 @@ class Worker:
         if d.is_dpdk_client and not eal.primary_running(self.eal_args):
             raise dpdk.DpdkError(f"{self.name}: no lb is running with file prefix "
                                  f"{eal.file_prefix(self.eal_args)} (start `nperf lb` first)")
+        if self.cfg.http_config.use_https:
+            raise config.ConfigError(self.config_name, "$.http_config.use_https",
+                                     "HTTPS is not implemented yet: use 0")
+        if mss(self.cfg) < self.cfg.interface.mtu - 40:
+            self.say(f"warning: {self.name}: interface.mtu {self.cfg.interface.mtu} is larger than a packet buffer "
+                     f"holds; segments carry at most {mss(self.cfg)} bytes")
         if warning:
             self.say(f"warning: {warning}")
         dpdk.eal_init(self.eal_args)
