@@ -7,7 +7,6 @@ objective in Python, runs the topology, and keeps the typed client report.
 Prints one table row per target; exits 1 if any run had a failure.
 """
 import argparse
-import asyncio
 import os
 import sys
 

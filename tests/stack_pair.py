@@ -7,8 +7,6 @@ are copied between the sides' own NumPy-backed mbufs.
 """
 import random
 
-import numpy as np
-
 from nperf.config import load_worker
 from nperf.fake_mbufs import FakeMbufs
 from nperf.kernels import client_app as ca
@@ -90,8 +88,16 @@ class Pair:
             to_client = self.server.run(self.now)
             to_server = self.client.run(self.now)
 
-    def client_counter(self, i: int) -> int:
-        return int(self.client.s.counters[st.CS_CLIENT + i])
+    def client_counter(self, name: str) -> int:
+        return int(self.client.s.counters[st.CS_CLIENT + ca.CLIENT_COUNTER_NAMES.index(name)])
+
+    def schedule(self, phases_s: list[float], **objective) -> None:
+        """Cumulative phase ends (prepare .. close, seconds) and objective words (K_* by lower-case name)."""
+        k = self.client.s.app.sched
+        for i, end in enumerate(phases_s):
+            k[ca.K_PH_PREPARE + i] = int(end * 1e6)
+        for name, value in objective.items():
+            k[getattr(ca, "K_" + name.upper())] = value
 
     def counter(self, side: Side, name: str) -> int:
         return int(side.s.counters[st.COUNTER_NAMES.index(name)])

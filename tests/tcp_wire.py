@@ -389,7 +389,7 @@ class Wire:
         free = s.free[1:top + 1]
         assert len(set(free.tolist())) == top, "a slot is twice on the free stack"
         assert np.all(states[free] == tcp_table.CLOSED), "a live slot is on the free stack"
-        keys1, keys2, vals = s.hash[:, 0], s.hash[:, 1], s.hash[:, 2]
+        vals = s.hash[:, 2]
         assert int(np.count_nonzero(vals >= 0)) == len(live), "hash entries != live connections"
         assert sorted(vals[vals >= 0].tolist()) == sorted(live.tolist()), "hash values != live slots"
         heads = s.wheel

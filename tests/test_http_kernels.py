@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from numba import njit
 
 from nperf.config import HttpConfig, HttpPath, load_worker
 from nperf.http_tables import build_request_table, build_response_table

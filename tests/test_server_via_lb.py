@@ -29,7 +29,7 @@ def test_curl_through_the_lb(session):
         assert r.stdout.split("\n")[:4] == ["HTTP/1.1 200 OK", "Server: unetbsd", "Content-Type: text/plain",
                                            "Content-Length: 100"]
         r = ns.run("curl", "-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}",
-                   f"http://10.77.0.11:8001/missing")
+                   "http://10.77.0.11:8001/missing")
         assert r.stdout == "404"
         r = ns.run("sh", "-c", f"curl -sS --max-time 60 http://{SERVER_IP}:8000/another | sha256sum", timeout=90)
         assert r.stdout.split()[0] == pattern_digest(BIG)

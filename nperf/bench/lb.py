@@ -13,7 +13,6 @@ same way.
 """
 import glob
 import os
-import re
 import statistics
 import tempfile
 import time

@@ -8,16 +8,13 @@ omission), then sends the next request, waits for the rate limiter, or closes.
 Per-connection words: T_USER = requests sent, T_APP_T = the outstanding
 request's intended start, T_APP_DONE = CL_* bits.
 """
-import numpy as np
-
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
     APPQ, APP_WORDS, CLOSED, END_CLOSED, END_RESET, F_FIN_QUEUED, SYN_SENT, T_APP, T_APP_DONE, T_APP_T,
-    T_FLAGS, T_Q_FLAGS, T_Q_HEAD, T_Q_KIND, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RIP, T_RPORT, T_SND_END, T_STATE,
-    T_USER)
+    T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RIP, T_RPORT, T_SND_END, T_STATE, T_USER)
 
 # rows of s.app.hists
 H_SECOND, H_SUSTAIN = 0, 1

@@ -44,7 +44,11 @@ APP_WORDS = 8           # the application's parser state (nperf.kernels.http_ser
 END_CLOSED, END_RESET, END_TIMEOUT, END_IDLE = range(4)
 
 # row words
-FIELDS = ('state', 'flags', 'snd_una', 'snd_nxt', 'snd_max', 'snd_end', 'snd_wnd', 'rcv_nxt', 'iss', 'irs', 'mss', 'cwnd', 'ssthresh', 't_rto', 't_dack', 't_end', 'lip', 'rip', 'lport', 'rport', 'peer_mac', 'snd_wscale', 'rcv_wscale', 'snd_wl1', 'dupacks', 'recover', 'srtt', 'rttvar', 'rto', 'rtt_seq', 'rtt_start', 'backoff', 'w_due', 'w_next', 'w_prev', 'q_head', 'q_tail', 'app_done', 'app_t', 'born', 'user')
+FIELDS = ('state', 'flags', 'snd_una', 'snd_nxt', 'snd_max', 'snd_end', 'snd_wnd', 'rcv_nxt', 'iss',
+          'irs', 'mss', 'cwnd', 'ssthresh', 't_rto', 't_dack', 't_end', 'lip', 'rip', 'lport', 'rport',
+          'peer_mac', 'snd_wscale', 'rcv_wscale', 'snd_wl1', 'dupacks', 'recover', 'srtt', 'rttvar',
+          'rto', 'rtt_seq', 'rtt_start', 'backoff', 'w_due', 'w_next', 'w_prev', 'q_head', 'q_tail',
+          'app_done', 'app_t', 'born', 'user',)
 T_STATE = 0
 T_FLAGS = 1
 T_SND_UNA = 2
