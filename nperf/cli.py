@@ -12,25 +12,33 @@ from nperf import check as check_mod
 
 def _lb(args) -> int:
     from nperf import config
-    from nperf.roles import controller
     from nperf.roles.lb import Lb
     cfg, warnings = config.load_lb(args.config)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     lb = Lb(cfg, args.config, core=args.core, ring_size=args.ring_size, pool_size=args.pool_size,
-            loopback=args.loopback, report=args.report, say=lambda s: print(s, flush=True))
+            loopback=args.loopback, report=args.report, say=_say)
+    return _start_and_run(lb, args.ipc)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _start_and_run(role, ipc) -> int:
+    """Start a role (cleaning up if that fails) and run it under the asyncio controller."""
+    from nperf.roles import controller
     try:
-        lb.start()
+        role.start()
     except BaseException:
-        lb.finish()
+        role.finish()
         raise
-    return controller.run(lb, args.ipc)
+    return controller.run(role, ipc)
 
 
 def _worker(role):
     def run(args) -> int:
         from nperf import config
-        from nperf.roles import controller
         from nperf.worker_stack import StackOptions
         if role == "server":
             from nperf.roles.server import Server as Role
@@ -43,14 +51,8 @@ def _worker(role):
                             idle_timeout_s=args.idle_timeout, loss=args.loss,
                             duration_s=getattr(args, "duration", 0.0) or 0.0,
                             concurrency=getattr(args, "concurrency", 0) or 0)
-        w = Role(cfg, args.config, core=args.core, opts=opts, report=args.report,
-                 say=lambda s: print(s, flush=True))
-        try:
-            w.start()
-        except BaseException:
-            w.finish()
-            raise
-        return controller.run(w, args.ipc)
+        return _start_and_run(Role(cfg, args.config, core=args.core, opts=opts, report=args.report, say=_say),
+                              args.ipc)
     return run
 
 

@@ -34,9 +34,12 @@ def _frames() -> list[bytes]:
     out = []
     for i in range(32):
         if i % 8 == 6:
-            out.append(eth(0x86DD, b"\x60" + b"\0" * 7 + b"\xfd" + b"\0" * 15 + b"\xfd" + b"\0" * 14 + bytes([i]) + b"\0" * 10))
+            dst = b"\xfd" + b"\0" * 14 + bytes([i])
+            out.append(eth(0x86DD, b"\x60" + b"\0" * 7 + b"\xfd" + b"\0" * 15 + dst + b"\0" * 10))
         elif i % 8 == 7:
-            out.append(eth(0x0806, bytes([0, 1, 8, 0, 6, 4, 0, 1]) + b"\0" * 6 + bytes([10, 0, 0, 1]) + b"\0" * 6 + bytes([10, 0, 1, i % 8])))
+            sender = b"\0" * 6 + bytes([10, 0, 0, 1])
+            target = b"\0" * 6 + bytes([10, 0, 1, i % 8])
+            out.append(eth(0x0806, bytes([0, 1, 8, 0, 6, 4, 0, 1]) + sender + target))
         else:
             out.append(eth(0x0800, bytes([0x45]) + b"\0" * 15 + bytes([10, 0, 1, i % 8]) + b"\0" * 30))
     return out

@@ -209,7 +209,8 @@ int64_t np_ring_tx(uint64_t ring, uint64_t unused, uint64_t mbufs, uint64_t n) {
 }
 int64_t np_mbuf_alloc(uint64_t pool, uint64_t mbufs, uint64_t n, uint64_t unused) {
     (void)unused;
-    return rte_pktmbuf_alloc_bulk((struct rte_mempool *)pool, (struct rte_mbuf **)mbufs, (unsigned)n) == 0 ? (int64_t)n : 0;
+    int rc = rte_pktmbuf_alloc_bulk((struct rte_mempool *)pool, (struct rte_mbuf **)mbufs, (unsigned)n);
+    return rc == 0 ? (int64_t)n : 0;
 }
 int64_t np_mbuf_free(uint64_t mbufs, uint64_t n, uint64_t unused1, uint64_t unused2) {
     (void)unused1; (void)unused2;

@@ -171,7 +171,8 @@ def _udp_stream(s, k, now):
         net.put16(b, o + 6, 0)
         for j in range(plen):
             b[o + UDP_HEADER + j] = payload[j]
-        csum = net.fold(net.sum16(b, o, UDP_HEADER + plen, net.pseudo_sum(lip, rip, net.PROTO_UDP, UDP_HEADER + plen)))
+        ulen = UDP_HEADER + plen
+        csum = net.fold(net.sum16(b, o, ulen, net.pseudo_sum(lip, rip, net.PROTO_UDP, ulen)))
         net.put16(b, o + 6, csum if csum != 0 else 0xFFFF)
         frame_out.send(s, m, o + UDP_HEADER + plen)
         stack.client_counters(s)[ca.CC_UDP_SENT] += 1

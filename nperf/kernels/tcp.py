@@ -153,7 +153,8 @@ def reply_rst(s, b, src, dst, sport, dport, seq, ack, flags, plen):
     out[o + 12] = 5 << 4
     net.put16(out, o + 14, 0)
     net.put32(out, o + 16, 0)
-    net.put16(out, o + 16, net.fold(net.sum16(out, o, net.TCP_LEN, net.pseudo_sum(dst, src, net.PROTO_TCP, net.TCP_LEN))))
+    pseudo = net.pseudo_sum(dst, src, net.PROTO_TCP, net.TCP_LEN)
+    net.put16(out, o + 16, net.fold(net.sum16(out, o, net.TCP_LEN, pseudo)))
     frame_out.send(s, m, o + net.TCP_LEN)
     s.counters[C_TCP_RESETS_OUT] += 1
 
@@ -394,7 +395,8 @@ def _rtt_sample(s, c, now):
     else:
         t[c, T_RTTVAR] = (3 * t[c, T_RTTVAR] + abs(t[c, T_SRTT] - r)) // 4
         t[c, T_SRTT] = (7 * t[c, T_SRTT] + r) // 8
-    t[c, T_RTO] = min(max(t[c, T_SRTT] + max(4 * t[c, T_RTTVAR], 1000), s.params[P_RTO_MIN_US]), s.params[P_RTO_MAX_US])
+    rto = t[c, T_SRTT] + max(4 * t[c, T_RTTVAR], 1000)
+    t[c, T_RTO] = min(max(rto, s.params[P_RTO_MIN_US]), s.params[P_RTO_MAX_US])
 
 
 @inline
@@ -626,7 +628,8 @@ def tcp_output(s, c, now):
     if t[c, T_FLAGS] & F_ACK_NOW:
         if not emit(s, c, t[c, T_SND_NXT], 0, net.ACK, now):
             return False
-    if t[c, T_SND_WND] == 0 and t[c, T_SND_NXT] < t[c, T_SND_END] and t[c, T_SND_MAX] == t[c, T_SND_UNA] and t[c, T_T_RTO] == 0:
+    if t[c, T_SND_WND] == 0 and t[c, T_SND_NXT] < t[c, T_SND_END] and t[c, T_SND_MAX] == t[c, T_SND_UNA] \
+            and t[c, T_T_RTO] == 0:
         t[c, T_FLAGS] |= F_PERSIST
         t[c, T_T_RTO] = now + t[c, T_RTO]
     _rearm(s, c)

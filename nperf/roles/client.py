@@ -80,8 +80,11 @@ class Client(Worker):
         return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
-                            {n: int(v) for n, v in zip(HTTP_NAMES, self.stack.counters[stack.CS_HTTP_CLIENT:stack.CS_CLIENT])},
+                            {n: int(v) for n, v in zip(HTTP_NAMES, self.http())},
                             int(cc[ca.CC_UDP_SENT]))
+
+    def http(self) -> np.ndarray:
+        return self.stack.counters[stack.CS_HTTP_CLIENT:stack.CS_CLIENT]
 
     def summary(self, r: ClientReport) -> str:
         return (f"{count(r.connections_opened)} connections, {count(r.requests_sent)} requests, "
