@@ -65,13 +65,14 @@ def primary_running(args: list[str]) -> bool:
 def remove_primary_files(args: list[str]) -> list[str]:
     """After a primary's EAL cleanup: delete its hugepage files and runtime
     directory unless another process (a secondary) still holds them.
-    Returns the hugepage files left in place because they are in use."""
-    if "--in-memory" in args:
-        return []
+    Returns the hugepage files left in place because they are in use.
+    (An --in-memory primary has no hugepage files, but EAL still makes the
+    runtime directory.)"""
     prefix = file_prefix(args)
     huge_dir = _value(args, "--huge-dir", "/dev/hugepages")
     busy = []
-    for path in glob.glob(os.path.join(huge_dir, f"{prefix}map_*")):
+    files = [] if "--in-memory" in args else glob.glob(os.path.join(huge_dir, f"{prefix}map_*"))
+    for path in files:
         try:
             with open(path, "rb") as f:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,7 +12,7 @@ SERVER_IP = "10.77.0.10"
 TAP = "nptap0"
 
 
-def tap_server_config(tap: str = TAP, lb_prefix: str | None = None) -> dict:
+def tap_server_config(tap: str = TAP, lb_prefix: str | None = None, prefix: str = "rte") -> dict:
     """The seed's server file, moved to 10.77.0.10-11 and a TAP port (or an lb's rings)."""
     cfg = copy.deepcopy(json.load(open(SEED)))
     cfg["network"]["l3"].update(dst_ip_start=SERVER_IP, dst_ip_end="10.77.0.11",
@@ -23,13 +23,14 @@ def tap_server_config(tap: str = TAP, lb_prefix: str | None = None) -> dict:
         cfg["dpdk"] = {"iface": tap, "args": f"--proc-type=secondary --file-prefix={lb_prefix}",
                        "is_dpdk_client": 1, "client_ring_idx": 0, "core_id": 3}
     else:
-        cfg["dpdk"] = {"iface": tap, "args": f"--vdev=net_tap0,iface={tap} --proc-type=primary --in-memory -m 256",
+        cfg["dpdk"] = {"iface": tap, "args": f"--vdev=net_tap0,iface={tap} --proc-type=primary --in-memory -m 256 "
+                                             f"--file-prefix={prefix}",
                        "is_dpdk_client": 0, "core_id": 1}
     return cfg
 
 
 def start_tap_server(session, ns: Netns, *extra: str, name: str = "server"):
-    cfg = session.write_json(f"{name}.json", tap_server_config())
+    cfg = session.write_json(f"{name}.json", tap_server_config(prefix=session.prefix(name[:6])))
     p = session.start(ns.argv(sys.executable, "-m", "nperf", "server", cfg, "--report",
                               session.path(f"{name}_report.json"), *extra), name)
     p.wait_for(r"\] ready", 300)

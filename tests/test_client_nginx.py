@@ -34,6 +34,7 @@ def test_client_against_nginx_ten_seconds(session):
         with open(conf, "w") as f:
             f.write(nginx_conf(root, s.dir))
         cfg = json.load(open(EXAMPLE))
+        cfg["dpdk"]["args"] += f" --file-prefix={s.prefix('ngx')}"
         cfg["scheduler"] = {"prepare_duration_sec": 3, "ramp_up_duration_sec": 1, "sustain_duration_sec": 10,
                             "ramp_down_duration_sec": 1, "close_duration_sec": 2}
         path = s.write_json("c.json", cfg)

@@ -11,7 +11,6 @@ worker ring → port: the lb's whole data path without a worker process).
 The generator's receive rate is the forwarding rate of both, measured the
 same way.
 """
-import glob
 import os
 import statistics
 import tempfile
@@ -116,9 +115,8 @@ def forwarding_mpps(which: str, seconds: float, workdir: str) -> float:
     finally:
         gen.stop()
         dut.stop()
-        for p in glob.glob(f"/dev/hugepages/nb{tag}*"):
-            os.unlink(p)
-        clean_prefix(f"nb{tag}l")
+        for prefix in (f"nb{tag}g", f"nb{tag}d", f"nb{tag}l"):
+            clean_prefix(prefix)
 
 
 def main(args) -> int:
