@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from nperf import eal, reports
+from nperf import eal, perf_map, reports
 from nperf.bindings import dpdk
 from nperf.kernels import dispatch, lb_loop
 from nperf.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
@@ -80,6 +80,7 @@ class Lb:
         self.wcounters = self.area.worker_counters[:len(ids)]
         self._base_stats = self.port.stats()
         self._poll(0)            # compiles (or loads) the kernel before saying "ready"
+        perf_map.write()
         self.area.words[H_STATE] = STATE_READY
         self.ready_detail = (f"port {self.port.name} mac {_mac(self.port.mac())}, "
                              f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")

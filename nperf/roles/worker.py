@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from nperf import config, eal, reports
+from nperf import config, eal, perf_map, reports
 from nperf.bindings import dpdk
 from nperf.kernels import arp, cfn, stack, worker_loop
 from nperf.lb_shared import Attachment
@@ -86,6 +86,7 @@ class Worker:
         self.tsc0 = dpdk.lib.np_tsc(0, 0, 0, 0)
         self.started = True
         self._poll(0)            # compiles (or loads) the kernels before saying "ready"
+        perf_map.write()
         where = f"lb ring pair {d.client_ring_idx}" if d.is_dpdk_client else f"port {self.port.name}"
         self.ready_detail = (f"mac {mac.hex(':')}, {where}, lcore {lcore} on CPU {cpu}, "
                              f"up to {self.opts.max_conns:,} connections")
