@@ -107,6 +107,7 @@ class HttpPath(Struct, kw_only=True):
     response_body_size: NonNegInt = 0
     response_code: Annotated[int, Meta(ge=100, le=599)] = 200
     response_body: str | None = None
+    method: Literal["GET", "HEAD"] = "GET"       # what the client sends (nperf extension)
 
 
 class HttpConfig(Struct, kw_only=True):
@@ -116,6 +117,8 @@ class HttpConfig(Struct, kw_only=True):
     paths: Annotated[list[HttpPath], Meta(min_length=1)] = field(
         default_factory=lambda: [HttpPath(path="/")]
     )
+    retry_reused: Flag = 1      # client: resend once, on a new connection, a request that a reused
+                                # connection lost before any response byte (nperf extension)
 
 
 class Interface(Struct, kw_only=True):

@@ -147,12 +147,14 @@ def build_response_table(http_config: HttpConfig) -> ResponseTable:
 
 
 def build_request_table(http_config: HttpConfig) -> RequestTable:
-    """GET templates for http_config.paths: prefix up to ``Host: ``, then suffixes without/with close."""
+    """Request templates for http_config.paths (GET or the path's method): prefix up to ``Host: ``,
+    then suffixes without/with close."""
     blob = _Blob()
     rows = []
     for p in http_config.paths:
-        prefix = f"GET {p.path} HTTP/1.1\r\nHost: ".encode()
+        prefix = f"{p.method} {p.path} HTTP/1.1\r\nHost: ".encode()
         suffix = b"\r\n" + _lines(p.request_headers)
         keep, close = suffix + b"\r\n", suffix + b"Connection: close\r\n\r\n"
-        rows.append((blob.add(prefix), len(prefix), blob.add(keep), blob.add(close), len(keep), len(close)))
+        rows.append((blob.add(prefix), len(prefix), blob.add(keep), blob.add(close), len(keep), len(close),
+                     int(p.method == "HEAD")))
     return RequestTable(np.array(rows, np.int64).reshape(-1, hc.Q_COLS), blob.array())

@@ -56,6 +56,27 @@ class Sustain(msgspec.Struct):
     rx_mbps: float
 
 
+class Outcomes(msgspec.Struct):
+    """One side of the client's accounting: everything started ends once, ok or failed by cause."""
+    started: int
+    ok: int
+    failed: int
+    failed_by_cause: dict[str, int]
+    open_now: int
+    retried: int = 0
+
+
+class Accounting(msgspec.Struct):
+    """connections: started = ok + failed + open_now; requests: started = ok + failed + retried + open_now."""
+    connections: Outcomes
+    requests: Outcomes
+
+    def holds(self) -> bool:
+        c, r = self.connections, self.requests
+        return (c.started == c.ok + c.failed + c.open_now and r.started == r.ok + r.failed + r.retried + r.open_now
+                and c.failed == sum(c.failed_by_cause.values()) and r.failed == sum(r.failed_by_cause.values()))
+
+
 class ClientReport(msgspec.Struct, tag="client"):
     role: str
     config: str
@@ -70,6 +91,8 @@ class ClientReport(msgspec.Struct, tag="client"):
     per_second: list[dict[str, float | str]]
     counters: dict[str, int]
     http: dict[str, int]
+    accounting: Accounting
+    notes: dict[str, int]            # counts that are not failures (retried requests, retransmissions...)
     udp_sent: int = 0
 
 

@@ -78,6 +78,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         sched=client_schedule(cfg, opts),
         hists=np.zeros((2, latency.BUCKETS), np.int64),
         idle=np.zeros(2 * cap + 64, np.int64),
+        retry=np.zeros((cap + 64, 2), np.int64),
         payload=udp_payload(cfg))
     return stack.Stack(
         tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(cap), free=tcp_table.new_free_stack(cap),
@@ -133,6 +134,7 @@ def client_schedule(cfg, opts: StackOptions) -> np.ndarray:
     k[ca.K_DPORT_FIRST], k[ca.K_DPORT_COUNT] = port_first, port_last - port_first + 1
     k[ca.K_PATHS] = len(cfg.http_config.paths)
     k[ca.K_CONC_CAP] = opts.concurrency or min(max(ob.value, 1), 1000)
+    k[ca.K_RETRY_ON] = cfg.http_config.retry_reused
     return k
 
 
@@ -145,5 +147,5 @@ def udp_payload(cfg) -> np.ndarray:
 
 
 def memory_per_connection() -> int:
-    """Bytes of preallocated state per connection slot (table, hash, free stack, work and idle lists)."""
-    return tcp_table.bytes_per_connection() + 8 + 16 + 16
+    """Bytes of preallocated state per connection slot (table, hash, free stack, work, idle and retry lists)."""
+    return tcp_table.bytes_per_connection() + 8 + 16 + 16 + 16

@@ -1,6 +1,6 @@
 """A wire for driving the TCP stack kernels from Python, without DPDK.
 
-`Wire` builds a server `Stack` from a seed config, keeps its free-mbuf stash
+`Wire` builds a server (or, with role="client", a client) `Stack` from a seed config, keeps its free-mbuf stash
 topped up with `FakeMbufs`, and runs it like the poll loop does, one *step*
 at a time: let time pass (timers that come due meanwhile fire at their own
 tick), deliver frames (`worker_loop.frame_input`), run due timers, run the
@@ -34,17 +34,19 @@ import numpy as np
 from nperf.config import load_worker
 from nperf.fake_mbufs import FakeMbufs
 from nperf.kernels import stack as st
-from nperf.kernels import tcp, tcp_table, timers, worker_loop
+from nperf.kernels import client_sched, tcp, tcp_table, timers, worker_loop
 from nperf.kernels.tcp_table import STATE_NAMES
 from nperf.worker_stack import StackOptions, build_stack
 
 HERE = Path(__file__).resolve().parent
 SEED_SERVER = HERE / "seed_configs/memif/test3/s.json"
+SEED_CLIENT = HERE / "seed_configs/memif/test3/c.json"
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 M32 = 0xFFFFFFFF
 
 SERVER_MAC = bytes.fromhex("02000000aa01")
+CLIENT_MAC = bytes.fromhex("02000000dd04")
 PEER_MAC = bytes.fromhex("02000000bb02")
 OTHER_MAC = bytes.fromhex("02000000cc03")
 BCAST = b"\xff" * 6
@@ -187,10 +189,10 @@ class Seg:
                 f"seq={self.seq} ack={self.ack} win={self.window} len={len(self.payload)} opts={self.options}>")
 
 
-def check_frame(frame: bytes) -> None:
+def check_frame(frame: bytes, mac: bytes = SERVER_MAC) -> None:
     """Assert what every frame the stack sends must satisfy."""
     assert len(frame) >= 42, frame.hex()
-    assert frame[6:12] == SERVER_MAC, f"source MAC {frame[6:12].hex()}"
+    assert frame[6:12] == mac, f"source MAC {frame[6:12].hex()}"
     (ethertype,) = struct.unpack_from("!H", frame, 12)
     if ethertype != 0x0800:
         assert ethertype == 0x0806, hex(ethertype)
@@ -243,13 +245,15 @@ def parse_tcp(frame: bytes) -> Seg | None:
 # ------------------------------------------------------------------ the wire
 
 class Wire:
-    """A server stack plus the loop around it (see the module docstring)."""
+    """A server (or client) stack plus the loop around it (see the module docstring)."""
 
-    def __init__(self, max_conns: int = 64, config: Path = SEED_SERVER, rng_seed: int = 0x1234_5678_9ABC,
-                 pool: int = 2048, check: bool = True, **options):
-        cfg = load_worker(str(config))[0]
+    def __init__(self, max_conns: int = 64, config: Path | None = None, rng_seed: int = 0x1234_5678_9ABC,
+                 pool: int = 2048, check: bool = True, role: str = "server", **options):
+        self.role = role
+        self.mac = SERVER_MAC if role == "server" else CLIENT_MAC
+        cfg = load_worker(str(config or (SEED_SERVER if role == "server" else SEED_CLIENT)))[0]
         self.opts = StackOptions(max_conns=max_conns, **options)
-        self.s = build_stack(cfg, "server", SERVER_MAC, self.opts)
+        self.s = build_stack(cfg, role, self.mac, self.opts)
         self.tcb = tcp_table.Columns(self.s.tcb)       # named columns: self.tcb.snd_una[c]
         self.s.var[st.V_RNG] = rng_seed
         self.max_conns = max_conns
@@ -262,6 +266,7 @@ class Wire:
         self.out: list[Seg] = []              # its TCP segments
         self.log: list[Seg] = []              # every TCP segment sent so far
         self.peers: dict[tuple[str, int, str, int], Peer] = {}
+        self.listener = None       # gets every segment no Peer claims (see tests.http_peer)
         self.check = check
         self.input_classes: list[tuple[str, ...]] = []   # per delivered frame: counters it moved
         self._refill()
@@ -333,6 +338,8 @@ class Wire:
             worker_loop.run_timers(s, self.now)
             if s.wheel[timers.W_LAST] >= self.now // timers.TICK_US:
                 break
+        if self.role == "client":
+            client_sched.tick(s, self.now)
         assert tcp.work_run(s, self.now), "work list stalled with a full stash"
         self._collect()
         if self.check:
@@ -356,7 +363,7 @@ class Wire:
         s.var[st.V_TXQ_N] = 0
         self._refill()
         for frame in self.frames:
-            check_frame(frame)
+            check_frame(frame, self.mac)
             seg = parse_tcp(frame)
             if seg is not None:
                 self.out.append(seg)
@@ -364,6 +371,8 @@ class Wire:
                 peer = self.peers.get((seg.dst_ip, seg.dport, seg.src_ip, seg.sport))
                 if peer is not None:
                     peer._receive(seg)
+                elif self.listener is not None:
+                    self.listener.receive(seg)
 
     # --- connection table ---------------------------------------------
     def slot(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int | None:

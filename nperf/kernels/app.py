@@ -109,6 +109,14 @@ def app_closed(s, c, how, now):
         client_app.client_closed(s, c, how, now)
 
 
+@inline
+def app_idle(s, c):
+    """c has been idle for P_IDLE_US: True to abort it (a client may keep it)."""
+    if s.params[P_ROLE] != SERVER:
+        return client_app.client_idle(s, c)
+    return True
+
+
 @kernel
 def udp_input(s, b, n, ihl, ip_len, now):
     """A server counts the datagrams of UDP_STREAM sent to its ports (checksum verified)."""

@@ -88,17 +88,23 @@ def arp_input(s, b, n, m):
     return True
 
 
+# arp_resolve results that are not a MAC
+PENDING = -1            # asked, no answer yet
+FAILED = -2             # gave up on this address
+JUST_FAILED = -3        # gave up on it in this very call: the one result a caller counts
+
+
 @kernel
 def arp_resolve(s, ip, now):
-    """The MAC of `ip`, or -1 while it is being resolved, or -2 if it failed."""
+    """The MAC of `ip`, or PENDING while it is being resolved, or FAILED / JUST_FAILED."""
     a = s.arp
     i = _slot(a, ip)
     if i < 0:
-        return np.int64(-2)
+        return np.int64(FAILED)
     if a[i, AR_STATE] == A_RESOLVED:
         return a[i, AR_MAC]
     if a[i, AR_STATE] == A_FAILED:
-        return np.int64(-2)
+        return np.int64(FAILED)
     if a[i, AR_STATE] == A_EMPTY:
         a[i, AR_IP] = ip
         a[i, AR_STATE] = A_PENDING
@@ -107,7 +113,7 @@ def arp_resolve(s, ip, now):
     if now >= a[i, AR_NEXT_TRY]:
         if a[i, AR_TRIES] >= s.params[P_ARP_TRIES]:
             a[i, AR_STATE] = A_FAILED
-            return np.int64(-2)
+            return np.int64(JUST_FAILED)
         m = frame_out.take_mbuf(s)
         if m >= 0:
             b = mbuf.buffer_view(m)
@@ -116,7 +122,7 @@ def arp_resolve(s, ip, now):
             s.counters[C_ARP_REQUESTS] += 1
             a[i, AR_TRIES] += 1
             a[i, AR_NEXT_TRY] = now + s.params[P_ARP_RETRY_US]
-    return np.int64(-1)
+    return np.int64(PENDING)
 
 
 @kernel

@@ -9,8 +9,9 @@ here:
 * a 256-entry character-class table (token, visible, field-value, digit, hex);
 * the state-word layout both rows start with, and the shared flag bits;
 * the header-field state machine (also used for chunked trailers), which
-  recognises ``Connection``, ``Content-Length`` and ``Transfer-Encoding`` by
-  the hash of the lower-cased name and keeps only flags and one number;
+  recognises ``Connection``, ``Content-Length``, ``Transfer-Encoding`` and
+  ``Keep-Alive`` by the hash of the lower-cased name and keeps only flags and
+  two numbers (the length and the keep-alive ``timeout`` parameter);
 * window copies used to regenerate a message slice from templates.
 
 A field name is recognised when its 64-bit FNV-1a hash equals the hash of one
@@ -100,7 +101,8 @@ W_HASH = 2    # running FNV hash (method, path, field name, list token) or a num
 W_COUNT = 3   # bytes in the current element (literal position, token length, digit phase)
 W_SIZE = 4    # bytes of the current line / header section, for size limits
 W_NUM = 5     # Content-Length value, then body (or chunk) bytes still to skip
-COMMON_WORDS = 6
+W_KA_TIMEOUT = 6  # the Keep-Alive field's timeout=N (seconds), 0 if absent
+COMMON_WORDS = 7
 
 # Header-section stages (shared); side stages use values >= 8.
 ST_HDR_LINE = 1     # at the start of a field line (or the empty line)
@@ -121,11 +123,15 @@ F_TRAILER = 64      # parsing chunked trailers: field semantics are ignored
 F_SIDE = 256        # first bit free for side-specific flags
 HID_SHIFT = 12      # bits 12..15: id of the field whose value is being read
 HID_MASK = 15 << HID_SHIFT
-HID_OTHER, HID_CONNECTION, HID_CONTENT_LENGTH, HID_TRANSFER_ENCODING = 0, 1, 2, 3
+HID_OTHER, HID_CONNECTION, HID_CONTENT_LENGTH, HID_TRANSFER_ENCODING, HID_KEEP_ALIVE = 0, 1, 2, 3, 4
+KA_DIGITS = -1      # W_COUNT while reading the digits of Keep-Alive's timeout=
+MAX_KA_TIMEOUT = 1 << 20
 
 H_CONNECTION = fnv64(b"connection")
 H_CONTENT_LENGTH = fnv64(b"content-length")
 H_TRANSFER_ENCODING = fnv64(b"transfer-encoding")
+H_KEEP_ALIVE = fnv64(b"keep-alive")
+H_PARAM_TIMEOUT = fnv64(b"timeout")
 H_TOKEN_CLOSE = fnv64(b"close")
 H_TOKEN_KEEPALIVE = fnv64(b"keep-alive")
 H_TOKEN_CHUNKED = fnv64(b"chunked")
@@ -236,6 +242,8 @@ def _field_id(h):
         return HID_CONTENT_LENGTH
     if h == H_TRANSFER_ENCODING:
         return HID_TRANSFER_ENCODING
+    if h == H_KEEP_ALIVE:
+        return HID_KEEP_ALIVE
     return HID_OTHER
 
 
@@ -255,10 +263,13 @@ def _begin_value(state):
 @inline
 def _value_byte(state, c):
     """A value byte of a recognised field (ordinary values never reach here)."""
-    if (state[W_FLAGS] & HID_MASK) == (HID_CONTENT_LENGTH << HID_SHIFT):
+    hid = (state[W_FLAGS] & HID_MASK) >> HID_SHIFT
+    if hid == HID_CONTENT_LENGTH:
         return _length_byte(state, c)
     if c == 44 or c == SP or c == HTAB:  # ',' and whitespace end a list token
         _end_token(state)
+    elif hid == HID_KEEP_ALIVE:
+        _keep_alive_byte(state, c)
     else:
         state[W_HASH] = fnv_step(state[W_HASH], lower(c))
         state[W_COUNT] += 1
@@ -285,13 +296,30 @@ def _length_byte(state, c):
 
 
 @inline
+def _keep_alive_byte(state, c):
+    """Keep-Alive parameters (``timeout=5, max=100``): only timeout's digits are kept."""
+    if state[W_COUNT] == KA_DIGITS:
+        if has_class(c, CL_DIGIT) and state[W_KA_TIMEOUT] < MAX_KA_TIMEOUT:
+            state[W_KA_TIMEOUT] = state[W_KA_TIMEOUT] * 10 + (np.int64(c) - 48)
+        return
+    if c == 61 and state[W_COUNT] > 0 and state[W_HASH] == H_PARAM_TIMEOUT:  # '='
+        state[W_COUNT] = KA_DIGITS
+        state[W_KA_TIMEOUT] = 0
+        return
+    state[W_HASH] = fnv_step(state[W_HASH], lower(c))
+    state[W_COUNT] += 1
+
+
+@inline
 def _end_token(state):
     """A Connection / Transfer-Encoding list token ended: record what it means."""
     if state[W_COUNT] == 0:
         return
     h = state[W_HASH]
     flags = state[W_FLAGS]
-    if (flags & HID_MASK) == (HID_CONNECTION << HID_SHIFT):
+    if (flags & HID_MASK) == (HID_KEEP_ALIVE << HID_SHIFT):
+        pass
+    elif (flags & HID_MASK) == (HID_CONNECTION << HID_SHIFT):
         if h == H_TOKEN_CLOSE:
             flags |= F_CLOSE
         elif h == H_TOKEN_KEEPALIVE:
@@ -310,7 +338,7 @@ def _end_value(state):
     """Field line complete: finish its last token or check its Content-Length."""
     flags = state[W_FLAGS]
     hid = (flags & HID_MASK) >> HID_SHIFT
-    if hid == HID_CONNECTION or hid == HID_TRANSFER_ENCODING:
+    if hid == HID_CONNECTION or hid == HID_TRANSFER_ENCODING or hid == HID_KEEP_ALIVE:
         _end_token(state)
     elif hid == HID_CONTENT_LENGTH:
         v = state[W_HASH]

@@ -1,20 +1,36 @@
-"""The HTTP client's side of a connection: requests out, responses in, failures by cause.
+"""The HTTP client's side of a connection: requests out, responses in, every outcome counted.
 
 A client connection sends one request at a time (`requests_per_connection`
 of them, the last with `Connection: close`), parses each response in place,
 records its latency from the request's *intended* start (the rate limiter's
 schedule, so a slow server cannot hide its queueing: no coordinated
 omission), then sends the next request, waits for the rate limiter, or closes.
+A response that ends the connection (`Connection: close`, HTTP/1.0 without
+keep-alive, a body read until close) is a success: the connection sends
+nothing more and the scheduler opens a new one.
+
+Accounting (checked by the tests, shown in every report): every connection
+the scheduler opens ends exactly once, as closed_ok or as one failure cause,
+and every request sent ends exactly once, as ok, as one failure cause, or as
+`retried` (RFC 9112 9.3.1: a request that a *reused* connection lost before
+any byte of its response, because the server closed it just then, is sent
+once more on a new connection, keeping its intended start time):
+
+    connections_opened = connections_closed_ok + connections_failed + open_now
+    requests_sent = responses_ok + responses_failed + retried + outstanding_now
+
 Per-connection words: T_USER = requests sent, T_APP_T = the outstanding
-request's intended start, T_APP_DONE = CL_* bits.
+request's intended start (while idle: the server's keep-alive deadline, or
+0), T_APP_DONE = CL_* bits.
 """
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
-    APPQ, APP_WORDS, CLOSED, END_CLOSED, END_RESET, F_FIN_QUEUED, SYN_SENT, T_APP, T_APP_DONE, T_APP_T,
-    T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RIP, T_RPORT, T_SND_END, T_STATE, T_USER)
+    APPQ, APP_WORDS, CLOSED, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP,
+    T_APP_DONE, T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RIP, T_RPORT, T_SND_END,
+    T_STATE, T_USER)
 
 # rows of s.app.hists
 H_SECOND, H_SUSTAIN = 0, 1
@@ -23,7 +39,9 @@ H_SECOND, H_SUSTAIN = 0, 1
 CL_COUNTED = 1        # counted in K_ACTIVE
 CL_REQ_OUT = 2        # a request is outstanding
 CL_CLOSING = 4        # the scheduler is closing it (counted in K_CLOSING)
-CL_LAST = 8           # the last request (Connection: close) was sent
+CL_LAST = 8           # no further request on this connection (the last was sent, or the server closes)
+CL_HEAD = 16          # the outstanding request is a HEAD request
+CL_ANSWERED = 32      # a byte of the outstanding request's response has arrived
 
 # objective types
 O_HTTP_REQUESTS, O_TCP_CONCURRENT, O_TOTAL_CONNECTIONS, O_UDP_STREAM = range(4)
@@ -32,20 +50,36 @@ O_HTTP_REQUESTS, O_TCP_CONCURRENT, O_TOTAL_CONNECTIONS, O_UDP_STREAM = range(4)
 (K_TYPE, K_VALUE, K_RPC, K_INTERVAL_NS, K_NEXT_NS, K_START, K_PH_PREPARE, K_PH_RAMP_UP, K_PH_SUSTAIN,
  K_PH_RAMP_DOWN, K_PH_CLOSE, K_PHASE, K_TARGET, K_ACTIVE, K_CLOSING, K_OPENED, K_CURSOR, K_PATHS,
  K_PATH_NEXT, K_DIP_FIRST, K_DIP_COUNT, K_DPORT_FIRST, K_DPORT_COUNT, K_CONC_CAP, K_IDLE_HEAD, K_IDLE_TAIL,
- K_SCAN, K_FINISHED, N_SCHED) = range(29)
+ K_SCAN, K_FINISHED, K_OUTSTANDING, K_RETRY_ON, K_RETRY_HEAD, K_RETRY_TAIL, N_SCHED) = range(33)
 PH_PREPARE, PH_RAMP_UP, PH_SUSTAIN, PH_RAMP_DOWN, PH_CLOSE, PH_DONE = range(6)
 PHASE_NAMES = ("prepare", "ramp-up", "sustain", "ramp-down", "close", "done")
 
+KA_MARGIN_US = 100_000    # an idle connection is not reused this close to the server's keep-alive timeout
+
 CLIENT_COUNTER_NAMES = (
     "connections_opened", "requests_sent", "responses_ok", "responses_failed",
-    "connect_timeout", "connect_refused", "reset", "response_timeout", "bad_status", "malformed",
-    "closed_early", "arp_failed", "udp_sent", "no_source_pair",
+    # why requests failed (they add up to responses_failed)
+    "bad_status", "malformed", "reset", "response_timeout", "closed_early", "aborted_at_exit",
+    # how connections ended (opened = closed_ok + failed + open now)
+    "connections_closed_ok", "connections_failed",
+    # why connections failed (they add up to connections_failed)
+    "connect_timeout", "connect_refused", "connection_reset", "connection_timeout", "connection_aborted",
+    # failures that are not a connection: a destination without ARP answer, no free source pair
+    "arp_failed", "no_source_pair",
+    # not failures
+    "retried", "unsolicited", "keepalive_closed", "udp_sent",
 )
-(CC_OPENED, CC_REQUESTS, CC_OK, CC_FAILED, CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_RESET,
- CC_RESPONSE_TIMEOUT, CC_BAD_STATUS, CC_MALFORMED, CC_CLOSED_EARLY, CC_ARP_FAILED, CC_UDP_SENT,
- CC_NO_SOURCE_PAIR) = range(14)
+(CC_OPENED, CC_REQUESTS, CC_OK, CC_FAILED,
+ CC_BAD_STATUS, CC_MALFORMED, CC_RESET, CC_RESPONSE_TIMEOUT, CC_CLOSED_EARLY, CC_ABORTED_AT_EXIT,
+ CC_CLOSED_OK, CC_CONN_FAILED,
+ CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_CONNECTION_RESET, CC_CONNECTION_TIMEOUT, CC_CONNECTION_ABORTED,
+ CC_ARP_FAILED, CC_NO_SOURCE_PAIR,
+ CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT) = range(23)
 N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
-ERROR_FIRST = CC_CONNECT_TIMEOUT
+REQUEST_CAUSES = (CC_BAD_STATUS, CC_ABORTED_AT_EXIT + 1)          # [first, end) of request failure causes
+CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
+FAILURES = (CC_FAILED, CC_CONN_FAILED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)   # any of these makes a run fail
+assert CLIENT_COUNTER_NAMES.index("udp_sent") == CC_UDP_SENT
 
 CLIENT = 1
 
@@ -55,14 +89,11 @@ def _cc(s):
     return client_counters(s)
 
 
-@kernel
-def send_request(s, c, start):
-    """Queue the connection's next request, timed from `start` (us)."""
+@inline
+def _send(s, c, path, start):
+    """Queue request `path` on c, timed from `start` (us)."""
     t = s.tcb
     k = s.app.sched
-    paths = k[K_PATHS]
-    path = k[K_PATH_NEXT] % paths
-    k[K_PATH_NEXT] += 1
     n = t[c, T_USER] + 1
     last = k[K_RPC] <= 1 or n >= k[K_RPC]
     length = hc.request_length(s.app.requests, path, last, t[c, T_RIP], t[c, T_RPORT])
@@ -75,8 +106,62 @@ def send_request(s, c, start):
     t[c, T_SND_END] += length
     t[c, T_USER] = n
     t[c, T_APP_T] = start
-    t[c, T_APP_DONE] |= CL_REQ_OUT | (CL_LAST if last else 0)
+    t[c, T_APP_DONE] = (t[c, T_APP_DONE] & ~(CL_HEAD | CL_ANSWERED)) | CL_REQ_OUT | (CL_LAST if last else 0) \
+        | (CL_HEAD if hc.request_is_head(s.app.requests, path) else 0)
+    k[K_OUTSTANDING] += 1
     _cc(s)[CC_REQUESTS] += 1
+
+
+@kernel
+def send_request(s, c, start):
+    """Queue the connection's next request (the paths in turn), timed from `start` (us)."""
+    k = s.app.sched
+    path = k[K_PATH_NEXT] % k[K_PATHS]
+    k[K_PATH_NEXT] += 1
+    _send(s, c, path, start)
+
+
+@inline
+def retries_pending(s):
+    k = s.app.sched
+    return k[K_RETRY_TAIL] - k[K_RETRY_HEAD]
+
+
+@inline
+def _retry_later(s, c):
+    """Keep c's outstanding request (path, intended start) for the next new connection."""
+    t = s.tcb
+    k = s.app.sched
+    ring = s.app.retry
+    j = k[K_RETRY_TAIL] % ring.shape[0]
+    ring[j, 0] = t[c, T_Q_KIND + (t[c, T_Q_TAIL] - 1) % APPQ]
+    ring[j, 1] = t[c, T_APP_T]
+    k[K_RETRY_TAIL] += 1
+
+
+@inline
+def _send_retry(s, c):
+    """Send the oldest request waiting for a retry on c (it is settled as `retried`)."""
+    k = s.app.sched
+    ring = s.app.retry
+    j = k[K_RETRY_HEAD] % ring.shape[0]
+    k[K_RETRY_HEAD] += 1
+    k[K_OUTSTANDING] -= 1
+    _cc(s)[CC_RETRIED] += 1
+    _send(s, c, ring[j, 0], ring[j, 1])
+
+
+@kernel
+def drop_retries(s):
+    """At exit: requests still waiting for a retry failed (aborted_at_exit); returns how many."""
+    k = s.app.sched
+    cc = _cc(s)
+    n = retries_pending(s)
+    k[K_RETRY_HEAD] = k[K_RETRY_TAIL]
+    k[K_OUTSTANDING] -= n
+    cc[CC_FAILED] += n
+    cc[CC_ABORTED_AT_EXIT] += n
+    return n
 
 
 @inline
@@ -88,13 +173,20 @@ def _idle_push(s, c):
 
 
 @inline
-def _close(s, c):
-    """Close c from our side (FIN after what is queued); TCP's caller schedules output."""
+def _closing(s, c):
+    """The scheduler counts c as going away (a replacement may open); nothing more is sent on it."""
     t = s.tcb
+    t[c, T_APP_DONE] |= CL_LAST
     if not t[c, T_APP_DONE] & CL_CLOSING:
         t[c, T_APP_DONE] |= CL_CLOSING
         s.app.sched[K_CLOSING] += 1
-    t[c, T_FLAGS] |= F_FIN_QUEUED
+
+
+@inline
+def _close(s, c):
+    """Close c from our side (FIN after what is queued); TCP's caller schedules output."""
+    _closing(s, c)
+    s.tcb[c, T_FLAGS] |= F_FIN_QUEUED
 
 
 @inline
@@ -105,14 +197,16 @@ def _excess(s):
 
 @kernel
 def next_step(s, c, now):
-    """After the handshake or a response: the next request, a wait for the rate limiter, or close."""
+    """After the handshake or a response: a retry, the next request, a wait for the rate limiter, or close."""
     t = s.tcb
     k = s.app.sched
     if k[K_TYPE] == O_TCP_CONCURRENT:
         return
     if t[c, T_APP_DONE] & (CL_LAST | CL_CLOSING):
         return                      # the server closes after the last response; or we are closing
-    if _excess(s) or k[K_PHASE] >= PH_CLOSE:
+    if retries_pending(s) > 0 and k[K_PHASE] < PH_CLOSE:
+        _send_retry(s, c)
+    elif _excess(s) or k[K_PHASE] >= PH_CLOSE:
         _close(s, c)
     elif k[K_INTERVAL_NS] > 0:
         _idle_push(s, c)
@@ -122,6 +216,7 @@ def next_step(s, c, now):
 
 @inline
 def _response(s, c, ev, now):
+    """The outstanding request of c is settled by a response event (hc.EV_*)."""
     t = s.tcb
     k = s.app.sched
     cc = _cc(s)
@@ -130,11 +225,19 @@ def _response(s, c, ev, now):
     if k[K_PHASE] == PH_SUSTAIN:
         latency.record(s.app.hists[H_SUSTAIN], v)
     t[c, T_APP_DONE] &= ~CL_REQ_OUT
+    k[K_OUTSTANDING] -= 1
     if ev == hc.EV_OK:
         cc[CC_OK] += 1
     else:
         cc[CC_FAILED] += 1
-        cc[CC_BAD_STATUS if ev == hc.EV_BAD_STATUS else CC_MALFORMED] += 1
+        if ev == hc.EV_BAD_STATUS:
+            cc[CC_BAD_STATUS] += 1
+        elif ev == hc.EV_TRUNCATED:
+            cc[CC_CLOSED_EARLY] += 1
+        else:
+            cc[CC_MALFORMED] += 1
+    ka = hc.client_keepalive_timeout(t[c, T_APP:T_APP + APP_WORDS])
+    t[c, T_APP_T] = now + ka * 1_000_000 - KA_MARGIN_US if ka > 0 else 0
 
 
 @kernel
@@ -143,20 +246,36 @@ def client_input(s, c, b, start, n, now):
     t = s.tcb
     i = start
     end = start + n
+    t[c, T_APP_DONE] |= CL_ANSWERED
     while i < end:
-        i, ev = hc.client_parse(t[c, T_APP:T_APP + APP_WORDS], b, i, end, http_client_counters(s))
+        head = (t[c, T_APP_DONE] & CL_HEAD) != 0
+        i, ev = hc.client_parse(t[c, T_APP:T_APP + APP_WORDS], b, i, end, http_client_counters(s), head)
         if ev == hc.EV_NONE:
             break
         if not t[c, T_APP_DONE] & CL_REQ_OUT:
-            _cc(s)[CC_MALFORMED] += 1       # a response nobody asked for
+            _cc(s)[CC_UNSOLICITED] += 1     # a response nobody asked for: not ours to count as a result
             _close(s, c)
             return n
         _response(s, c, ev, now)
         if ev == hc.EV_MALFORMED:
             _close(s, c)
             return n
+        if hc.client_close_requested(t[c, T_APP:T_APP + APP_WORDS]):
+            _closing(s, c)                  # the server closes: wait for its FIN, send nothing more
+            return n
         next_step(s, c, now)
     return n
+
+
+@kernel
+def keepalive_expired(s, c, now):
+    """An idle connection about to be reused: True (and closed) if the server's keep-alive ran out."""
+    t = s.tcb
+    if t[c, T_APP_T] == 0 or now < t[c, T_APP_T]:
+        return False
+    _cc(s)[CC_KEEPALIVE_CLOSED] += 1
+    _close(s, c)
+    return True
 
 
 @kernel
@@ -170,9 +289,16 @@ def client_peer_closed(s, c, now):
     _close(s, c)
 
 
+@inline
+def _retry_allowed(s, c):
+    """The keep-alive race: a reused connection lost the request before any byte of its response."""
+    t = s.tcb
+    return s.app.sched[K_RETRY_ON] != 0 and t[c, T_USER] > 1 and not t[c, T_APP_DONE] & CL_ANSWERED
+
+
 @kernel
 def client_closed(s, c, how, now):
-    """c is gone (how: tcp_table.END_*): settle its counts and failures."""
+    """c is gone (how: tcp_table.END_*): settle the connection and its outstanding request, once each."""
     t = s.tcb
     k = s.app.sched
     cc = _cc(s)
@@ -181,32 +307,42 @@ def client_closed(s, c, how, now):
         k[K_ACTIVE] -= 1
     if d & CL_CLOSING:
         k[K_CLOSING] -= 1
-    if t[c, T_STATE] == SYN_SENT:
-        cc[CC_CONNECT_REFUSED if how == END_RESET else CC_CONNECT_TIMEOUT] += 1
-    elif d & CL_REQ_OUT:
-        cc[CC_FAILED] += 1
-        if how == END_RESET:
-            cc[CC_RESET] += 1
-        elif how == END_CLOSED:
-            cc[CC_CLOSED_EARLY] += 1
-        else:
-            cc[CC_RESPONSE_TIMEOUT] += 1
     t[c, T_APP_DONE] = 0
+    if not d & CL_COUNTED:
+        return
+    if t[c, T_STATE] == SYN_SENT:
+        cc[CC_CONN_FAILED] += 1
+        cc[CC_CONNECT_REFUSED if how == END_RESET else CC_CONNECTION_ABORTED if how == END_ABORT
+           else CC_CONNECT_TIMEOUT] += 1
+        return
+    failed = False
+    if d & CL_REQ_OUT:
+        if (how == END_RESET or how == END_CLOSED) and _retry_allowed(s, c):
+            _retry_later(s, c)            # still outstanding until it is sent again
+        else:
+            k[K_OUTSTANDING] -= 1
+            cc[CC_FAILED] += 1
+            cc[CC_RESET if how == END_RESET else CC_CLOSED_EARLY if how == END_CLOSED
+               else CC_ABORTED_AT_EXIT if how == END_ABORT else CC_RESPONSE_TIMEOUT] += 1
+            failed = how != END_CLOSED
+    elif how == END_RESET or how == END_ABORT:
+        failed = how == END_RESET and not d & CL_CLOSING    # a reset of a connection we were done with is no failure
+    elif how != END_CLOSED:
+        failed = True
+    if failed:
+        cc[CC_CONN_FAILED] += 1
+        cc[CC_CONNECTION_RESET if how == END_RESET else CC_CONNECTION_ABORTED if how == END_ABORT
+           else CC_CONNECTION_TIMEOUT] += 1
+    else:
+        cc[CC_CLOSED_OK] += 1
 
 
 @kernel
-def settle_unfinished(s):
-    """At the end of a run: requests still without a response are response timeouts."""
+def client_idle(s, c):
+    """The TCP idle timer ran out on c: True to abort it. A client keeps an established connection
+    that owes and awaits nothing (TCP_CONCURRENT holds them on purpose); anything else has timed out."""
     t = s.tcb
-    cc = _cc(s)
-    n = 0
-    for c in range(t.shape[0]):
-        if t[c, T_STATE] != CLOSED and t[c, T_APP_DONE] & CL_REQ_OUT:
-            t[c, T_APP_DONE] &= ~CL_REQ_OUT
-            cc[CC_FAILED] += 1
-            cc[CC_RESPONSE_TIMEOUT] += 1
-            n += 1
-    return n
+    return t[c, T_STATE] != ESTABLISHED or (t[c, T_APP_DONE] & (CL_REQ_OUT | CL_CLOSING)) != 0
 
 
 @kernel

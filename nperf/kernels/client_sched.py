@@ -6,9 +6,11 @@ sustain, ramp-down, close); the target number of concurrent connections is
 objective's value, holds, ramps down, and is 0 while closing. New
 connections take the next (source IP, source port) and (destination IP,
 destination port) from one cursor; a pair whose 4-tuple is still in the
-table (open or in TIME_WAIT) is skipped, never reused. With a rate limit,
-requests leave at their scheduled times on whichever connection is idle.
-UDP_STREAM sends datagrams on the same schedule instead.
+table (open or in TIME_WAIT) is skipped, never reused. A destination whose
+address ARP could not resolve is skipped too (and counted once), so the
+others carry on. With a rate limit, requests leave at their scheduled times
+on whichever connection is idle. UDP_STREAM sends datagrams on the same
+schedule instead.
 """
 import numpy as np
 
@@ -32,13 +34,13 @@ def _phase(k, elapsed):
 
 
 @inline
-def _target(k, phase, elapsed):
+def _target(s, k, phase, elapsed):
     value = k[ca.K_VALUE]
     if k[ca.K_TYPE] == ca.O_TOTAL_CONNECTIONS:
         if phase == ca.PH_PREPARE or phase >= ca.PH_CLOSE:
             return np.int64(0)
         live = k[ca.K_ACTIVE] - k[ca.K_CLOSING]
-        return live + min(k[ca.K_CONC_CAP] - live, value - k[ca.K_OPENED])
+        return live + min(k[ca.K_CONC_CAP] - live, value - k[ca.K_OPENED] + ca.retries_pending(s))
     if phase == ca.PH_RAMP_UP:
         start = k[ca.K_PH_PREPARE]
         span = max(k[ca.K_PH_RAMP_UP] - start, 1)
@@ -59,15 +61,21 @@ def _destination(s, k, i):
     return k[ca.K_DIP_FIRST] + i % n, k[ca.K_DPORT_FIRST] + (i // n) % k[ca.K_DPORT_COUNT]
 
 
+@inline
+def _resolve(s, ip, now):
+    """arp.arp_resolve, counting a destination that failed (once, when it fails)."""
+    mac = arp.arp_resolve(s, ip, now)
+    if mac == arp.JUST_FAILED:
+        stack.client_counters(s)[ca.CC_ARP_FAILED] += 1
+        return np.int64(arp.FAILED)
+    return mac
+
+
 @kernel
 def _resolve_all(s, k, now):
-    """Ask ARP for every destination; True once all are known (failures count once)."""
-    known = True
+    """Ask ARP for every destination during the prepare phase."""
     for i in range(k[ca.K_DIP_COUNT]):
-        mac = arp.arp_resolve(s, k[ca.K_DIP_FIRST] + i, now)
-        if mac == -1:
-            known = False
-    return known
+        _resolve(s, k[ca.K_DIP_FIRST] + i, now)
 
 
 @kernel
@@ -90,10 +98,10 @@ def _open(s, k, want, now):
         if hash_find(s.hash, k1, k2) >= 0:
             stack.client_counters(s)[ca.CC_NO_SOURCE_PAIR] += 1
             continue
-        mac = arp.arp_resolve(s, rip, now)
+        mac = _resolve(s, rip, now)
+        if mac == arp.FAILED:
+            continue                    # skip a destination that never answered ARP
         if mac < 0:
-            if mac == -2:
-                stack.client_counters(s)[ca.CC_ARP_FAILED] += 1
             k[ca.K_CURSOR] = cur        # wait for this destination's address
             break
         c = tcp.tcp_connect(s, lip, lport, rip, rport, mac, now)
@@ -135,8 +143,11 @@ def _paced_requests(s, k, now):
         c = fifo[k[ca.K_IDLE_HEAD] % fifo.shape[0]]
         k[ca.K_IDLE_HEAD] += 1
         t = s.tcb
-        if t[c, T_STATE] != ESTABLISHED or t[c, T_APP_DONE] & (ca.CL_CLOSING | ca.CL_REQ_OUT) or \
+        if t[c, T_STATE] != ESTABLISHED or t[c, T_APP_DONE] & (ca.CL_CLOSING | ca.CL_REQ_OUT | ca.CL_LAST) or \
                 not t[c, T_APP_DONE] & ca.CL_COUNTED:
+            continue
+        if ca.keepalive_expired(s, c, now):
+            tcp.work_push(s, c)
             continue
         ca.send_request(s, c, k[ca.K_NEXT_NS] // 1000)
         tcp.work_push(s, c)
@@ -151,13 +162,18 @@ def _udp_stream(s, k, now):
     sent = 0
     payload = s.app.payload
     plen = payload.shape[0]
-    while k[ca.K_NEXT_NS] <= now * 1000 and frame_out.can_send(s, 1):
+    turns = 0
+    while k[ca.K_NEXT_NS] <= now * 1000 and frame_out.can_send(s, 1) and turns < SCAN_PER_TURN:
+        turns += 1
         cur = k[ca.K_CURSOR]
         rip, rport = _destination(s, k, cur)
-        mac = arp.arp_resolve(s, rip, now)
-        if mac < 0:
+        mac = _resolve(s, rip, now)
+        if mac == arp.PENDING:
             break
         k[ca.K_CURSOR] = cur + 1
+        if mac < 0:
+            k[ca.K_NEXT_NS] += k[ca.K_INTERVAL_NS]      # a destination without ARP answer: skipped
+            continue
         m = frame_out.take_mbuf(s)
         b = mbuf.buffer_view(m)
         lip = s.params[P_IP_FIRST] + cur % s.params[P_IP_COUNT]
@@ -204,7 +220,7 @@ def tick(s, now):
         if phase >= ca.PH_CLOSE:
             return False
         return _udp_stream(s, k, now) > 0
-    target = _target(k, phase, elapsed)
+    target = _target(s, k, phase, elapsed)
     k[ca.K_TARGET] = target
     busy = 0
     live = k[ca.K_ACTIVE] - k[ca.K_CLOSING]

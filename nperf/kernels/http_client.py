@@ -12,15 +12,15 @@ ends lines too; the status must be 100..599); header fields as on the server
 last coding: chunk sizes, extensions and trailers), else Content-Length,
 else it runs until the server closes (call `client_eof`).  1xx responses
 (101 included) are interim: they are counted in CNT_STATUS_1XX and skipped;
-204 and 304 have no body.  Only GET is sent, so no response is read as a
-HEAD response.
+204, 304 and every response to a HEAD request (the caller says which) have
+no body.  A Keep-Alive field's ``timeout=N`` is kept in W_KA_TIMEOUT.
 """
 import numpy as np
 
 from nperf.kernels.bytes_util import (
     CL_DIGIT, CL_FIELD, CL_HEX, COMMON_WORDS, CR, F_CHUNKED, F_CL, F_CLOSE, F_HTTP10, F_KEEPALIVE,
     F_SIDE, F_TE, F_TRAILER, HR_DONE, HR_MORE, HTAB, LF, MAX_LENGTH, SP, ST_HDR_LINE, ST_SIDE,
-    W_COUNT, W_FLAGS, W_NUM, W_SIZE, W_STAGE, begin_message, copy_span, has_class, header_run, hex_value,
+    W_COUNT, W_FLAGS, W_KA_TIMEOUT, W_NUM, W_SIZE, W_STAGE, begin_message, copy_span, has_class, header_run, hex_value,
     version_byte, window_size,
 )
 from nperf.kernels.jit import inline, kernel
@@ -55,7 +55,8 @@ NO_LIMIT = 1 << 62           # the client does not bound header sections (nothin
 EV_NONE = 0
 EV_OK = 1           # complete, 2xx or 3xx
 EV_BAD_STATUS = 2   # complete, 4xx or 5xx
-EV_MALFORMED = 3    # unparsable or truncated: the connection is dead
+EV_MALFORMED = 3    # unparsable: the connection is dead
+EV_TRUNCATED = 4    # the server closed in the middle of a response
 
 # client_parse counters (int64 array of N_COUNTERS)
 CNT_RESPONSES = 0   # complete final responses
@@ -67,7 +68,8 @@ CNT_STATUS_2XX = 5
 CNT_STATUS_3XX = 6
 CNT_STATUS_4XX = 7
 CNT_STATUS_5XX = 8
-N_COUNTERS = 9
+CNT_TRUNCATED = 9   # responses cut short by the server's close
+N_COUNTERS = 10
 
 # --------------------------------------------------------------- table
 
@@ -77,7 +79,8 @@ Q_PRE_OFF = 0
 Q_PRE_LEN = 1
 Q_SUF_OFF = 2
 Q_SUF_LEN = 4
-Q_COLS = 6
+Q_HEAD = 6          # 1 when the method is HEAD (its response has no body)
+Q_COLS = 7
 
 
 # --------------------------------------------------------------- requests
@@ -138,6 +141,11 @@ def request_length(table, index, close, ip, port):
     return meta[index, Q_PRE_LEN] + host_length(ip, port) + meta[index, Q_SUF_LEN + (close != 0)]
 
 
+@inline
+def request_is_head(table, index):
+    return table[0][index, Q_HEAD] != 0
+
+
 @kernel
 def request_copy(table, index, close, ip, port, offset, out, out_pos, n):
     """Write request bytes [offset, offset+n) into out[out_pos:]; returns how many were written."""
@@ -176,15 +184,22 @@ def client_body_bytes(state):
 
 
 @inline
+def client_keepalive_timeout(state):
+    """Seconds the server keeps an idle connection (Keep-Alive: timeout=N of the last response), 0 if unsaid."""
+    return state[W_KA_TIMEOUT]
+
+
+@inline
 def client_close_requested(state):
     """Whether the last response ends the connection (Connection: close, HTTP/1.0, or read-until-close)."""
     return (state[W_FLAGS] & F_CONN_CLOSE) != 0
 
 
 @kernel
-def client_parse(state, data, start, end, counters):
+def client_parse(state, data, start, end, counters, head):
     """Parse data[start:end] for one connection; returns (consumed_end, EV_*).
 
+    `head` is true when the request being answered was HEAD (no body follows).
     Stops at the end of each complete response, so the caller loops while
     bytes remain and an event came back.  After EV_MALFORMED or a response
     that closes the connection, further input is consumed and ignored.
@@ -196,26 +211,27 @@ def client_parse(state, data, start, end, counters):
         if state[W_STAGE] == C_DEAD:
             i = end
             break
-        i, ev = _client_step(state, data, i, end, counters)
+        i, ev = _client_step(state, data, i, end, counters, head)
     counters[CNT_BYTES] += i - start
     return i, ev
 
 
 @kernel
 def client_eof(state, counters):
-    """The server closed: completes a read-until-close body; a response cut short is EV_MALFORMED."""
+    """The server closed: completes a read-until-close body; a response cut short is EV_TRUNCATED."""
     stage = state[W_STAGE]
     ev = EV_NONE
     if stage == C_UNTIL_CLOSE:
         ev = _complete(state, counters)
     elif stage != C_IDLE and stage != C_DEAD:
-        ev = _malformed(state, counters)
+        counters[CNT_TRUNCATED] += 1
+        ev = EV_TRUNCATED
     state[W_STAGE] = C_DEAD
     return ev
 
 
 @kernel
-def _client_step(state, data, i, end, counters):
+def _client_step(state, data, i, end, counters, head):
     """Advance through one stage's worth of bytes; returns (i, EV_*)."""
     stage = state[W_STAGE]
     if stage == C_IDLE:
@@ -225,7 +241,7 @@ def _client_step(state, data, i, end, counters):
         i, res = header_run(state, data, i, end, NO_LIMIT)
         if res == HR_MORE:
             return i, EV_NONE
-        return i, _head_done(state, counters) if res == HR_DONE else _malformed(state, counters)
+        return i, _head_done(state, counters, head) if res == HR_DONE else _malformed(state, counters)
     if stage > C_CHUNK_LF:
         return _take_body(state, i, end, counters)
     return _framing_run(state, data, i, end, counters)
@@ -332,7 +348,7 @@ def _start_fields(state, flag):
 
 
 @kernel
-def _head_done(state, counters):
+def _head_done(state, counters, head):
     """End of a header or trailer section: choose how the body is framed, or finish."""
     f = state[W_FLAGS]
     status = state[W_STATUS]
@@ -345,7 +361,7 @@ def _head_done(state, counters):
     if (f & F_CLOSE) != 0 or ((f & F_HTTP10) != 0 and (f & F_KEEPALIVE) == 0):
         f |= F_CONN_CLOSE
     stage = C_BODY
-    if status == 204 or status == 304:
+    if head or status == 204 or status == 304:
         state[W_NUM] = 0
     elif (f & F_TE) != 0:
         stage = C_CHUNK_SIZE if (f & F_CHUNKED) != 0 else C_UNTIL_CLOSE

@@ -22,7 +22,7 @@ Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
     "stash", "txq", "work", "arp", "fired", "app",
 ))
-App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "payload"))
+App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload"))
 
 SERVER = 0
 CLIENT = 1
@@ -45,7 +45,7 @@ COUNTER_NAMES = (
     "tcp_fast_retransmits", "tcp_timeouts", "tcp_dupacks", "tcp_out_of_order", "tcp_duplicate_segs",
     "tcp_resets_in", "tcp_resets_out", "tcp_syns_in", "tcp_table_full", "tcp_no_listener",
     "conn_opened", "conn_closed", "conn_reset", "conn_timed_out", "conn_idle_closed",
-    "tcp_window_probes", "udp_in", "udp_bytes_in",
+    "tcp_window_probes", "udp_in", "udp_bytes_in", "conn_aborted",
 )
 N_COUNTERS = len(COUNTER_NAMES)
 
@@ -90,6 +90,7 @@ C_CONN_IDLE_CLOSED = 37
 C_TCP_WINDOW_PROBES = 38
 C_UDP_IN = 39
 C_UDP_BYTES_IN = 40
+C_CONN_ABORTED = 41
 assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))
 
 # counters regions after the stack's own

@@ -18,7 +18,7 @@ from nperf.kernels import app, frame_out, mbuf, net
 from nperf.kernels.arp import owns
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import (
-    C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
+    C_CONN_ABORTED, C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
     C_DROP_TCP_CHECKSUM, C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_DUPACKS, C_TCP_DUPLICATE_SEGS,
     C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
     C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYNS_IN, C_TCP_TABLE_FULL, C_TCP_TIMEOUTS,
@@ -26,7 +26,7 @@ from nperf.kernels.stack import (
     P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
     P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_WORK_HEAD, V_WORK_TAIL, random64)
 from nperf.kernels.tcp_table import (
-    APPQ, CLOSED, CLOSE_WAIT, CLOSING, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
+    APPQ, CLOSED, CLOSE_WAIT, CLOSING, END_ABORT, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
     FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_RECOVERY, F_RETRANSMIT,
     F_RTT, LAST_ACK, N_WORDS, SYN_RCVD, SYN_SENT, TIME_WAIT, T_BACKOFF, T_BORN, T_CWND, T_DUPACKS, T_FLAGS,
     T_IRS, T_ISS, T_LIP, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RCV_NXT,
@@ -271,7 +271,7 @@ def release(s, c, how, now):
     if t[c, T_STATE] == CLOSED:
         return
     app.app_closed(s, c, how, now)
-    s.counters[(C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT, C_CONN_IDLE_CLOSED)[how]] += 1
+    s.counters[(C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT, C_CONN_IDLE_CLOSED, C_CONN_ABORTED)[how]] += 1
     k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT])
     hash_remove(s.hash, k1, k2)
     timer_cancel(t, s.wheel, c)
@@ -289,10 +289,14 @@ def _time_wait(s, c, now):
 
 
 @kernel
-def tcp_shutdown(s, c):
-    """The application has queued its last message: send FIN after it."""
-    s.tcb[c, T_FLAGS] |= F_FIN_QUEUED
-    work_push(s, c)
+def abort_all(s, now):
+    """At exit: forget every connection still in the table (END_ABORT settles each); returns how many."""
+    n = 0
+    for c in range(s.tcb.shape[0]):
+        if s.tcb[c, T_STATE] != CLOSED:
+            release(s, c, END_ABORT, now)
+            n += 1
+    return n
 
 
 # --- input ---------------------------------------------------------------
@@ -660,10 +664,12 @@ def tcp_timer(s, c, now):
     if t[c, T_T_END] and now >= t[c, T_T_END]:
         if t[c, T_STATE] == TIME_WAIT:
             release(s, c, END_CLOSED, now)
-        else:
+            return
+        if app.app_idle(s, c):
             _send_rst(s, c)
             release(s, c, END_IDLE, now)
-        return
+            return
+        _idle_deadline(s, c, now)
     if t[c, T_T_RTO] and now >= t[c, T_T_RTO]:
         t[c, T_T_RTO] = 0
         if not _on_rto(s, c, now):

@@ -38,10 +38,10 @@ F_ACK_DELAYED = 64      # an ACK is owed, on the delayed-ACK timer
 F_PERSIST = 128         # zero window: the RTO timer sends probes
 
 APPQ = 4                # application messages in flight per connection (pipelining depth)
-APP_WORDS = 8           # the application's parser state (nperf.kernels.http_server / http_client rows)
+APP_WORDS = 10          # the application's parser state (nperf.kernels.http_server / http_client rows)
 
-# how a connection ended (the `how` of tcp.release and app.app_closed)
-END_CLOSED, END_RESET, END_TIMEOUT, END_IDLE = range(4)
+# how a connection ended (the `how` of tcp.release and app.app_closed); END_ABORT: still open at exit
+END_CLOSED, END_RESET, END_TIMEOUT, END_IDLE, END_ABORT = range(5)
 
 # row words
 FIELDS = ('state', 'flags', 'snd_una', 'snd_nxt', 'snd_max', 'snd_end', 'snd_wnd', 'rcv_nxt', 'iss',

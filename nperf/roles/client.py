@@ -6,14 +6,19 @@ per-second line, the sustain-phase averages and the report come from those.
 import numpy as np
 
 from nperf.kernels import client_app as ca
-from nperf.kernels import latency, stack
-from nperf.reports import ClientReport, Latency, Sustain
+from nperf.kernels import latency, stack, tcp
+from nperf.reports import Accounting, ClientReport, Latency, Outcomes, Sustain
 from nperf.roles.worker import Worker
 from nperf.stats_format import count, mbps
 
 
 HTTP_NAMES = ("responses", "body_bytes", "bytes", "malformed",
-              "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx")
+              "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "truncated")
+NOTE_NAMES = ("retried", "unsolicited", "keepalive_closed")
+
+
+def _names(first_end: tuple[int, int]) -> list[tuple[int, str]]:
+    return [(i, ca.CLIENT_COUNTER_NAMES[i]) for i in range(*first_end)]
 
 
 class Client(Worker):
@@ -41,7 +46,9 @@ class Client(Worker):
                   "rps": int(dcc[ca.CC_OK] + dcc[ca.CC_FAILED]),
                   "tx_mbps": float(d[stack.C_TX_BYTES] * 8 / 1e6), "rx_mbps": float(d[stack.C_RX_BYTES] * 8 / 1e6),
                   "ok": int(dcc[ca.CC_OK]), "fail": self._failures(dcc),
-                  "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "p999_ms": p999, "max_ms": top}
+                  "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "p999_ms": p999, "max_ms": top,
+                  "open": int(k[ca.K_ACTIVE]), "outstanding": int(k[ca.K_OUTSTANDING]),
+                  "retried": int(dcc[ca.CC_RETRIED])}
         if k[ca.K_TYPE] == ca.O_UDP_STREAM:
             fields["udp_pps"] = int(dcc[ca.CC_UDP_SENT])
         self.per_second.append(fields)
@@ -54,12 +61,14 @@ class Client(Worker):
         return line, fields
 
     def before_report(self) -> None:
-        ca.settle_unfinished(self.stack)
+        """Settle what the run left open: every connection and request ends with a cause."""
+        tcp.abort_all(self.stack, self.stack.var[stack.V_NOW_US])
+        ca.drop_retries(self.stack)
 
     @staticmethod
     def _failures(cc: np.ndarray) -> int:
-        """Failed responses plus connections that never got to send (connect errors, no ARP)."""
-        return int(cc[ca.CC_FAILED] + cc[ca.CC_CONNECT_TIMEOUT] + cc[ca.CC_CONNECT_REFUSED] + cc[ca.CC_ARP_FAILED])
+        """Failed requests, failed connections, destinations without ARP answer, no free source pair."""
+        return int(sum(cc[i] for i in ca.FAILURES))
 
     def status(self) -> int:
         return 0 if self._failures(self.stack.counters[stack.CS_CLIENT:]) == 0 else 1
@@ -73,15 +82,21 @@ class Client(Worker):
         if not hist.any():
             hist = hist + self.stack.app.hists[ca.H_SECOND]
         lat = Latency(*(v / 1000 for v in latency.percentiles(hist)))
-        errors = {name: int(cc[i]) for i, name in enumerate(ca.CLIENT_COUNTER_NAMES)
-                  if ca.ERROR_FIRST <= i < ca.CC_UDP_SENT}
-        errors["retransmissions"] = int(self.stack.counters[stack.C_TCP_RETRANSMITS])
-        errors["timeouts"] = int(self.stack.counters[stack.C_TCP_TIMEOUTS])
+        acc = self.accounting()
+        errors = {**acc.requests.failed_by_cause, **acc.connections.failed_by_cause,
+                  "arp_failed": int(cc[ca.CC_ARP_FAILED]), "no_source_pair": int(cc[ca.CC_NO_SOURCE_PAIR])}
+        notes = {name: int(cc[ca.CLIENT_COUNTER_NAMES.index(name)]) for name in NOTE_NAMES}
+        notes["retransmissions"] = int(self.stack.counters[stack.C_TCP_RETRANSMITS])
+        notes["tcp_timeouts"] = int(self.stack.counters[stack.C_TCP_TIMEOUTS])
         return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
                             {n: int(v) for n, v in zip(HTTP_NAMES, self.http())},
-                            int(cc[ca.CC_UDP_SENT]))
+                            acc, notes, int(cc[ca.CC_UDP_SENT]))
+
+    def accounting(self) -> Accounting:
+        return accounting(self.stack)
+
 
     def http(self) -> np.ndarray:
         return self.stack.counters[stack.CS_HTTP_CLIENT:stack.CS_CLIENT]
@@ -91,3 +106,15 @@ class Client(Worker):
                 f"{count(r.responses_ok)} ok, {count(r.responses_failed)} failed; sustain {r.sustain.cps:,.0f} cps "
                 f"{r.sustain.rps:,.0f} rps; latency p50 {r.latency_ms.p50:.2f} p99 {r.latency_ms.p99:.2f} "
                 f"max {r.latency_ms.max:.2f} ms")
+
+
+def accounting(s) -> Accounting:
+    """The client's two balances from its counters and scheduler words (see kernels.client_app)."""
+    cc = s.counters[stack.CS_CLIENT:]
+    k = s.app.sched
+    conns = Outcomes(int(cc[ca.CC_OPENED]), int(cc[ca.CC_CLOSED_OK]), int(cc[ca.CC_CONN_FAILED]),
+                     {n: int(cc[i]) for i, n in _names(ca.CONNECTION_CAUSES)}, int(k[ca.K_ACTIVE]))
+    reqs = Outcomes(int(cc[ca.CC_REQUESTS]), int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]),
+                    {n: int(cc[i]) for i, n in _names(ca.REQUEST_CAUSES)}, int(k[ca.K_OUTSTANDING]),
+                    int(cc[ca.CC_RETRIED]))
+    return Accounting(conns, reqs)
