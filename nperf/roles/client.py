@@ -6,6 +6,7 @@ per-second line, the sustain-phase averages and the report come from those.
 import numpy as np
 
 from nperf.kernels import client_app as ca
+from nperf import histogram
 from nperf.kernels import latency, stack
 from nperf.reports import ClientReport, Latency, Sustain
 from nperf.roles.worker import Worker
@@ -81,7 +82,7 @@ class Client(Worker):
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
                             {n: int(v) for n, v in zip(HTTP_NAMES, self.http())},
-                            int(cc[ca.CC_UDP_SENT]))
+                            int(cc[ca.CC_UDP_SENT]), histogram.encode(hist))
 
     def http(self) -> np.ndarray:
         return self.stack.counters[stack.CS_HTTP_CLIENT:stack.CS_CLIENT]
