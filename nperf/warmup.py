@@ -68,10 +68,19 @@ def _cached(kernel, sig: tuple) -> bool:
     return key in cache._cache_file._load_index()
 
 
+def _uncached(role: str) -> list[tuple[str, object, tuple]]:
+    return [(name, k, sig) for name, k, sig in _kernels(role) if not _cached(k, sig)]
+
+
+def missing(role: str) -> list[str]:
+    """Names of the kernels of `role` that are not in the cache (see `nperf doctor`)."""
+    return [name for name, _, _ in _uncached(role)]
+
+
 def prepare(role: str, say) -> int:
     """Compile the kernels of `role` missing from the cache, saying "compiling kernels (k/N)"
     before each; returns how many were compiled."""
-    missing = [(name, k, sig) for name, k, sig in _kernels(role) if not _cached(k, sig)]
+    missing = _uncached(role)
     for i, (name, kernel, sig) in enumerate(missing, 1):
         say(f"compiling kernels ({i}/{len(missing)}): {name}, once, cached afterwards")
         kernel.compile(sig)

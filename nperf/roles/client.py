@@ -18,6 +18,7 @@ HTTP_NAMES = ("responses", "body_bytes", "bytes", "malformed",
 
 
 class Client(Worker):
+    second_latency: histogram.Histogram | None = None     # the last second's, for IPC and /metrics
 
     def __init__(self, cfg, config_name: str, **kw):
         super().__init__(cfg, "client", config_name, **kw)
@@ -33,6 +34,7 @@ class Client(Worker):
         self._prev_cc = cc
         hist = self.stack.app.hists[ca.H_SECOND]
         p50, p90, p99, p999, top = (float(v) / 1000 for v in latency.percentiles(hist))
+        self.second_latency = histogram.encode(hist)
         hist[:] = 0
         phase = ca.PHASE_NAMES[min(int(k[ca.K_PHASE]), ca.PH_DONE)]
         fields = {"phase": phase, "target": int(k[ca.K_TARGET]), "conc": int(k[ca.K_ACTIVE] - k[ca.K_CLOSING]),
