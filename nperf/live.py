@@ -85,11 +85,10 @@ class LiveTable(Quiet):
         clients = [r for name, r in self.rows.items() if name.startswith("client") and r]
         elapsed = max((r[0] for r in clients), default=0)
         current = clients[0][1].get("phase", "") if clients else "starting"
-        marks = Text()
+        line = Text(f"{elapsed} / {total:g} s ")
         for name, secs in self.phases:
-            marks.append(f" {name} {secs:g}s ", style="bold reverse" if name == current else "dim")
-        return Group(Text(f"{current}  {elapsed} / {total:g} s"),
-                     ProgressBar(total=max(total, 1), completed=min(elapsed, total), width=60), marks)
+            line.append(f" {name} {secs:g}s ", style="bold reverse" if name == current else "dim")
+        return Group(line, ProgressBar(total=max(total, 1), completed=min(elapsed, total), width=60))
 
 
 def _cells(name: str, row: tuple[int, dict] | None, busy: bool) -> list:
