@@ -168,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     doc.set_defaults(func=_doctor)
 
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
-    b.add_argument("what", choices=["lb", "tcp", "e2e"])
+    b.add_argument("what", choices=["lb", "tcp", "e2e", "results"])
     b.add_argument("--rounds", type=int, default=3, help="alternating nperf/peer rounds")
     b.add_argument("--seconds", type=float, default=5.0, help="length of one measured run")
     b.set_defaults(func=_bench)

@@ -8,6 +8,7 @@ and a cold kernel cache (every role compiles for a minute: see
 nperf.warmup). Exit status 0 when every check passes, 1 otherwise.
 """
 import glob
+import importlib
 import os
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def hugetlbfs_mount(mounts: str = "/proc/mounts") -> Check:
 def dpdk_libraries() -> Check:
     version = _pkg_config("--modversion")
     try:
-        from nperf.bindings import dpdk  # noqa: F401  (loads librte_* through the extension)
+        importlib.import_module("nperf.bindings.dpdk")      # loads librte_* through the extension
     except ImportError as e:
         return Check("DPDK libraries", False, str(e).splitlines()[0],
                      "apt-get install libdpdk-dev dpdk-dev pkg-config, then pip install . again")

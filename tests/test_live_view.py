@@ -5,9 +5,8 @@ import sys
 
 from rich.console import Console
 
-from nperf import ipc, live
-
-from tests.pty_run import run_on_pty
+from nperf import live
+from nperf.subproc import run_on_pty
 from tests.topologies import SHORT, copy_topology
 
 PLAIN_LINE = re.compile(r"^\[(client|server) \w+\] \[ *\d+s\]", re.M)
