@@ -106,3 +106,25 @@ def test_a_busy_port_is_an_error_line(session):
         r = subprocess.run([sys.executable, "-m", "nperf", "run", d, "--metrics-port", str(s.getsockname()[1])],
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "error: --metrics-port" in r.stderr and "in use" in r.stderr, r.stderr
+
+
+def test_a_role_alone_serves_its_own_metrics(session):
+    d = copy_topology(session, "memif/test4", phases=SHORT)
+    port, report = free_port(), session.path("c.json")
+    server = session.nperf("server", f"{d}/s.json", name="server")
+    server.wait_for(r"ready", timeout=300)
+    client = session.nperf("client", f"{d}/c.json", "--report", report, "--metrics-port", str(port),
+                           "--metrics-hold", "60", name="client")
+    client.wait_for(r"\[client c\] \[ *5s\]", timeout=120)
+    during = scrape(port)
+    client.wait_for(r"stopped:", timeout=120)
+    last = scrape(port)                       # the hold keeps the endpoint up for this scrape
+    assert client.p.wait(30) == 0, client.text()
+    rep = json.load(open(report))
+    assert {k[1] for k in last} >= {(("kind", "client"), ("role", "client c"))}
+    assert 0 < value(during, "nperf_responses_ok_total", "client c") < rep["responses_ok"]
+    assert value(during, "nperf_finished", "client c") == 0 and value(last, "nperf_finished", "client c") == 1
+    assert value(last, "nperf_responses_ok_total", "client c") == rep["responses_ok"]
+    assert value(last, "nperf_connections_opened_total", "client c") == rep["counters"]["conn_opened"]
+    assert value(last, "nperf_tx_bytes_total", "client c") == rep["counters"]["tx_bytes"]
+    assert server.stop() == 0
