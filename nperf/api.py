@@ -33,6 +33,7 @@ import msgspec
 from nperf import config, ipc
 from nperf.reports import ClientReport, Report
 
+SCHEMA_VERSION = 1             # of RunResult as `--report` writes it; raised on incompatible changes
 READY_TIMEOUT_S = 300          # a fresh machine compiles every kernel once (cached afterwards)
 LINK_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 20
@@ -56,9 +57,13 @@ class RoleResult(msgspec.Struct):
     config: str
     status: int
     report: Report | None
+    configuration: dict = {}                 # the config file as nperf read it (defaults filled in)
+    per_second: list[dict[str, float | str]] = []   # `elapsed` and the fields of each IPC Second
 
 
-class RunResult(msgspec.Struct):
+class RunResult(msgspec.Struct, kw_only=True):
+    """What `nperf run --report` writes (see SCHEMA_VERSION and the README's "Run report")."""
+    schema_version: int = SCHEMA_VERSION
     ok: bool
     roles: list[RoleResult]
 
@@ -120,6 +125,8 @@ class _Proc:
         self.ready = asyncio.Event()
         self.link_up = asyncio.Event()
         self.done: ipc.Done | None = None
+        self.per_second: list[dict] = []
+        self.configuration = msgspec.to_builtins(config.load_any(spec.path)[1])
 
     def tail(self, n: int = 15) -> str:
         try:
@@ -132,10 +139,12 @@ class _Proc:
 class Run:
     """One run of a topology; use as `async with Run(topo) as run:`."""
 
-    def __init__(self, topology: Topology, duration: float | None = None, python: str = sys.executable):
+    def __init__(self, topology: Topology, duration: float | None = None, python: str = sys.executable,
+                 say=None):
         self.topology = topology
         self.duration = duration
         self.python = python
+        self.say = say or (lambda line: None)        # progress before the roles run (kernel compilation)
         self.dir = tempfile.mkdtemp(prefix="nperf-run-")
         os.chmod(self.dir, 0o700)
         self.sock = os.path.join(self.dir, "ipc.sock")
@@ -165,16 +174,26 @@ class Run:
             raise
 
     async def _warm_up(self) -> None:
-        """Kernels compiled once, by one process, before any role starts (see nperf.warmup)."""
-        proc = await asyncio.create_subprocess_exec(self.python, "-m", "nperf.warmup",
+        """Kernels compiled once, by one process, before any role starts (see nperf.warmup);
+        its progress lines go to `say`."""
+        proc = await asyncio.create_subprocess_exec(*self._python_m("nperf.warmup"), stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        out, _ = await proc.communicate()
-        if proc.returncode != 0:
-            raise RunError(f"compiling the kernels failed:\n{out.decode(errors='replace')[-3000:]}")
+        out = []
+        while line := await proc.stdout.readline():
+            out.append(line.decode(errors="replace"))
+            if line.startswith(b"compiling"):
+                self.say(out[-1].rstrip())
+        if await proc.wait() != 0:
+            raise RunError(f"compiling the kernels failed:\n{''.join(out)[-3000:]}")
+
+    def _python_m(self, module: str) -> list[str]:
+        """`python -P -m module`: -P keeps the working directory off sys.path, so a source
+        checkout there cannot shadow the installed nperf."""
+        return [self.python, "-P", "-m", module]
 
     async def _launch(self, spec: RoleSpec) -> None:
         log = os.path.join(self.dir, spec.name.replace(" ", "_") + ".log")
-        argv = [self.python, "-m", "nperf", spec.kind, spec.path, "--ipc", self.sock, *spec.args]
+        argv = [*self._python_m("nperf"), spec.kind, spec.path, "--ipc", self.sock, *spec.args]
         if spec.kind == "client" and self.duration:
             argv += ["--duration", str(self.duration)]
         with open(log, "wb") as out:
@@ -207,6 +226,7 @@ class Run:
                 elif isinstance(msg, ipc.Second):
                     if msg.fields.get("link", 1):
                         p.link_up.set()
+                    p.per_second.append({"elapsed": msg.elapsed, **msg.fields})
                     self._queue.put_nowait(msg)
                 elif isinstance(msg, ipc.Done):
                     p.done = msg
@@ -243,10 +263,11 @@ class Run:
         for p in self.procs.values():
             report = p.done.report if p.done else None
             status = p.proc.returncode if p.proc.returncode is not None else -1
-            roles.append(RoleResult(p.spec.name, p.spec.kind, p.spec.path, status, report))
+            roles.append(RoleResult(p.spec.name, p.spec.kind, p.spec.path, status, report,
+                                    p.configuration, p.per_second))
         ok = bool(roles) and all(r.status == 0 and r.report is not None for r in roles) and \
             all(r.responses_failed == 0 for r in self._clients(roles))
-        self.result = RunResult(ok, roles)
+        self.result = RunResult(ok=ok, roles=roles)
         if ok:
             shutil.rmtree(self.dir, ignore_errors=True)   # otherwise the role logs stay for a look
         return self.result

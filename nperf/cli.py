@@ -1,4 +1,4 @@
-"""`nperf` command line: lb | server | client | run | check | bench.
+"""`nperf` command line: lb | server | client | run | report | compare | doctor | check | bench.
 
 Bad input ends with one `error:` line and a non-zero status, never a
 traceback: exit 2 for configuration and usage errors, 1 for failures at run
@@ -8,6 +8,8 @@ import argparse
 import sys
 
 from nperf import check as check_mod
+from nperf.series import series_path
+from nperf.slo import parse as slo_parse
 
 
 def _lb(args) -> int:
@@ -18,22 +20,29 @@ def _lb(args) -> int:
         print(f"warning: {w}", file=sys.stderr)
     lb = Lb(cfg, args.config, core=args.core, ring_size=args.ring_size, pool_size=args.pool_size,
             loopback=args.loopback, report=args.report, say=_say)
-    return _start_and_run(lb, args.ipc)
+    return _start_and_run(lb, args)
 
 
 def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _start_and_run(role, ipc) -> int:
-    """Start a role (cleaning up if that fails) and run it under the asyncio controller."""
+def _start_and_run(role, args) -> int:
+    """Start a role (cleaning up if that fails) and run it under the asyncio controller.
+    `--series` and `--metrics-port` are opened first, so that a bad one stops nothing."""
+    from nperf.metrics import Endpoint
     from nperf.roles import controller
+    from nperf.series import SeriesWriter
+    series = SeriesWriter(args.series) if args.series else None
+    metrics = Endpoint(args.metrics_port) if args.metrics_port is not None else None
     try:
         role.start()
     except BaseException:
         role.finish()
+        if series:
+            series.close()
         raise
-    return controller.run(role, ipc)
+    return controller.run(role, args.ipc, series=series, metrics=metrics, metrics_hold=args.metrics_hold)
 
 
 def _worker(role):
@@ -52,13 +61,44 @@ def _worker(role):
                             duration_s=getattr(args, "duration", 0.0) or 0.0,
                             concurrency=getattr(args, "concurrency", 0) or 0)
         return _start_and_run(Role(cfg, args.config, core=args.core, opts=opts, report=args.report, say=_say),
-                              args.ipc)
+                              args)
     return run
 
 
 def _run(args) -> int:
     from nperf import runner
-    return runner.main(args.dir, duration=args.duration, report=args.report)
+    return runner.main(args.dir, duration=args.duration, report=args.report, series=args.series, slos=args.slo,
+                       metrics_port=args.metrics_port, metrics_hold=args.metrics_hold, quiet=args.quiet)
+
+
+def _report(args) -> int:
+    from nperf import report_file, runner
+    result = report_file.load(args.file)
+    print(runner.summary(result))
+    if args.html:
+        from nperf import report_html
+        report_html.write(result, runner.summary(result), args.html)
+        print(f"wrote {args.html}")
+    if args.png:
+        from nperf import report_png
+        for path in report_png.write(result, args.png):
+            print(f"wrote {path}")
+    return 0
+
+
+def _compare(args) -> int:
+    from nperf import compare, headline, report_file, slo
+    a, b = report_file.load(args.a), report_file.load(args.b)
+    print(compare.table(a, b, args.tolerance / 100, (args.a, args.b)))
+    lines, ok = slo.evaluate(args.slo, headline.figures(b))
+    for line in lines:
+        print(line)
+    return 0 if ok else 1
+
+
+def _doctor(args) -> int:
+    from nperf import doctor
+    return doctor.main()
 
 
 def _bench(args) -> int:
@@ -83,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--pool-size", type=int, help="packet buffers in the pool")
     lb.add_argument("--loopback", action="store_true",
                     help="benchmark mode: each worker's RX ring feeds its own TX ring (no worker process)")
+    _output_options(lb)
     lb.set_defaults(func=_lb)
 
     srv = sub.add_parser("server", help="run an HTTP server on nperf's own TCP stack")
@@ -100,15 +141,57 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="start a whole topology (lbs, servers, clients) and show its statistics")
     r.add_argument("dir", help="directory with lb_s.json, lb_c.json, s*.json, c*.json (or just s.json and c.json)")
     r.add_argument("--duration", type=float, help="fit the clients' ramp-up, sustain and ramp-down into S seconds")
-    r.add_argument("--report", help="write every role's report here as one JSON")
+    r.add_argument("--report", help="write every role's report here as one JSON (schema_version 1)")
+    _output_options(r)
+    r.add_argument("--slo", action="append", default=[], metavar="RULE", type=_checked(slo_parse),
+                   help="threshold on the result, repeatable, e.g. 'p99<5ms' 'fail_rate<0.1%%' 'cps>100000': "
+                        "exit status 1 if one fails")
+    r.add_argument("--quiet", action="store_true", help="print only the summary")
     r.set_defaults(func=_run)
 
+    rep = sub.add_parser("report", help="show a run report again (summary, HTML, PNG charts)")
+    rep.add_argument("file", help="a report written by `nperf run --report`")
+    rep.add_argument("--html", metavar="FILE", help="write one self-contained HTML file with the charts")
+    rep.add_argument("--png", metavar="DIR", help="write the charts as PNG files into DIR")
+    rep.set_defaults(func=_report)
+
+    cmp = sub.add_parser("compare", help="two run reports side by side, with a verdict per figure")
+    cmp.add_argument("a", help="the baseline report")
+    cmp.add_argument("b", help="the report judged (--slo applies to it)")
+    cmp.add_argument("--tolerance", type=float, default=5.0,
+                     help="a change within this %% of the larger value is 'same' [5]")
+    cmp.add_argument("--slo", action="append", default=[], metavar="RULE", type=_checked(slo_parse),
+                     help="threshold on B, as for `run`")
+    cmp.set_defaults(func=_compare)
+
+    doc = sub.add_parser("doctor", help="check hugepages, DPDK, privileges, CPUs and the kernel cache")
+    doc.set_defaults(func=_doctor)
+
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
-    b.add_argument("what", choices=["lb", "tcp", "e2e"])
+    b.add_argument("what", choices=["lb", "tcp", "e2e", "results"])
     b.add_argument("--rounds", type=int, default=3, help="alternating nperf/peer rounds")
     b.add_argument("--seconds", type=float, default=5.0, help="length of one measured run")
     b.set_defaults(func=_bench)
     return p
+
+
+def _checked(parse):
+    """An argparse type from a parser that raises ValueError: its message becomes argparse's error line."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _output_options(p) -> None:
+    p.add_argument("--series", metavar="FILE", type=_checked(series_path),
+                   help="write every second's figures here: .csv, or .jsonl/.json for JSON lines")
+    p.add_argument("--metrics-port", type=int, metavar="N", help="serve Prometheus /metrics on this TCP port")
+    p.add_argument("--metrics-hold", type=float, default=0.0, metavar="S",
+                   help="after the end, keep /metrics up until scraped once more, at most S seconds [0]")
 
 
 def _worker_options(p, idle: float) -> None:
@@ -122,19 +205,24 @@ def _worker_options(p, idle: float) -> None:
                    help=f"close connections idle this long (a client's response timeout), s [{idle:g}]")
     p.add_argument("--loss", type=float, default=0.0,
                    help="test knob: drop this fraction of frames at random, each way [0]")
+    _output_options(p)
 
 
 def main(argv=None) -> int:
     from nperf.api import RunError
     from nperf.config import ConfigError
     from nperf.cores import CoreError
+    from nperf.histogram import HistogramError
+    from nperf.metrics import MetricsError
+    from nperf.report_file import ReportFileError
+    from nperf.series import SeriesError
     args = _parser().parse_args(argv)
     if args.cmd in ("lb", "server", "client"):
         from nperf.roles import controller
         controller.catch_stop_signals()
     try:
         return args.func(args)
-    except (ConfigError, CoreError) as e:
+    except (ConfigError, CoreError, SeriesError, MetricsError, ReportFileError, HistogramError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RunError as e:

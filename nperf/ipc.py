@@ -2,7 +2,8 @@
 
 A role connects to the Unix socket given by `--ipc PATH` and sends: `Ready`
 once its port, rings and kernels are up, one `Second` per second (the line it
-prints and the same figures as numbers), and `Done` with its final report.
+prints, the same figures as numbers and, from a client, that second's
+latency histogram), and `Done` with its final report.
 Frames are a 4-byte big-endian length and a msgpack body. The socket lives in
 a directory only the user can enter.
 """
@@ -11,6 +12,7 @@ import struct
 
 import msgspec
 
+from nperf.histogram import Histogram
 from nperf.reports import Report
 
 
@@ -24,6 +26,7 @@ class Second(msgspec.Struct, tag=True):
     elapsed: int
     line: str
     fields: dict[str, float | str]
+    latency: Histogram | None = None      # a client's latency histogram of this second
 
 
 class Done(msgspec.Struct, tag=True):

@@ -6,6 +6,8 @@ reader would get. They import nothing from DPDK.
 """
 import msgspec
 
+from nperf.histogram import Histogram
+
 
 class PortCounters(msgspec.Struct):
     name: str
@@ -30,6 +32,7 @@ class LbReport(msgspec.Struct, tag="lb"):
     port: PortCounters
     drops: dict[str, int]
     workers: list[WorkerCounters]
+    arp_announcements: int = 0       # peers' gratuitous ARP for no worker's address: freed, not drops
 
 
 class ServerReport(msgspec.Struct, tag="server"):
@@ -94,6 +97,7 @@ class ClientReport(msgspec.Struct, tag="client"):
     accounting: Accounting
     notes: dict[str, int]            # counts that are not failures (retried requests, retransmissions...)
     udp_sent: int = 0
+    latency_histogram: Histogram | None = None     # the sustain phase's, as latency_ms
 
 
 Report = LbReport | ServerReport | ClientReport

@@ -1,27 +1,66 @@
-"""`nperf run DIR`: the asyncio API with a printer and a summary table."""
+"""`nperf run DIR`: the asyncio API with a view (live table, plain lines or quiet), outputs and a summary.
+
+The per-second figures arriving over IPC go to the view (nperf.live), to
+`--series` (nperf.series) and to `--metrics-port` (nperf.metrics); at the end
+come the summary, `--report` and the `--slo` verdicts, then the metrics
+endpoint waits (`--metrics-hold`) for one last scrape of the final figures.
+"""
 import msgspec
 import uvloop
 
-from nperf import api
+from nperf import api, headline, live, slo
+from nperf.metrics import Endpoint
 from nperf.reports import ClientReport, LbReport, ServerReport
+from nperf.series import SeriesWriter
 from nperf.stats_format import count
 
 
-def main(directory: str, duration: float | None = None, report: str | None = None) -> int:
+def main(directory: str, duration: float | None = None, report: str | None = None, series: str | None = None,
+         slos: list[slo.Slo] = (), metrics_port: int | None = None, metrics_hold: float = 0.0,
+         quiet: bool = False) -> int:
     topology = api.Topology.from_dir(directory)
-    result = uvloop.run(_follow(topology, duration))
+    client = next(r for r in topology.roles if r.kind == "client")
+    view = live.choose(topology.roles, client.path, duration, quiet)
+    writer = SeriesWriter(series) if series else None
+    endpoint = Endpoint(metrics_port) if metrics_port is not None else None
+    try:
+        return uvloop.run(_main(topology, duration, view, writer, endpoint, metrics_hold, report, slos))
+    finally:
+        if writer:
+            writer.close()
+
+
+async def _main(topology, duration, view, writer, endpoint, metrics_hold, report, checks) -> int:
+    if endpoint:
+        await endpoint.start()
+    result = await _follow(topology, duration, view, writer, endpoint)
     print(summary(result))
     if report:
         with open(report, "wb") as f:
             f.write(msgspec.json.format(msgspec.json.encode(result)))
-    return 0 if result.ok else 1
+    lines, slo_ok = slo.evaluate(checks, headline.figures(result))
+    for line in lines:
+        print(line)
+    if endpoint:
+        for r in result.roles:
+            endpoint.board.final(r.name, r.report)
+        await endpoint.close(metrics_hold)
+    return 0 if result.ok and slo_ok else 1
 
 
-async def _follow(topology: api.Topology, duration: float | None) -> api.RunResult:
-    async with api.Run(topology, duration) as run:
-        async for sec in run.seconds():
-            print(sec.line, flush=True)
-        result = await run.wait()
+async def _follow(topology: api.Topology, duration: float | None, view, writer, endpoint) -> api.RunResult:
+    async with api.Run(topology, duration, say=view.note) as run:
+        view.start()
+        try:
+            async for sec in run.seconds():
+                view.second(sec)
+                if writer:
+                    writer.add(sec.name, sec.elapsed, sec.fields)
+                if endpoint:
+                    endpoint.board.second(sec.name, sec.fields, sec.latency)
+            result = await run.wait()
+        finally:
+            view.stop()
         if not result.ok:
             for r in result.roles:
                 if r.status != 0 or r.report is None:

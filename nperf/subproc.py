@@ -1,15 +1,19 @@
 """Child processes whose output is read line by line: tests, benchmarks, `nperf run`.
 
 `Proc.wait_for` turns "wait until ready" into "wait for this line", so no caller
-needs fixed sleeps; `clean_prefix` removes what a killed DPDK primary leaves.
+needs fixed sleeps; `clean_prefix` removes what a killed DPDK primary leaves;
+`run_on_pty` runs a command as if on a user's terminal (the live table).
 """
+import fcntl
 import glob
 import os
 import queue
 import re
 import shutil
 import signal
+import struct
 import subprocess
+import termios
 import threading
 import time
 
@@ -88,3 +92,29 @@ def clean_prefix(prefix: str) -> None:
     for f in glob.glob(f"/dev/hugepages/{prefix}map_*"):
         os.unlink(f)
     shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
+def run_on_pty(argv: list[str], timeout: float, columns: int = 160, rows: int = 50) -> tuple[int, str]:
+    """(exit status, everything written) of `argv` run with its output on a pseudo-terminal."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(columns), LINES=str(rows))
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = bytearray()
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:            # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        status = p.wait(timeout)
+    finally:
+        os.close(master)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return status, out.decode(errors="replace")

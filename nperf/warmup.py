@@ -5,7 +5,14 @@ each compile the same kernels at the same time (a minute or more on two
 cores); a process that compiled its kernels itself also ran its input path
 2-2.6x slower than one that loaded them from the cache (measured with `nperf
 bench tcp`). Compiling from argument *types* needs no EAL: the arrays are
-built as the roles build them, with placeholder values that are never run.
+built as the roles build them (from the seed's test3 files shipped in
+`nperf.data`, so an installed nperf needs no checkout), with placeholder
+values that are never run.
+
+Each role also calls `prepare()` before it creates its port: a kernel
+missing from the cache (a first `nperf server` after installing) is then
+compiled with a "compiling kernels (k/N)" line per kernel, instead of
+silently for a minute while the port already exists.
 
 `--clean` first deletes nperf's cached kernels. Numba checks only a kernel's
 own source file for changes, so after editing any file under
@@ -19,15 +26,65 @@ import numba
 import numpy as np
 
 from nperf import config
+from nperf.data import SEED_TEST3
 from nperf.kernels import cfn, lb_loop, worker_loop
-from nperf.roles.lb import owner_table
 from nperf.worker_stack import StackOptions, build_stack
 
-SEED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "memif", "test3")
+ROLES = ("lb", "server", "client")
 
 
-def _compile(kernel, *args) -> None:
-    kernel.compile(tuple(numba.typeof(a) for a in args))
+def _kernels(role: str) -> list[tuple[str, object, tuple]]:
+    """(name, kernel, argument types) of every top-level kernel `role` calls."""
+    fns = np.zeros(len(cfn.C_NAMES), np.int64)
+    if role == "lb":
+        from nperf.roles.lb import owner_table      # roles.lb calls prepare(): imported here, not at the top
+        lb_cfg, _ = config.load_lb(os.path.join(SEED_TEST3, "lb_s.json"))
+        scratch = lb_loop.LbScratch(1)
+        one = np.zeros(1, np.int64)
+        poll = (fns, 0, one, one, owner_table(lb_cfg).arrays(), scratch.arrays(), np.zeros(16, np.int64),
+                np.zeros((1, lb_loop.N_WORKER_COUNTERS), np.int64), 0, 0, 0)
+        flush = (fns, 0, scratch.arrays(), np.zeros(16, np.int64), 0)
+        return [("lb_poll", lb_loop.lb_poll, _types(poll)), ("lb_flush", lb_loop.lb_flush, _types(flush))]
+    cfg, _ = config.load_worker(os.path.join(SEED_TEST3, "s.json" if role == "server" else "c.json"))
+    s = build_stack(cfg, role, b"\0" * 6, StackOptions(max_conns=16))
+    poll = (fns, np.zeros(worker_loop.N_IO, np.int64), s, worker_loop.LoopScratch().arrays(), 0, 0, 0, 0, 1.0)
+    return [(f"worker_poll ({role})", worker_loop.worker_poll, _types(poll))]
+
+
+def _types(args: tuple) -> tuple:
+    return tuple(numba.typeof(a) for a in args)
+
+
+def _cached(kernel, sig: tuple) -> bool:
+    """Whether Numba's cache holds `kernel` for `sig` (compiled or loadable), without loading it.
+
+    Reads the cache index the way Dispatcher.compile does before it loads
+    (numba.core.caching: the index is keyed by signature, codegen and a hash
+    of the bytecode, and is empty when the source file changed)."""
+    if kernel.overloads.get(sig) is not None:
+        return True
+    cache = kernel._cache
+    key = cache._index_key(sig, kernel.targetctx.codegen())
+    return key in cache._cache_file._load_index()
+
+
+def _uncached(role: str) -> list[tuple[str, object, tuple]]:
+    return [(name, k, sig) for name, k, sig in _kernels(role) if not _cached(k, sig)]
+
+
+def missing(role: str) -> list[str]:
+    """Names of the kernels of `role` that are not in the cache (see `nperf doctor`)."""
+    return [name for name, _, _ in _uncached(role)]
+
+
+def prepare(role: str, say) -> int:
+    """Compile the kernels of `role` missing from the cache, saying "compiling kernels (k/N)"
+    before each; returns how many were compiled."""
+    missing = _uncached(role)
+    for i, (name, kernel, sig) in enumerate(missing, 1):
+        say(f"compiling kernels ({i}/{len(missing)}): {name}, once, cached afterwards")
+        kernel.compile(sig)
+    return len(missing)
 
 
 def clean() -> int:
@@ -46,19 +103,8 @@ def main(argv=None) -> int:
     if "--clean" in (sys.argv[1:] if argv is None else argv):
         clean()
     t0 = time.monotonic()
-    fns = np.zeros(len(cfn.C_NAMES), np.int64)
-    lb_cfg, _ = config.load_lb(os.path.join(SEED, "lb_s.json"))
-    scratch = lb_loop.LbScratch(1)
-    one = np.zeros(1, np.int64)
-    _compile(lb_loop.lb_poll, fns, 0, one, one, owner_table(lb_cfg).arrays(), scratch.arrays(),
-             np.zeros(16, np.int64), np.zeros((1, lb_loop.N_WORKER_COUNTERS), np.int64), 0, 0, 0)
-    _compile(lb_loop.lb_flush, fns, 0, scratch.arrays(), np.zeros(16, np.int64), 0)
-    for role, name in (("server", "s.json"), ("client", "c.json")):
-        cfg, _ = config.load_worker(os.path.join(SEED, name))
-        s = build_stack(cfg, role, b"\0" * 6, StackOptions(max_conns=16))
-        _compile(worker_loop.worker_poll, fns, np.zeros(worker_loop.N_IO, np.int64), s,
-                 worker_loop.LoopScratch().arrays(), 0, 0, 0, 0, 1.0)
-    print(f"nperf kernels compiled and cached in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    compiled = sum(prepare(role, lambda line: print(line, file=sys.stderr, flush=True)) for role in ROLES)
+    print(f"nperf kernels: {compiled} compiled, every one cached ({time.monotonic() - t0:.0f} s)", file=sys.stderr)
     return 0
 
 

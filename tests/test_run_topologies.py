@@ -49,7 +49,10 @@ def test_memif_test3_four_processes(session):
     assert lb_c["port"]["tx_packets"] == lb_s["port"]["rx_packets"]
     assert lb_s["port"]["tx_packets"] == lb_c["port"]["rx_packets"]
     for lb in (lb_c, lb_s):
-        assert lb["port"]["rx_packets"] == sum(w["to_worker"] for w in lb["workers"]) + sum(lb["drops"].values())
+        assert lb["port"]["rx_packets"] == (sum(w["to_worker"] for w in lb["workers"]) + sum(lb["drops"].values())
+                                            + lb["arp_announcements"])
+    # the client's gratuitous ARP reaches lb_s, which has no worker for it: announced, not dropped
+    assert lb_s["arp_announcements"] >= 1 and lb_s["drops"]["no_worker"] == 0
     # the printed statistics came over IPC, one line per role per second
     assert re.search(r"\[client c\] \[ *\d+s\] sustain \(target 1,000\)", r.stdout)
     assert "result: ok" in r.stdout

@@ -22,16 +22,15 @@ import uvloop
 
 from nperf import api, config
 from nperf.bench import median_ratio
+from nperf.data import SEED_TEST3
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                       "examples", "memif", "test3")
 BODY = b"b" * 99 + b"\n"
 CONNECTIONS = 1000          # the seed's objective value; wrk gets as many
 WRK_THREADS = 2
 
 
 def nperf_topology(keepalive: bool, seconds: float) -> api.Topology:
-    files = {os.path.splitext(f)[0]: os.path.join(EXAMPLE, f) for f in os.listdir(EXAMPLE) if f.endswith(".json")}
+    files = {os.path.splitext(f)[0]: os.path.join(SEED_TEST3, f) for f in os.listdir(SEED_TEST3) if f.endswith(".json")}
     lbs = {k: config.load_lb(p)[0] for k, p in files.items() if k.startswith("lb")}
     server, _ = config.load_worker(files["s"])
     client, _ = config.load_worker(files["c"])

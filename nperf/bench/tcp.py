@@ -57,6 +57,7 @@ from numba.extending import intrinsic
 
 from nperf import config, http_tables
 from nperf.fake_mbufs import FakeMbufs
+from nperf.data import SEED_TEST3
 from nperf.kernels import http_server as hs
 from nperf.kernels import mbuf, net, stack as st, tcp, worker_loop
 from nperf.kernels.jit import inline, kernel
@@ -64,7 +65,7 @@ from nperf.kernels.stack import V_NOW_US, V_STASH_N, V_TXQ_N
 from nperf.kernels.tcp_table import APPQ
 from nperf.worker_stack import STASH, StackOptions, build_stack, memory_per_connection, owned_range
 
-CONFIG = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "seed_configs", "memif", "test3", "s.json")
+CONFIG = os.path.join(SEED_TEST3, "s.json")
 BURST = worker_loop.BURST
 M32 = 0xFFFFFFFF
 CLIENT_MAC = 0x020000000001

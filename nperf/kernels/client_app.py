@@ -78,7 +78,10 @@ CLIENT_COUNTER_NAMES = (
 N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
 REQUEST_CAUSES = (CC_BAD_STATUS, CC_ABORTED_AT_EXIT + 1)          # [first, end) of request failure causes
 CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
-FAILURES = (CC_FAILED, CC_CONN_FAILED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)   # any of these makes a run fail
+# "fail" as the per-second line and the headline count it: failed requests, and attempts that never
+# carried one (a connection lost while established usually failed its request too: counted once)
+FAILURES = (CC_FAILED, CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)
+FAILED_AT_ALL = (CC_FAILED, CC_CONN_FAILED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)     # any makes the run fail
 assert CLIENT_COUNTER_NAMES.index("udp_sent") == CC_UDP_SENT
 
 CLIENT = 1

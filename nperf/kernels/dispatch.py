@@ -2,7 +2,10 @@
 
 IPv4 and IPv6 frames go by destination address, ARP by target protocol
 address, and IPv6 neighbour solicitations by their target address (their
-destination is a multicast group that no worker owns). Everything else is a
+destination is a multicast group that no worker owns). A gratuitous ARP
+(sender address = target address) for an address no worker owns is a peer
+announcing itself (in test3, lb_s receives the client's announcements from
+lb_c): it is freed and counted apart, not as a drop. Everything else is a
 counted drop with its cause. The owner table is open addressing over flat
 arrays, built once from the lb config.
 """
@@ -15,6 +18,7 @@ from nperf.kernels.jit import inline, kernel
 NO_WORKER = -1
 NOT_IP = -2
 TRUNCATED = -3
+GRATUITOUS_ARP = -4      # not a drop: a peer's announcement (freed, counted in ARP_ANNOUNCEMENTS)
 
 # lb counters (int64 words of the lb's shared area, see nperf.lb_shared)
 RX_PACKETS = 0
@@ -28,7 +32,8 @@ DROP_RING_FULL = 7
 DROP_PORT_TX_FULL = 8
 DROP_NO_MBUF = 9
 DROP_RX_MISSED = 10
-N_COUNTERS = 11
+ARP_ANNOUNCEMENTS = 11   # peers' gratuitous ARP for addresses no worker owns (not drops)
+N_COUNTERS = 12
 
 PORT_COUNTER_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes")
 DROP_NAMES = ("no_worker", "not_ip_or_arp", "truncated", "worker_ring_full",
@@ -150,7 +155,11 @@ def classify(b, n, table):
             return np.int64(TRUNCATED)
         if b[18] != 6 or b[19] != 4 or b[16] != 0x08 or b[17] != 0x00:
             return np.int64(NOT_IP)
-        return lookup4(v4_keys, v4_vals, _be32(b, 38))
+        target = _be32(b, 38)
+        owner = lookup4(v4_keys, v4_vals, target)
+        if owner == NO_WORKER and _be32(b, 28) == target:
+            return np.int64(GRATUITOUS_ARP)
+        return owner
     if ethertype == 0x86DD:
         if n < 54:
             return np.int64(TRUNCATED)
@@ -165,7 +174,10 @@ def classify(b, n, table):
 
 @inline
 def count_drop(counters, code):
-    if code == NO_WORKER:
+    """Count a frame that goes to no worker, by cause (a peer's announcement is not a drop)."""
+    if code == GRATUITOUS_ARP:
+        counters[ARP_ANNOUNCEMENTS] += 1
+    elif code == NO_WORKER:
         counters[DROP_NO_WORKER] += 1
     elif code == NOT_IP:
         counters[DROP_NOT_IP] += 1

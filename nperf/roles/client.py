@@ -6,6 +6,7 @@ per-second line, the sustain-phase averages and the report come from those.
 import numpy as np
 
 from nperf.kernels import client_app as ca
+from nperf import histogram
 from nperf.kernels import latency, stack, tcp
 from nperf.reports import Accounting, ClientReport, Latency, Outcomes, Sustain
 from nperf.roles.worker import Worker
@@ -22,6 +23,7 @@ def _names(first_end: tuple[int, int]) -> list[tuple[int, str]]:
 
 
 class Client(Worker):
+    second_latency: histogram.Histogram | None = None     # the last second's, for IPC and /metrics
 
     def __init__(self, cfg, config_name: str, **kw):
         super().__init__(cfg, "client", config_name, **kw)
@@ -37,6 +39,7 @@ class Client(Worker):
         self._prev_cc = cc
         hist = self.stack.app.hists[ca.H_SECOND]
         p50, p90, p99, p999, top = (float(v) / 1000 for v in latency.percentiles(hist))
+        self.second_latency = histogram.encode(hist)
         hist[:] = 0
         phase = ca.PHASE_NAMES[min(int(k[ca.K_PHASE]), ca.PH_DONE)]
         fields = {"phase": phase, "target": int(k[ca.K_TARGET]), "conc": int(k[ca.K_ACTIVE] - k[ca.K_CLOSING]),
@@ -67,11 +70,12 @@ class Client(Worker):
 
     @staticmethod
     def _failures(cc: np.ndarray) -> int:
-        """Failed requests, failed connections, destinations without ARP answer, no free source pair."""
+        """Failed requests, connections that never carried one, destinations without ARP, no source pair."""
         return int(sum(cc[i] for i in ca.FAILURES))
 
     def status(self) -> int:
-        return 0 if self._failures(self.stack.counters[stack.CS_CLIENT:]) == 0 else 1
+        cc = self.stack.counters[stack.CS_CLIENT:]
+        return 0 if sum(cc[i] for i in ca.FAILED_AT_ALL) == 0 else 1
 
     def report(self) -> ClientReport:
         cc = self.stack.counters[stack.CS_CLIENT:]
@@ -92,11 +96,10 @@ class Client(Worker):
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
                             {n: int(v) for n, v in zip(HTTP_NAMES, self.http())},
-                            acc, notes, int(cc[ca.CC_UDP_SENT]))
+                            acc, notes, int(cc[ca.CC_UDP_SENT]), histogram.encode(hist))
 
     def accounting(self) -> Accounting:
         return accounting(self.stack)
-
 
     def http(self) -> np.ndarray:
         return self.stack.counters[stack.CS_HTTP_CLIENT:stack.CS_CLIENT]

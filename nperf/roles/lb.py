@@ -54,6 +54,8 @@ class Lb:
         self.ready_detail = ""
 
     def start(self) -> None:
+        from nperf import warmup          # (warmup imports this module)
+        warmup.prepare("lb", lambda line: self.say(f"[{self.name}] {line}"))
         self.eal_args, lcore, cpu, warning = eal.build(self.cfg.dpdk_args, self.cfg.core_id, self.core, self.name)
         if eal.proc_type(self.eal_args) != "primary":
             raise dpdk.DpdkError(f"{self.name}: an lb must be a DPDK primary (--proc-type=primary in dpdk_args)")
@@ -121,6 +123,7 @@ class Lb:
         fields = {"link": int(up), "rx_pps": int(d[dispatch.RX_PACKETS]), "tx_pps": int(d[dispatch.TX_PACKETS]),
                   "rx_mbps": float(d[dispatch.RX_BYTES] * 8 / 1e6), "tx_mbps": float(d[dispatch.TX_BYTES] * 8 / 1e6),
                   "drops": sum(drops.values())}
+        fields.update({f"drop_{k}": v for k, v in drops.items()})     # by cause, since start
         return line, fields
 
     def status(self) -> int:
@@ -136,7 +139,8 @@ class Lb:
                             int(c[dispatch.TX_PACKETS]), int(c[dispatch.RX_BYTES]), int(c[dispatch.TX_BYTES]))
         workers = [WorkerCounters(w.id, *(int(v) for v in self.wcounters[pos, :3]))
                    for pos, w in enumerate(self.cfg.clients)]
-        return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers)
+        return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers,
+                        int(c[dispatch.ARP_ANNOUNCEMENTS]))
 
     def finish(self) -> None:
         if self.port is None:

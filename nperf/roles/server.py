@@ -23,6 +23,7 @@ class Server(Worker):
                   "tx_mbps": float(d[stack.C_TX_BYTES] * 8 / 1e6), "rx_mbps": float(d[stack.C_RX_BYTES] * 8 / 1e6),
                   "retransmits": int(c[stack.C_TCP_RETRANSMITS]), "drops": self.drops(),
                   "udp_pps": int(d[stack.C_UDP_IN])}
+        fields.update({n: int(v) for n, v in zip(stack.COUNTER_NAMES, c) if n.startswith("drop_")})  # by cause
         self._prev_requests = requests
         line = (f"[{self.name}] [{elapsed:3d}s] conns {count(fields['conns'])}  "
                 f"cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  rps {count(fields['rps'])}  "

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from nperf import config, eal, perf_map, reports
+from nperf import config, eal, perf_map, reports, warmup
 from nperf.bindings import dpdk
 from nperf.kernels import arp, cfn, stack, worker_loop
 from nperf.lb_shared import Attachment
@@ -50,6 +50,7 @@ class Worker:
 
     # --- start ---------------------------------------------------------
     def start(self) -> None:
+        warmup.prepare(self.role, lambda line: self.say(f"[{self.name}] {line}"))
         d = self.cfg.dpdk
         self.eal_args, lcore, cpu, warning = eal.build(d.args, d.core_id, self.core, self.name)
         kind = eal.proc_type(self.eal_args)
