@@ -240,9 +240,17 @@ class Run:
         finished.add_done_callback(lambda _: self._queue.put_nowait(None))
         while (msg := await self._queue.get()) is not None:
             yield msg
+        for msg in self.late_seconds():
+            yield msg
+
+    def late_seconds(self) -> list[ipc.Second]:
+        """Seconds that arrived since `seconds()` last yielded: the other roles report until they are
+        stopped, so a caller that keeps every second takes these after `wait()`."""
+        out = []
         while not self._queue.empty():
             if (msg := self._queue.get_nowait()) is not None:
-                yield msg
+                out.append(msg)
+        return out
 
     async def wait(self) -> RunResult:
         """Until every client has finished; then stop the rest and return the result."""

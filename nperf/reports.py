@@ -94,8 +94,8 @@ class ClientReport(msgspec.Struct, tag="client"):
     per_second: list[dict[str, float | str]]
     counters: dict[str, int]
     http: dict[str, int]
-    accounting: Accounting
-    notes: dict[str, int]            # counts that are not failures (retried requests, retransmissions...)
+    accounting: Accounting | None = None       # None in reports written before it existed
+    notes: dict[str, int] = {}       # counts that are not failures (retried requests, retransmissions...)
     udp_sent: int = 0
     latency_histogram: Histogram | None = None     # the sustain phase's, as latency_ms
 

@@ -51,14 +51,18 @@ async def _main(topology, duration, view, writer, endpoint, metrics_hold, report
 async def _follow(topology: api.Topology, duration: float | None, view, writer, endpoint) -> api.RunResult:
     async with api.Run(topology, duration, say=view.note) as run:
         view.start()
+        def one(sec):
+            view.second(sec)
+            if writer:
+                writer.add(sec.name, sec.elapsed, sec.fields)
+            if endpoint:
+                endpoint.board.second(sec.name, sec.fields, sec.latency)
         try:
             async for sec in run.seconds():
-                view.second(sec)
-                if writer:
-                    writer.add(sec.name, sec.elapsed, sec.fields)
-                if endpoint:
-                    endpoint.board.second(sec.name, sec.fields, sec.latency)
+                one(sec)
             result = await run.wait()
+            for sec in run.late_seconds():
+                one(sec)
         finally:
             view.stop()
         if not result.ok:
