@@ -9,6 +9,10 @@ linked into it. Inlined helpers (`jit.inline`) have no code of their own and
 count towards their caller. A function's size is the distance to the next
 function's start, so the map covers every byte of JIT code.
 
+With NPERF_PERF_CODE=DIR as well, the functions' machine code is written to
+DIR, so that `benchmarks/annotate.py` can show where inside a kernel the
+samples fall (perf itself cannot disassemble JIT code without a jitdump).
+
 Names are `module.function` from Numba's mangled symbol (for example
 `tcp.tcp_output`); the same kernel linked into two callers' libraries appears
 twice under one name, which `perf report --sort sym` adds up.
@@ -84,6 +88,21 @@ def entries() -> list[tuple[int, int, str]]:
     return out
 
 
+def dump_code(directory: str) -> int:
+    """Write each JIT function's machine code to DIR/<start-hex>.bin (for an annotated profile:
+    benchmarks/annotate.py disassembles them and places perf samples on instructions)."""
+    import ctypes
+    os.makedirs(directory, exist_ok=True)
+    entries_ = entries()
+    for addr, size, name in entries_:
+        with open(os.path.join(directory, f"{addr:x}.bin"), "wb") as f:
+            f.write(ctypes.string_at(addr, size))
+    with open(os.path.join(directory, "map"), "w") as f:
+        for addr, size, name in entries_:
+            f.write(f"{addr:x} {size:x} {name}\n")
+    return len(entries_)
+
+
 def write(path: str | None = None) -> str | None:
     """Write the map if NPERF_PERF_MAP is set (or a path is given); returns the path written."""
     if path is None:
@@ -93,4 +112,6 @@ def write(path: str | None = None) -> str | None:
     with open(path, "w") as f:
         for addr, size, name in entries():
             f.write(f"{addr:x} {size:x} {name}\n")
+    if os.environ.get("NPERF_PERF_CODE"):
+        dump_code(os.environ["NPERF_PERF_CODE"])
     return path

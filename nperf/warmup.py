@@ -27,7 +27,7 @@ import numpy as np
 
 from nperf import config
 from nperf.data import SEED_TEST3
-from nperf.kernels import cfn, lb_loop, worker_loop
+from nperf.kernels import cfn, io, lb_loop, worker_loop
 from nperf.worker_stack import StackOptions, build_stack
 
 ROLES = ("lb", "server", "client")
@@ -47,7 +47,7 @@ def _kernels(role: str) -> list[tuple[str, object, tuple]]:
         return [("lb_poll", lb_loop.lb_poll, _types(poll)), ("lb_flush", lb_loop.lb_flush, _types(flush))]
     cfg, _ = config.load_worker(os.path.join(SEED_TEST3, "s.json" if role == "server" else "c.json"))
     s = build_stack(cfg, role, b"\0" * 6, StackOptions(max_conns=16))
-    poll = (fns, np.zeros(worker_loop.N_IO, np.int64), s, worker_loop.LoopScratch().arrays(), 0, 0, 0, 0, 1.0)
+    poll = (fns, io.dpdk_io(io.PORT, 0, 0, 0), s, worker_loop.LoopScratch().arrays(), 0, 0, 0, 0, 1.0)
     return [(f"worker_poll ({role})", worker_loop.worker_poll, _types(poll))]
 
 

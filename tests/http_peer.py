@@ -30,6 +30,16 @@ def response(body: bytes = b"hello", status: str = "200 OK", headers: str = "", 
     return f"HTTP/1.1 {status}\r\nContent-Length: {n}\r\n{headers}\r\n".encode() + body
 
 
+def set_schedule(s, phases_s: list[float], **objective) -> None:
+    """A client stack's cumulative phase ends (prepare .. close, seconds) and objective words
+    (client_app.K_* by lower-case name)."""
+    k = s.app.sched
+    for i, end in enumerate(phases_s):
+        k[ca.K_PH_PREPARE + i] = int(end * 1e6)
+    for name, value in objective.items():
+        k[getattr(ca, "K_" + name.upper())] = value
+
+
 def answer(conn: "Conn", head: bytes) -> None:
     """What a server does by default: 200 with a small body, closing when the request asks to."""
     close = b"\r\nConnection: close\r\n" in head
@@ -122,12 +132,7 @@ class HttpServer:
         wire.step([arp_frame(2, SERVER_MAC, SERVER_IP, CLIENT_MAC, client_ip, dst_mac=CLIENT_MAC)])
 
     def schedule(self, phases_s: list[float], **objective) -> None:
-        """Cumulative phase ends (prepare .. close, seconds) and objective words (K_* by lower-case name)."""
-        k = self.w.s.app.sched
-        for i, end in enumerate(phases_s):
-            k[ca.K_PH_PREPARE + i] = int(end * 1e6)
-        for name, value in objective.items():
-            k[getattr(ca, "K_" + name.upper())] = value
+        set_schedule(self.w.s, phases_s, **objective)
 
     def receive(self, seg: Seg) -> None:
         key = (seg.src_ip, seg.sport)

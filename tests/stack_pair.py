@@ -1,58 +1,55 @@
 """A client stack and a server stack wired back to back on arrays, without DPDK.
 
-Each side runs as its poll loop would (frames in, timers, the client's
-scheduler, output, frames out), and what one side queues is delivered to the
-other at the next step, optionally dropping frames. The frames themselves
-are copied between the sides' own NumPy-backed mbufs.
+Each side runs production's `worker_turn` on in-memory queues (io.ARRAYS);
+what one side transmits is moved to the other side's receive queue before
+its next turn, optionally dropping frames. Both sides share one pool of
+mbufs, so a frame moves by address, never copied.
 """
 import random
 
+import numpy as np
+
 from nperf.config import load_worker
-from nperf.fake_mbufs import FakeMbufs
+from nperf.bench.mbufs import MemoryMbufs
+from nperf.kernels import cfn, client_sched, io, worker_loop
 from nperf.kernels import client_app as ca
-from nperf.kernels import client_sched, stack as st, tcp, worker_loop
+from nperf.kernels import stack as st
 from nperf.worker_stack import StackOptions, build_stack
+from tests.http_peer import set_schedule
 from tests.tcp_wire import HERE
 
 CLIENT_MAC = bytes.fromhex("02000000c001")
 SERVER_MAC = bytes.fromhex("02000000c002")
-POOL = 4096
+POOL = 8192
+FNS = np.zeros(len(cfn.C_NAMES), np.int64)        # the ARRAYS kind calls no C
 
 
 class Side:
-    def __init__(self, cfg, role: str, mac: bytes, opts: StackOptions):
+    def __init__(self, cfg, role: str, mac: bytes, opts: StackOptions, pool: np.ndarray):
         self.s = build_stack(cfg, role, mac, opts)
-        self.pool = FakeMbufs(POOL)
-        self.free = list(self.pool.addrs)
-        self.index = {int(a): i for i, a in enumerate(self.pool.addrs)}
-        self.refill()
+        self.io = io.array_io(io.new_queue(POOL), io.new_queue(POOL), pool)
+        self.scratch = worker_loop.LoopScratch().arrays()
 
-    def refill(self) -> None:
-        s = self.s
-        while s.var[st.V_STASH_N] < s.stash.shape[0] and self.free:
-            s.stash[s.var[st.V_STASH_N]] = self.free.pop()
-            s.var[st.V_STASH_N] += 1
-
-    def deliver(self, frames: list[bytes], now: int) -> None:
-        for f in frames:
-            m = self.free.pop()
-            self.pool.fill(self.index[m], f)
-            if not worker_loop.frame_input(self.s, m, now):
-                self.free.append(m)
-
-    def run(self, now: int) -> list[bytes]:
-        s = self.s
-        worker_loop.run_timers(s, now)
-        client_sched.tick(s, now)
-        tcp.work_run(s, now)
-        out = []
-        for i in range(s.var[st.V_TXQ_N]):
-            m = int(s.txq[i])
-            out.append(self.pool.data(self.index[m]))
-            self.free.append(m)
-        s.var[st.V_TXQ_N] = 0
-        self.refill()
+    def sent(self) -> list[int]:
+        q = self.io.tx
+        cap = q.shape[0] - io.Q_FIRST
+        out = [int(q[io.Q_FIRST + i % cap]) for i in range(q[io.Q_HEAD], q[io.Q_TAIL])]
+        q[io.Q_HEAD] = q[io.Q_TAIL]
         return out
+
+    def receive(self, addrs: list[int]) -> None:
+        q = self.io.rx
+        cap = q.shape[0] - io.Q_FIRST
+        for m in addrs:
+            q[io.Q_FIRST + q[io.Q_TAIL] % cap] = m
+            q[io.Q_TAIL] += 1
+
+    def turn(self, now: int) -> None:
+        while True:        # every queued frame, a burst per turn, then one more turn for timers and output
+            left = self.io.rx[io.Q_TAIL] - self.io.rx[io.Q_HEAD]
+            worker_loop.worker_turn(FNS, self.io, self.s, self.scratch, now)
+            if left <= worker_loop.BURST:
+                return
 
 
 class Pair:
@@ -64,40 +61,42 @@ class Pair:
         for section, values in (client_changes or {}).items():
             for k, v in values.items():
                 setattr(getattr(ccfg, section), k, v)
-        self.server = Side(scfg, "server", SERVER_MAC, server_opts or StackOptions(max_conns=4096))
-        self.client = Side(ccfg, "client", CLIENT_MAC, client_opts or StackOptions(max_conns=4096))
+        self.mbufs = MemoryMbufs(POOL)
+        self.pool = io.new_pool(self.mbufs.addrs)
+        self.server = Side(scfg, "server", SERVER_MAC, server_opts or StackOptions(max_conns=4096), self.pool)
+        self.client = Side(ccfg, "client", CLIENT_MAC, client_opts or StackOptions(max_conns=4096), self.pool)
         self.loss = loss
         self.rng = random.Random(seed)
         self.now = 1_000_000
         self.lost = 0
 
-    def _wire(self, frames):
+    def _wire(self, addrs: list[int]) -> list[int]:
+        """The frames that arrive; a lost one goes back to the pool."""
         if not self.loss:
-            return frames
-        kept = [f for f in frames if self.rng.random() >= self.loss]
-        self.lost += len(frames) - len(kept)
+            return addrs
+        kept = []
+        for m in addrs:
+            if self.rng.random() >= self.loss:
+                kept.append(m)
+            else:
+                io._pool_put(self.pool, np.array([m], np.int64), 1)
+                self.lost += 1
         return kept
 
     def run(self, seconds: float, step_us: int = 100) -> None:
-        to_server, to_client = [], []
         end = self.now + int(seconds * 1e6)
         while self.now < end and not client_sched.finished(self.client.s):
             self.now += step_us
-            self.server.deliver(self._wire(to_server), self.now)
-            self.client.deliver(self._wire(to_client), self.now)
-            to_client = self.server.run(self.now)
-            to_server = self.client.run(self.now)
+            self.server.receive(self._wire(self.client.sent()))
+            self.client.receive(self._wire(self.server.sent()))
+            self.server.turn(self.now)
+            self.client.turn(self.now)
 
     def client_counter(self, name: str) -> int:
         return int(self.client.s.counters[st.CS_CLIENT + ca.CLIENT_COUNTER_NAMES.index(name)])
 
     def schedule(self, phases_s: list[float], **objective) -> None:
-        """Cumulative phase ends (prepare .. close, seconds) and objective words (K_* by lower-case name)."""
-        k = self.client.s.app.sched
-        for i, end in enumerate(phases_s):
-            k[ca.K_PH_PREPARE + i] = int(end * 1e6)
-        for name, value in objective.items():
-            k[getattr(ca, "K_" + name.upper())] = value
+        set_schedule(self.client.s, phases_s, **objective)
 
     def counter(self, side: Side, name: str) -> int:
         return int(side.s.counters[st.COUNTER_NAMES.index(name)])

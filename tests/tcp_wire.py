@@ -1,7 +1,7 @@
 """A wire for driving the TCP stack kernels from Python, without DPDK.
 
 `Wire` builds a server (or, with role="client", a client) `Stack` from a seed config, keeps its free-mbuf stash
-topped up with `FakeMbufs`, and runs it like the poll loop does, one *step*
+topped up with `MemoryMbufs`, and runs it like the poll loop does, one *step*
 at a time: let time pass (timers that come due meanwhile fire at their own
 tick), deliver frames (`worker_loop.frame_input`), run due timers, run the
 output work list, then collect and parse what the stack queued to send.
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from nperf.config import load_worker
-from nperf.fake_mbufs import FakeMbufs
+from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import stack as st
-from nperf.kernels import client_sched, tcp, tcp_table, timers, worker_loop
+from nperf.kernels import cfn, io, tcp_table, timers, worker_loop
 from nperf.kernels.tcp_table import STATE_NAMES
 from nperf.worker_stack import StackOptions, build_stack
 
@@ -259,9 +259,12 @@ class Wire:
         self.max_conns = max_conns
         self.now = T0
         self.s.wheel[timers.W_LAST] = T0 // timers.TICK_US
-        self.mbufs = FakeMbufs(pool)
+        self.mbufs = MemoryMbufs(pool)
         self._base, self._stride = int(self.mbufs.addrs[0]), self.mbufs.stride
-        self.free = list(range(pool - 1, -1, -1))
+        self.pool = io.new_pool(self.mbufs.addrs[::-1])
+        self.io = io.array_io(io.new_queue(worker_loop.BURST), io.new_queue(pool), self.pool)
+        self.fns = np.zeros(len(cfn.C_NAMES), np.int64)      # the ARRAYS kind calls no C
+        self.scratch = worker_loop.LoopScratch().arrays()
         self.frames: list[bytes] = []         # every frame sent in the last step
         self.out: list[Seg] = []              # its TCP segments
         self.log: list[Seg] = []              # every TCP segment sent so far
@@ -269,7 +272,6 @@ class Wire:
         self.listener = None       # gets every segment no Peer claims (see tests.http_peer)
         self.check = check
         self.input_classes: list[tuple[str, ...]] = []   # per delivered frame: counters it moved
-        self._refill()
 
     # --- mbufs --------------------------------------------------------
     def _index(self, addr: int) -> int:
@@ -277,13 +279,18 @@ class Wire:
         assert rem == 0 and 0 <= i < len(self.mbufs.addrs), hex(addr)
         return i
 
-    def _refill(self) -> None:
-        s = self.s
-        n = int(s.var[st.V_STASH_N])
-        while n < s.stash.shape[0]:
-            s.stash[n] = self.mbufs.addrs[self.free.pop()]
-            n += 1
-        s.var[st.V_STASH_N] = n
+    def _new_mbuf(self, frame: bytes) -> int:
+        top = int(self.pool[io.P_TOP])
+        assert top > 0, "the wire's pool is empty"
+        addr = int(self.pool[top])
+        self.pool[io.P_TOP] = top - 1
+        self.mbufs.fill(self._index(addr), frame)
+        return addr
+
+    def _free_mbuf(self, addr: int) -> None:
+        top = int(self.pool[io.P_TOP]) + 1
+        self.pool[top] = addr
+        self.pool[io.P_TOP] = top
 
     # --- counters -----------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -294,15 +301,10 @@ class Wire:
 
     # --- running ------------------------------------------------------
     def deliver(self, frame: bytes) -> None:
-        """One received frame into frame_input (at self.now), without running output."""
-        i = self.free.pop()
-        self.mbufs.fill(i, frame)
-        before = self.s.counters.copy()
-        reused = worker_loop.frame_input(self.s, self.mbufs.addrs[i], self.now)
-        moved = tuple(n for n, a, b in zip(st.COUNTER_NAMES, before, self.s.counters) if a != b)
-        self.input_classes.append(moved)
-        if not reused:
-            self.free.append(i)      # else it is in the txq now, freed when collected
+        """One received frame into frame_input alone (at self.now): no timers, no output."""
+        m = self._new_mbuf(frame)
+        if not worker_loop.frame_input(self.s, m, self.now):
+            self._free_mbuf(m)       # else it is in the txq now, freed when collected
 
     def step(self, frames=(), dt: int = 0) -> list[Seg]:
         """Let dt pass (timers that come due meanwhile run at their tick, as in the poll loop), then
@@ -330,18 +332,23 @@ class Wire:
         return int(due.min()) if len(due) else None
 
     def _turn(self, frames) -> None:
-        """One poll-loop turn at self.now: frames in, timers, output, collect."""
-        for f in frames:
-            self.deliver(f)
+        """Poll-loop turns at self.now (worker_turn, as in production), one per frame received, or one
+        with none; then collect what was sent."""
         s = self.s
-        for _ in range(64):           # one call walks at most a wheel turn; catch up like the poll loop
-            worker_loop.run_timers(s, self.now)
-            if s.wheel[timers.W_LAST] >= self.now // timers.TICK_US:
-                break
-        if self.role == "client":
-            client_sched.tick(s, self.now)
-        assert tcp.work_run(s, self.now), "work list stalled with a full stash"
-        self._collect()
+        out = []
+        for f in frames or (None,):
+            before = s.counters.copy()
+            if f is not None:
+                m = self._new_mbuf(f)
+                io._queue_put(self.io.rx, np.array([m], np.int64), 1)
+            sent_before = s.counters[st.C_TX_FRAMES]
+            worker_loop.worker_turn(self.fns, self.io, s, self.scratch, self.now)
+            sent = self._take_sent()
+            assert s.counters[st.C_TX_FRAMES] - sent_before == len(sent), "tx_frames != frames transmitted"
+            out += sent
+            if f is not None:
+                self.input_classes.append(tuple(n for n, a, b in zip(st.COUNTER_NAMES, before, s.counters) if a != b))
+        self._collect(out)
         if self.check:
             self.check_invariants()
 
@@ -352,16 +359,19 @@ class Wire:
         assert t >= self.now
         return self.step((), t - self.now)
 
-    def _collect(self) -> None:
-        s = self.s
-        n = int(s.var[st.V_TXQ_N])
-        self.frames, self.out = [], []
-        for k in range(n):
-            i = self._index(s.txq[k])
-            self.frames.append(self.mbufs.data(i))
-            self.free.append(i)
-        s.var[st.V_TXQ_N] = 0
-        self._refill()
+    def _take_sent(self) -> list[bytes]:
+        """The frames the stack transmitted, their mbufs back in the pool."""
+        q = self.io.tx
+        frames = []
+        while q[io.Q_HEAD] < q[io.Q_TAIL]:
+            m = int(q[io.Q_FIRST + q[io.Q_HEAD] % (q.shape[0] - io.Q_FIRST)])
+            q[io.Q_HEAD] += 1
+            frames.append(self.mbufs.data(self._index(m)))
+            self._free_mbuf(m)
+        return frames
+
+    def _collect(self, frames: list[bytes]) -> None:
+        self.frames, self.out = frames, []
         for frame in self.frames:
             check_frame(frame, self.mac)
             seg = parse_tcp(frame)

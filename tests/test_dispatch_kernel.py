@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from nperf.fake_mbufs import FakeMbufs
+from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import dispatch as d
 from tests import packets as P
 
@@ -77,7 +77,7 @@ def test_dispatch_frames_exact_assignment_and_counters():
 
 def test_sort_burst_on_mbufs_buckets_and_drops():
     frames = [c[1] for c in CASES]
-    mb = FakeMbufs(len(frames))
+    mb = MemoryMbufs(len(frames))
     for i, f in enumerate(frames):
         mb.fill(i, f)
     buckets = np.zeros((2, 32), np.int64)

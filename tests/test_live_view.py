@@ -21,7 +21,7 @@ def test_terminal_gets_the_table_with_its_phases(session):
     assert not PLAIN_LINE.search(text), text[-3000:]                   # no per-role lines: the table instead
     header = next(line for line in text.splitlines() if "role" in line and "CPS" in line)
     assert [c.strip() for c in header.strip("┃ ").split("┃")] == \
-        ["role", "phase", "target", "conc", "CPS", "RPS", "tx/rx Mbps", "p50/p99 ms", "fail", "drops"]
+        ["role", "phase", "target", "conc", "CPS", "RPS", "tx/rx Mbps", "p50/p99 ms", "fail", "drops", "busy"]
     rows = [line for line in text.splitlines() if line.startswith("│ client c") or line.startswith("│ server s")]
     assert any(re.match(r"│ client c │ sustain │ +1,000 │ +1,000 │ +[\d,]+ │", r) for r in rows), rows[-6:]
     assert any(r.startswith("│ server s") for r in rows)

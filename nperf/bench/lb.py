@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from nperf.bench import median_ratio
-from nperf.fake_mbufs import FakeMbufs
+from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import dispatch
 from nperf.kernels.jit import kernel
 from nperf.subproc import Proc, clean_prefix
@@ -46,7 +46,7 @@ def _frames() -> list[bytes]:
 
 def kernel_mpps(seconds: float) -> float:
     frames = _frames()
-    mb = FakeMbufs(len(frames))
+    mb = MemoryMbufs(len(frames))
     for i, f in enumerate(frames):
         mb.fill(i, f)
     v4 = [(0x0A000100 + w, w) for w in range(8)]

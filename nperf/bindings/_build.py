@@ -66,8 +66,6 @@ int64_t np_ring_enqueue(uint64_t ring, uint64_t mbufs, uint64_t n, uint64_t unus
 int64_t np_ring_dequeue(uint64_t ring, uint64_t mbufs, uint64_t n, uint64_t unused);
 int64_t np_mbuf_alloc(uint64_t pool, uint64_t mbufs, uint64_t n, uint64_t unused);
 int64_t np_mbuf_free(uint64_t mbufs, uint64_t n, uint64_t unused1, uint64_t unused2);
-int64_t np_ring_rx(uint64_t ring, uint64_t unused, uint64_t mbufs, uint64_t n);
-int64_t np_ring_tx(uint64_t ring, uint64_t unused, uint64_t mbufs, uint64_t n);
 int64_t np_tsc(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 int64_t np_tsc_hz(uint64_t a, uint64_t b, uint64_t c, uint64_t d);
 int64_t np_sleep_ns(uint64_t ns, uint64_t b, uint64_t c, uint64_t d);
@@ -197,15 +195,6 @@ int64_t np_ring_enqueue(uint64_t ring, uint64_t mbufs, uint64_t n, uint64_t unus
 int64_t np_ring_dequeue(uint64_t ring, uint64_t mbufs, uint64_t n, uint64_t unused) {
     (void)unused;
     return rte_ring_dequeue_burst((struct rte_ring *)ring, (void **)mbufs, (unsigned)n, NULL);
-}
-/* rings with the signature of the port bursts, so a worker's loop takes either */
-int64_t np_ring_rx(uint64_t ring, uint64_t unused, uint64_t mbufs, uint64_t n) {
-    (void)unused;
-    return rte_ring_dequeue_burst((struct rte_ring *)ring, (void **)mbufs, (unsigned)n, NULL);
-}
-int64_t np_ring_tx(uint64_t ring, uint64_t unused, uint64_t mbufs, uint64_t n) {
-    (void)unused;
-    return rte_ring_enqueue_burst((struct rte_ring *)ring, (void * const *)mbufs, (unsigned)n, NULL);
 }
 int64_t np_mbuf_alloc(uint64_t pool, uint64_t mbufs, uint64_t n, uint64_t unused) {
     (void)unused;

@@ -115,5 +115,36 @@ store_u16 = _make_store(types.uint16)
 store_u32 = _make_store(types.uint32)
 store_u64 = _make_store(types.uint64)
 
-__all__ = ["call_c", "view_u8", "view_u16", "array_addr", "load_u16", "load_u32", "load_u64",
+__all__ = ["call_c", "view_u8", "view_u16", "array_addr", "load_u16", "load_u32", "load_u64", "prefetch", "rdtsc",
            "store_u16", "store_u32", "store_u64"]
+
+
+@intrinsic
+def prefetch(typingctx, addr):
+    """Ask for the cache line at integer address `addr` (llvm.prefetch: read, high locality)."""
+    if not isinstance(addr, types.Integer):
+        return None
+    sig = types.void(addr)
+
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=ir.FunctionType(
+            ir.VoidType(), [i8p, i32, i32, i32]))
+        ptr = builder.inttoptr(context.cast(builder, args[0], signature.args[0], types.uint64), i8p)
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def rdtsc(typingctx):
+    """The CPU's time-stamp counter (llvm.readcyclecounter), without a call into C."""
+    sig = types.int64()
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.readcyclecounter", fnty=ir.FunctionType(_I64, []))
+        return builder.call(fn, [])
+
+    return sig, codegen

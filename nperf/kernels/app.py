@@ -14,7 +14,7 @@ payload for the client (see `nperf.worker_stack`).
 from nperf.kernels import client_app, net
 from nperf.kernels import http_client as hc
 from nperf.kernels import http_server as hs
-from nperf.kernels.jit import inline, kernel
+from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import C_DROP_BAD_IP, C_DROP_PROTOCOL, C_UDP_BYTES_IN, C_UDP_IN, P_PORT_FIRST, \
     P_PORT_LAST, P_ROLE, SERVER, http_server_counters
 from nperf.kernels.tcp_table import (
@@ -35,7 +35,7 @@ def _enqueue(s, c, kind, flags, length):
     t[c, T_SND_END] += length
 
 
-@inline
+@step
 def app_input(s, c, b, start, n, now):
     """In-order bytes b[start:start+n] arrived on c; returns how many were taken."""
     t = s.tcb
@@ -57,7 +57,7 @@ def app_input(s, c, b, start, n, now):
     return end - start
 
 
-@inline
+@step
 def app_copy(s, c, off, out, pos, n):
     """Stream bytes [off, off+n) of c into out[pos:]: its queued messages, regenerated."""
     t = s.tcb

@@ -1,7 +1,7 @@
 """Indices into the table of C function addresses that kernels call.
 
 `nperf.bindings.dpdk.function_table()` builds the uint64 array in this order;
-kernels call `call_c(fns[RX_BURST], ...)`. Keeping the order here (a module
+kernels call them through the named helpers of `nperf.kernels.io`. Keeping the order here (a module
 without DPDK) lets kernels compile and cache without the extension.
 """
 RX_BURST = 0
@@ -13,10 +13,8 @@ MBUF_FREE = 5
 TSC = 6
 TSC_HZ = 7
 SLEEP_NS = 8
-RING_RX = 9              # ring dequeue/enqueue with the port bursts' argument order
-RING_TX = 10
-YIELD = 11
+YIELD = 9
 
 C_NAMES = ("np_rx_burst", "np_tx_burst", "np_ring_enqueue", "np_ring_dequeue",
            "np_mbuf_alloc", "np_mbuf_free", "np_tsc", "np_tsc_hz", "np_sleep_ns",
-           "np_ring_rx", "np_ring_tx", "np_yield")
+           "np_yield")

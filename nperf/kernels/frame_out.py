@@ -7,7 +7,7 @@ empty or the queue full, a sender stops and tries again next turn.
 import numpy as np
 
 from nperf.kernels import mbuf, net
-from nperf.kernels.jit import inline
+from nperf.kernels.jit import inline, step
 from nperf.kernels.stack import C_DROP_TX_FULL, P_MAC, V_IP_ID, V_STASH_N, V_TXQ_N
 
 
@@ -56,7 +56,7 @@ def put_eth(s, b, dst_mac, ethertype):
     net.put16(b, 12, ethertype)
 
 
-@inline
+@step
 def put_ipv4(s, b, src, dst, proto, payload_len):
     """IPv4 header at offset 14, with its checksum."""
     o = net.ETH_LEN

@@ -11,8 +11,26 @@ never return a new array; mbuf bytes are viewed with
 
 `inline` is for small helpers: Numba inlines them into the caller's IR, so
 they also compile under the caller's flags.
+
+`step` marks the larger protocol steps (TCP input, segment arrival, ACK
+processing...). They are inlined like `inline` ones, except with
+NPERF_PERF_SPLIT=1 in the environment: then each is a function of its own,
+so that `perf` (with NPERF_PERF_MAP=1, see nperf.perf_map) attributes
+cycles to it instead of to the kernel it is inlined into. Those split
+kernels are cached in a directory of their own, never mixed with the
+production ones. The split changes code generation a little; use it to see
+where cycles go, not to measure speed.
 """
+import os
+import tempfile
+
+import numba
 from numba import njit
+
+SPLIT = os.environ.get("NPERF_PERF_SPLIT", "") not in ("", "0")
+if SPLIT:
+    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "nperf-perf-split-cache")
 
 kernel = njit(cache=True, nogil=True, _nrt=False)
 inline = njit(cache=True, nogil=True, _nrt=False, inline="always")
+step = kernel if SPLIT else inline

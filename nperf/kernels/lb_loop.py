@@ -9,11 +9,10 @@ worker rings only what fits, so back-pressure reaches the workers' TX rings
 """
 import numpy as np
 
-from nperf.bindings.intrinsics import array_addr, call_c
-from nperf.kernels import cfn, mbuf
+from nperf.kernels import io, mbuf
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.dispatch import DROP_PORT_TX_FULL, DROP_RING_FULL, TX_BYTES, TX_PACKETS, sort_burst
-from nperf.kernels.poll import N_POLL_STATE, idle_backoff
+from nperf.kernels.poll import N_POLL_STATE, account, idle_backoff
 
 BURST = 32
 PENDING = 256
@@ -54,12 +53,12 @@ def _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters):
         if k == 0:
             continue
         row = buckets[w]
-        sent = call_c(fns[cfn.RING_ENQUEUE], rx_rings[w], array_addr(row), k, 0)
+        sent = io.ring_enqueue_burst(fns, rx_rings[w], row, k)
         wcounters[w, W_TO_WORKER] += sent
         if sent < k:
             counters[DROP_RING_FULL] += k - sent
             wcounters[w, W_RING_FULL] += k - sent
-            call_c(fns[cfn.MBUF_FREE], array_addr(row[sent:]), k - sent, 0, 0)
+            io.pool_free_bulk(fns, row[sent:], k - sent)
         bucket_len[w] = 0
 
 
@@ -74,7 +73,7 @@ def _from_workers(fns, tx_rings, pending, pending_len, state, wcounters):
         if space == 0:
             break
         w = (first + i) % nw
-        got = call_c(fns[cfn.RING_DEQUEUE], tx_rings[w], array_addr(pending[npend:]), min(space, BURST), 0)
+        got = io.ring_dequeue_burst(fns, tx_rings[w], pending[npend:], min(space, BURST))
         for j in range(npend, npend + got):
             pending_len[j] = mbuf.pkt_len(pending[j])
         wcounters[w, W_FROM_WORKER] += got
@@ -86,7 +85,7 @@ def _from_workers(fns, tx_rings, pending, pending_len, state, wcounters):
 @inline
 def _to_port(fns, port, pending, pending_len, npend, counters):
     """Transmit what the port takes; the rest moves to the front of `pending`."""
-    sent = call_c(fns[cfn.TX_BURST], port, 0, array_addr(pending), min(npend, BURST * 2))
+    sent = io.port_tx_burst(fns, port, 0, pending, min(npend, BURST * 2))
     nbytes = 0
     for j in range(sent):
         nbytes += pending_len[j]
@@ -104,21 +103,24 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
             budget_cycles, idle_cycles, max_sleep_ns):
     """Forward for about `budget_cycles` TSC cycles, then return to Python."""
     rx, buckets, bucket_len, drops, pending, pending_len, state = scratch
-    start = call_c(fns[cfn.TSC], 0, 0, 0, 0)
+    start = io.tsc(fns)
+    tsc = start
     while True:
-        n = call_c(fns[cfn.RX_BURST], port, 0, array_addr(rx), BURST)
+        n = io.port_rx_burst(fns, port, 0, rx, BURST)
         if n > 0:
             ndrop = sort_burst(rx, n, table, buckets, bucket_len, drops, counters)
-            if ndrop:
-                call_c(fns[cfn.MBUF_FREE], array_addr(drops), ndrop, 0, 0)
+            io.pool_free_bulk(fns, drops, ndrop)
             _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters)
         npend = _from_workers(fns, tx_rings, pending, pending_len, state, wcounters)
         sent = 0
         if npend:
             sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
         state[ST_PENDING] = npend
-        now = call_c(fns[cfn.TSC], 0, 0, 0, 0)
-        idle_backoff(fns, state, n > 0 or sent > 0, now, idle_cycles, max_sleep_ns)
+        did = n > 0 or sent > 0
+        idle_backoff(fns, state, did, io.tsc(fns), idle_cycles, max_sleep_ns)
+        now = io.tsc(fns)
+        account(state, did, now - tsc)
+        tsc = now
         if now - start > budget_cycles:
             return
 
@@ -134,5 +136,5 @@ def lb_flush(fns, port, scratch, counters, tries):
         sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
     if npend:
         counters[DROP_PORT_TX_FULL] += npend
-        call_c(fns[cfn.MBUF_FREE], array_addr(pending), npend, 0, 0)
+        io.pool_free_bulk(fns, pending, npend)
     state[ST_PENDING] = 0

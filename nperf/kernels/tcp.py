@@ -16,7 +16,7 @@ import numpy as np
 
 from nperf.kernels import app, frame_out, mbuf, net
 from nperf.kernels.arp import owns
-from nperf.kernels.jit import inline, kernel
+from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import (
     C_CONN_ABORTED, C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
     C_DROP_TCP_CHECKSUM, C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_DUPACKS, C_TCP_DUPLICATE_SEGS,
@@ -56,7 +56,7 @@ def work_push(s, c):
     s.var[V_WORK_TAIL] = tail + 1
 
 
-@inline
+@step
 def _rearm(s, c):
     """Queue c on the wheel at its earliest deadline (0 = none)."""
     t = s.tcb
@@ -84,7 +84,7 @@ def _window_field(s, c, syn):
 
 # --- building segments ---------------------------------------------------
 
-@kernel
+@inline
 def emit(s, c, seq, n, flags, now):
     """Send one segment of c: sequence offset `seq`, `n` stream bytes, `flags`."""
     t = s.tcb
@@ -168,7 +168,7 @@ def _send_rst(s, c):
 
 # --- opening and closing -------------------------------------------------
 
-@inline
+@step
 def _init(s, c, lip, lport, rip, rport, mac, state, now):
     """A fresh row for connection c (every word 0 but these), entered in the 4-tuple hash."""
     t = s.tcb
@@ -194,7 +194,7 @@ def _init(s, c, lip, lport, rip, rport, mac, state, now):
     hash_insert(s.hash, k1, k2, c)
 
 
-@inline
+@step
 def _syn_options(s, c, b, o, doff):
     """MSS and window scale from a SYN's options (malformed options end the walk)."""
     t = s.tcb
@@ -236,7 +236,7 @@ def tcp_connect(s, lip, lport, rip, rport, mac, now):
     return c
 
 
-@inline
+@step
 def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
     """Passive open on a SYN to a listening address and port."""
     s.counters[C_TCP_SYNS_IN] += 1
@@ -301,7 +301,7 @@ def abort_all(s, now):
 
 # --- input ---------------------------------------------------------------
 
-@inline
+@step
 def tcp_input(s, b, n, ihl, ip_len, now):
     """One TCP segment in frame b (IPv4 header already checked)."""
     o = net.ETH_LEN + ihl
@@ -350,7 +350,7 @@ def tcp_input(s, b, n, ihl, ip_len, now):
         _rearm(s, c)        # else tcp_output re-arms after sending, often with the delayed ACK gone
 
 
-@inline
+@step
 def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
     t = s.tcb
     if flags & net.ACK and ((ack - t[c, T_ISS]) & M32) != 1:
@@ -403,7 +403,7 @@ def _rtt_sample(s, c, now):
     t[c, T_RTO] = min(max(rto, s.params[P_RTO_MIN_US]), s.params[P_RTO_MAX_US])
 
 
-@inline
+@step
 def _acked(s, c, ack_off, now):
     """New data acknowledged up to sequence offset ack_off."""
     t = s.tcb
@@ -444,7 +444,7 @@ def _fin_acked(t, c):
     return (t[c, T_FLAGS] & F_FIN_QUEUED) != 0 and t[c, T_SND_UNA] > t[c, T_SND_END]
 
 
-@inline
+@step
 def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
     """A segment for a synchronized connection; payload at b[p:p+plen]."""
     t = s.tcb
@@ -521,7 +521,7 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
         _idle_deadline(s, c, now)
 
 
-@inline
+@step
 def _dupack(s, c):
     t = s.tcb
     s.counters[C_TCP_DUPACKS] += 1
@@ -540,7 +540,7 @@ def _dupack(s, c):
         work_push(s, c)
 
 
-@inline
+@step
 def _data(s, c, b, p, plen, seg, st, now):
     t = s.tcb
     if st != ESTABLISHED and st != FIN_WAIT_1 and st != FIN_WAIT_2:
@@ -570,7 +570,7 @@ def _data(s, c, b, p, plen, seg, st, now):
     work_push(s, c)
 
 
-@inline
+@step
 def _fin(s, c, st, now):
     t = s.tcb
     t[c, T_RCV_NXT] += 1
@@ -587,7 +587,7 @@ def _fin(s, c, st, now):
 
 # --- output --------------------------------------------------------------
 
-@kernel
+@inline
 def tcp_output(s, c, now):
     """Send what c may send now; False if frames ran out (c stays on the list)."""
     t = s.tcb

@@ -19,7 +19,7 @@ comparisons; only packet parsing and building convert to 32-bit wire values.
 """
 import numpy as np
 
-from nperf.kernels.jit import inline, kernel
+from nperf.kernels.jit import inline, kernel, step
 
 # connection states (RFC 9293 names)
 CLOSED, LISTEN, SYN_SENT, SYN_RCVD, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSE_WAIT, CLOSING, \
@@ -171,7 +171,7 @@ def _home(k1, k2, mask):
     return (h ^ (h >> 29)) & mask
 
 
-@inline
+@step
 def hash_find(h, k1, k2):
     mask = h.shape[0] - 1
     i = _home(k1, k2, mask)
@@ -182,7 +182,7 @@ def hash_find(h, k1, k2):
     return np.int64(-1)
 
 
-@inline
+@step
 def hash_insert(h, k1, k2, c):
     mask = h.shape[0] - 1
     i = _home(k1, k2, mask)

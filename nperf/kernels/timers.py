@@ -10,7 +10,7 @@ turn of the wheel stay in their slot and are skipped until their turn.
 """
 import numpy as np
 
-from nperf.kernels.jit import inline, kernel
+from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.tcp_table import T_W_DUE, T_W_NEXT, T_W_PREV
 
 TICK_US = 1000
@@ -45,7 +45,7 @@ def timer_cancel(t, heads, c):
         _unlink(t, heads, c)
 
 
-@inline
+@step
 def timer_at(t, heads, c, due_us):
     """Make sure connection c is looked at no later than `due_us`."""
     tick = (due_us + TICK_US - 1) // TICK_US

@@ -1,30 +1,31 @@
-"""A worker's whole poll loop as one kernel: receive, protocols, timers, transmit.
+"""A worker's poll loop: one turn, repeated (DPDK's l2fwd_main_loop, in Numba).
 
-The loop reads from and writes to either a port or the lb's ring pair: `io`
-holds the two C functions and their handles, both with the port bursts'
-argument order (see `_build.py`). Per turn: top up the free-mbuf stash,
-receive a burst and hand each frame to ARP/ICMP/TCP, run due timers, let the
-application start new work (the client's scheduler), send what connections
-may send, transmit the queue. `frame_input` is also what the array tests
-drive directly.
+`worker_turn` is the whole data path of one turn: top up the free-mbuf
+stash, receive a burst and hand each frame to ARP/ICMP/TCP, free what was
+not reused, run due timers, let the application start new work (the
+client's scheduler), send what connections may send, and transmit the
+queue. Production (`worker_poll`), the frame-level test harnesses and the
+benchmarks all run this one function; only their `Io` differs (see
+`nperf.kernels.io`). `worker_poll` adds the clock, the idle back-off and the
+busy share, and returns to Python after a time budget.
 """
 import numpy as np
 
-from nperf.bindings.intrinsics import array_addr, call_c
-from nperf.kernels import app, arp, cfn, client_sched, mbuf, net, tcp
-from nperf.kernels.jit import kernel
-from nperf.kernels.poll import N_POLL_STATE, idle_backoff
+from nperf.bindings.intrinsics import prefetch
+from nperf.kernels import app, arp, client_sched, io, mbuf, net, tcp
+from nperf.kernels.jit import inline, kernel
+from nperf.kernels.poll import account, idle_backoff, new_poll_state
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS,
                                  C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_FRAMES, C_TX_BYTES,
                                  C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_STASH_N, V_TXQ_HELD, V_TXQ_N, random64)
-from nperf.kernels.timers import timers_due
+from nperf.kernels.timers import TICK_US, W_LAST, timers_due
 
 BURST = 32
 BROADCAST = 0xFFFFFFFFFFFF
 TX_TRIES = 4
 
-# io words
-IO_RX_FN, IO_TX_FN, IO_RX_HANDLE, IO_TX_HANDLE, IO_QUEUE, IO_POOL, N_IO = range(7)
+# what a turn did (bits of worker_turn's result)
+DID_RX, DID_TX, DID_TIMERS, DID_APP = 1, 2, 4, 8
 
 
 class LoopScratch:
@@ -34,7 +35,7 @@ class LoopScratch:
         self.rx = np.zeros(BURST, np.int64)
         self.done = np.zeros(BURST, np.int64)
         self.lens = np.zeros(1024, np.int64)
-        self.pstate = np.zeros(N_POLL_STATE, np.int64)
+        self.pstate = new_poll_state()
 
     def arrays(self):
         return self.rx, self.done, self.lens, self.pstate
@@ -46,7 +47,7 @@ def test_loss(s):
     return (random64(s) & 0x7FFFFFFF) % 1_000_000 < s.params[P_LOSS_PPM]
 
 
-@kernel
+@inline
 def frame_input(s, m, now):
     """One received frame; True if its mbuf was reused to answer (not to be freed)."""
     n = mbuf.data_len(m)
@@ -100,14 +101,14 @@ def frame_input(s, m, now):
 
 
 @kernel
-def _lose(fns, s, first, n):
+def _lose(fns, port, s, first, n):
     """Drop frames txq[first:n] at the test loss rate; returns how many frames remain queued."""
     kept = first
     for i in range(first, n):
         m = s.txq[i]
         if test_loss(s):
             s.counters[C_DROP_TEST_LOSS] += 1
-            call_c(fns[cfn.MBUF_FREE], array_addr(s.txq[i:]), 1, 0, 0)
+            io.mbuf_free_bulk(fns, port, s.txq[i:], 1)
         else:
             s.txq[kept] = m
             kept += 1
@@ -117,19 +118,24 @@ def _lose(fns, s, first, n):
 
 @kernel
 def run_timers(s, now):
-    """Handle every connection whose timer tick has come; returns how many."""
+    """Handle every connection whose timer tick has come; returns how many.
+
+    One timers_due call walks at most one wheel turn (4.096 s) of ticks, so
+    after a longer gap (a stalled process, a test that jumps in time) the
+    walk repeats until the wheel has caught up with `now`.
+    """
     total = 0
     while True:
         k = timers_due(s.tcb, s.wheel, now, s.fired)
         for j in range(k):
             tcp.tcp_timer(s, s.fired[j], now)
         total += k
-        if k < s.fired.shape[0]:
+        if k < s.fired.shape[0] and s.wheel[W_LAST] >= now // TICK_US:
             return total
 
 
 @kernel
-def flush(fns, io, s, lens):
+def flush(fns, port, s, lens):
     """Transmit the queue; returns how many frames left.
 
     What the port or ring does not take stays at the head of the queue for
@@ -142,12 +148,12 @@ def flush(fns, io, s, lens):
     if n == 0:
         return np.int64(0)
     if s.params[P_LOSS_PPM] > 0 and s.var[V_TXQ_HELD] < n:
-        n = _lose(fns, s, s.var[V_TXQ_HELD], n)
+        n = _lose(fns, port, s, s.var[V_TXQ_HELD], n)
     for i in range(n):
         lens[i] = mbuf.pkt_len(s.txq[i])
     sent = 0
     for _ in range(TX_TRIES):
-        sent += call_c(fns[io[IO_TX_FN]], io[IO_TX_HANDLE], io[IO_QUEUE], array_addr(s.txq[sent:]), n - sent)
+        sent += io.tx_burst(fns, port, s.txq[sent:], n - sent)
         if sent == n:
             break
     nbytes = 0
@@ -164,39 +170,51 @@ def flush(fns, io, s, lens):
 
 
 @kernel
-def refill(fns, io, s):
+def refill(fns, port, s):
     """Top the free-mbuf stash up (all-or-nothing bulk allocation)."""
     have = s.var[V_STASH_N]
     need = s.stash.shape[0] - have
     if need >= BURST:
-        if call_c(fns[cfn.MBUF_ALLOC], io[IO_POOL], array_addr(s.stash[have:]), need, 0) == need:
+        if io.mbuf_alloc_bulk(fns, port, s.stash[have:], need) == need:
             s.var[V_STASH_N] = have + need
 
 
 @kernel
-def worker_poll(fns, io, s, scratch, budget_cycles, idle_cycles, max_sleep_ns, tsc0, cycles_per_us):
-    """Run the worker for about `budget_cycles`; returns False once the application is done."""
+def worker_turn(fns, port, s, scratch, now):
+    """One turn at time `now` (us); returns what it did (DID_* bits, 0 = an empty poll)."""
     rx, done, lens, pstate = scratch
-    start = call_c(fns[cfn.TSC], 0, 0, 0, 0)
+    s.var[V_NOW_US] = now
+    refill(fns, port, s)
+    n = io.rx_burst(fns, port, rx, BURST)
+    nfree = 0
+    for i in range(n):
+        if i + 1 < n:
+            prefetch(mbuf.data_addr(rx[i + 1]))
+        if not frame_input(s, rx[i], now):
+            done[nfree] = rx[i]
+            nfree += 1
+    io.mbuf_free_bulk(fns, port, done, nfree)
+    fired = run_timers(s, now)
+    started = client_sched.tick(s, now)
+    tcp.work_run(s, now)
+    sent = flush(fns, port, s, lens)
+    return (DID_RX if n > 0 else 0) | (DID_TX if sent > 0 else 0) | (DID_TIMERS if fired > 0 else 0) \
+        | (DID_APP if started else 0)
+
+
+@kernel
+def worker_poll(fns, port, s, scratch, budget_cycles, idle_cycles, max_sleep_ns, tsc0, cycles_per_us):
+    """Run turns for about `budget_cycles`; returns False once the application is done."""
+    pstate = scratch[3]
+    start = io.tsc(fns)
     tsc = start
     while True:
-        now = np.int64((tsc - tsc0) / cycles_per_us)
-        s.var[V_NOW_US] = now
-        refill(fns, io, s)
-        n = call_c(fns[io[IO_RX_FN]], io[IO_RX_HANDLE], io[IO_QUEUE], array_addr(rx), BURST)
-        nfree = 0
-        for i in range(n):
-            if not frame_input(s, rx[i], now):
-                done[nfree] = rx[i]
-                nfree += 1
-        if nfree:
-            call_c(fns[cfn.MBUF_FREE], array_addr(done), nfree, 0, 0)
-        fired = run_timers(s, now)
-        busy = client_sched.tick(s, now)
-        tcp.work_run(s, now)
-        sent = flush(fns, io, s, lens)
-        tsc = call_c(fns[cfn.TSC], 0, 0, 0, 0)
-        idle_backoff(fns, pstate, n > 0 or sent > 0 or fired > 0 or busy, tsc, idle_cycles, max_sleep_ns)
+        did = worker_turn(fns, port, s, scratch, np.int64((tsc - tsc0) / cycles_per_us))
+        after = io.tsc(fns)
+        idle_backoff(fns, pstate, did != 0, after, idle_cycles, max_sleep_ns)
+        now = io.tsc(fns)
+        account(pstate, did != 0, now - tsc)
+        tsc = now
         if client_sched.finished(s):
             return False
         if tsc - start > budget_cycles:

@@ -51,14 +51,16 @@ class Client(Worker):
                   "ok": int(dcc[ca.CC_OK]), "fail": self._failures(dcc),
                   "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "p999_ms": p999, "max_ms": top,
                   "open": int(k[ca.K_ACTIVE]), "outstanding": int(k[ca.K_OUTSTANDING]),
-                  "retried": int(dcc[ca.CC_RETRIED])}
+                  "retried": int(dcc[ca.CC_RETRIED]), "retransmits": int(c[stack.C_TCP_RETRANSMITS]),
+                  "busy": self.busy()}
         if k[ca.K_TYPE] == ca.O_UDP_STREAM:
             fields["udp_pps"] = int(dcc[ca.CC_UDP_SENT])
         self.per_second.append(fields)
         line = (f"[{self.name}] [{elapsed:3d}s] {phase} (target {count(fields['target'])})  "
                 f"conc {count(fields['conc'])}  cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  "
                 f"rps {count(fields['rps'])}  tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
-                f"ok {count(fields['ok'])}  fail {count(fields['fail'])}  p99 {p99:.2f} ms")
+                f"ok {count(fields['ok'])}  fail {count(fields['fail'])}  p99 {p99:.2f} ms  "
+                f"retrans/s {count(d[stack.C_TCP_RETRANSMITS])}  busy {fields['busy']:.0%}")
         if "udp_pps" in fields:
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         return line, fields

@@ -11,7 +11,7 @@ import numpy as np
 
 from nperf import eal, perf_map, reports
 from nperf.bindings import dpdk
-from nperf.kernels import dispatch, lb_loop
+from nperf.kernels import dispatch, lb_loop, poll
 from nperf.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
                              rx_ring_name, tx_ring_name)
 from nperf.reports import LbReport, PortCounters, WorkerCounters
@@ -49,6 +49,7 @@ class Lb:
         self.say = say
         self.seconds = 0
         self._last = None
+        self._last_poll = None
         self.port = None
         self.final = None
         self.ready_detail = ""
@@ -116,13 +117,16 @@ class Lb:
         self._last = c
         drops = self.drops()
         dropped = ", ".join(f"{k} {count(v)}" for k, v in drops.items() if v) or "none"
+        state = self.scratch.state[:poll.N_POLL_STATE].copy()
+        busy = poll.busy_share(self._last_poll if self._last_poll is not None else state * 0, state)
+        self._last_poll = state
         line = (f"[{self.name}] [{elapsed:3d}s] link {'up' if up else 'down'}  "
                 f"rx {rate_line(d[dispatch.RX_PACKETS], d[dispatch.RX_BYTES])}  "
                 f"tx {rate_line(d[dispatch.TX_PACKETS], d[dispatch.TX_BYTES])}  "
-                f"drops {dropped}")
+                f"busy {busy:.0%}  drops since start: {dropped}")
         fields = {"link": int(up), "rx_pps": int(d[dispatch.RX_PACKETS]), "tx_pps": int(d[dispatch.TX_PACKETS]),
                   "rx_mbps": float(d[dispatch.RX_BYTES] * 8 / 1e6), "tx_mbps": float(d[dispatch.TX_BYTES] * 8 / 1e6),
-                  "drops": sum(drops.values())}
+                  "drops": sum(drops.values()), "busy": busy}
         fields.update({f"drop_{k}": v for k, v in drops.items()})     # by cause, since start
         return line, fields
 

@@ -22,14 +22,16 @@ class Server(Worker):
                   "rps": requests - self._prev_requests,
                   "tx_mbps": float(d[stack.C_TX_BYTES] * 8 / 1e6), "rx_mbps": float(d[stack.C_RX_BYTES] * 8 / 1e6),
                   "retransmits": int(c[stack.C_TCP_RETRANSMITS]), "drops": self.drops(),
-                  "udp_pps": int(d[stack.C_UDP_IN])}
+                  "udp_pps": int(d[stack.C_UDP_IN]), "busy": self.busy()}
         fields.update({n: int(v) for n, v in zip(stack.COUNTER_NAMES, c) if n.startswith("drop_")})  # by cause
         self._prev_requests = requests
         line = (f"[{self.name}] [{elapsed:3d}s] conns {count(fields['conns'])}  "
                 f"cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  rps {count(fields['rps'])}  "
                 f"tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
-                f"retrans {count(fields['retransmits'])}  "
-                f"rst {count(c[stack.C_TCP_RESETS_IN] + c[stack.C_TCP_RESETS_OUT])}  drops {count(fields['drops'])}")
+                f"retrans/s {count(d[stack.C_TCP_RETRANSMITS])}  "
+                f"rst/s {count(d[stack.C_TCP_RESETS_IN] + d[stack.C_TCP_RESETS_OUT])}  "
+                f"drops/s {count(sum(v for n, v in zip(stack.COUNTER_NAMES, d) if n.startswith('drop_')))}  "
+                f"busy {fields['busy']:.0%}")
         if c[stack.C_UDP_IN]:
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         return line, fields

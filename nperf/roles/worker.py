@@ -13,7 +13,7 @@ import numpy as np
 
 from nperf import config, eal, perf_map, reports, warmup
 from nperf.bindings import dpdk
-from nperf.kernels import arp, cfn, stack, worker_loop
+from nperf.kernels import arp, io, poll, stack, worker_loop
 from nperf.lb_shared import Attachment
 from nperf.worker_stack import StackOptions, build_stack, mss
 
@@ -45,6 +45,7 @@ class Worker:
         self.attachment = None
         self.started = False
         self._prev: np.ndarray | None = None
+        self._prev_poll: np.ndarray | None = None
         self.final = None
         self.ready_detail = ""
 
@@ -74,10 +75,9 @@ class Worker:
         dpdk.eal_init(self.eal_args)
         self.fns = dpdk.function_table()
         if d.is_dpdk_client:
-            io, mac = self._attach(d.client_ring_idx, lcore)
+            self.io, mac = self._attach(d.client_ring_idx, lcore)
         else:
-            io, mac = self._own_port()
-        self.io = io
+            self.io, mac = self._own_port()
         self.stack = build_stack(self.cfg, self.role, mac, self.opts)
         self.scratch = worker_loop.LoopScratch().arrays()
         hz = dpdk.tsc_hz()
@@ -96,8 +96,7 @@ class Worker:
     def _attach(self, ring_idx: int, lcore: int):
         self.attachment = Attachment(ring_idx, lcore)
         a = self.attachment
-        io = np.array([cfn.RING_RX, cfn.RING_TX, a.rx.addr, a.tx.addr, 0, a.pool.addr], np.int64)
-        return io, a.mac
+        return io.dpdk_io(io.RING, a.rx.addr, a.tx.addr, a.pool.addr), a.mac
 
     def _own_port(self):
         if dpdk.Port.count() == 0:
@@ -109,8 +108,7 @@ class Worker:
         # interface's own MAC, which the kernel will not accept from a peer.
         mac = config.parse_mac(self.cfg.network.l2.mac_address) if self.cfg.network.l2.mac_address \
             else self.port.mac()
-        io = np.array([cfn.RX_BURST, cfn.TX_BURST, self.port.id, self.port.id, 0, self.pool.addr], np.int64)
-        return io, mac
+        return io.dpdk_io(io.PORT, self.port.id, self.port.id, self.pool.addr), mac
 
     # --- run -----------------------------------------------------------
     def poll_slice(self) -> bool:
@@ -131,6 +129,13 @@ class Worker:
         d = c - (self._prev if self._prev is not None else 0)
         self._prev = c
         return c, d
+
+    def busy(self) -> float:
+        """The poll loop's busy share since the previous call (see kernels.poll)."""
+        now = self.scratch[3].copy()
+        share = poll.busy_share(self._prev_poll if self._prev_poll is not None else now * 0, now)
+        self._prev_poll = now
+        return share
 
     def drops(self) -> int:
         return int(sum(v for n, v in zip(stack.COUNTER_NAMES, self.stack.counters) if n.startswith("drop_")))

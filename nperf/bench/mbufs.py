@@ -1,8 +1,9 @@
-"""rte_mbuf headers in NumPy memory, for kernel tests and micro-benchmarks.
+"""rte_mbuf headers in NumPy memory: the benchmarks' (and the frame-level tests') packet buffers.
 
 They carry only the fields the kernels read (buffer address, data offset,
 lengths), laid out as in `nperf.kernels.mbuf`, so the production kernels run
-unchanged on them without DPDK. Never hand them to DPDK itself.
+unchanged on them without DPDK, through in-memory I/O (`kernels.io.ARRAYS`).
+Never hand them to DPDK itself.
 """
 import numpy as np
 
@@ -12,7 +13,7 @@ HEADER = 128
 DATA_ROOM = 2048
 
 
-class FakeMbufs:
+class MemoryMbufs:
     """`n` mbufs; `addrs` is the int64 array of their header addresses."""
 
     def __init__(self, n: int, data_room: int = DATA_ROOM):
