@@ -14,11 +14,13 @@ missing from the cache (a first `nperf server` after installing) is then
 compiled with a "compiling kernels (k/N)" line per kernel, instead of
 silently for a minute while the port already exists.
 
-`--clean` first deletes nperf's cached kernels. Numba checks only a kernel's
-own source file for changes, so after editing any file under
-`nperf/kernels`, the kernels that call into it must be rebuilt this way.
+`--clean` first deletes nperf's cached kernels. It is never needed for
+correctness: the cache directory is named after a digest of the kernel
+sources (`nperf.kernels.jit`), so an edited kernel file means a fresh
+directory. The warm-up removes the directories of other digests.
 """
 import os
+import shutil
 import sys
 import time
 
@@ -27,7 +29,7 @@ import numpy as np
 
 from nperf import config
 from nperf.data import SEED_TEST3
-from nperf.kernels import cfn, io, lb_loop, worker_loop
+from nperf.kernels import cfn, io, jit, lb_loop, worker_loop
 from nperf.worker_stack import StackOptions, build_stack
 
 ROLES = ("lb", "server", "client")
@@ -81,27 +83,32 @@ def prepare(role: str, say) -> int:
     """Compile the kernels of `role` missing from the cache, saying "compiling kernels (k/N)"
     before each; returns how many were compiled."""
     missing = _uncached(role)
+    if missing and stale_caches():
+        say(f"kernel sources differ from the cached build: compiling for sources {jit.DIGEST}")
     for i, (name, kernel, sig) in enumerate(missing, 1):
         say(f"compiling kernels ({i}/{len(missing)}): {name}, once, cached afterwards")
         kernel.compile(sig)
     return len(missing)
 
 
-def clean() -> int:
-    """Delete nperf's cached kernels; returns how many files went."""
-    root = os.path.dirname(os.path.abspath(__file__))
-    gone = 0
-    for d, _, files in os.walk(root):
-        for f in files:
-            if f.endswith((".nbi", ".nbc")):
-                os.unlink(os.path.join(d, f))
-                gone += 1
-    return gone
+def stale_caches() -> list[str]:
+    """Cache directories built from other kernel sources than these."""
+    if not os.path.isdir(jit.CACHE_ROOT):
+        return []
+    return [os.path.join(jit.CACHE_ROOT, d) for d in os.listdir(jit.CACHE_ROOT)
+            if d not in (jit.DIGEST, "split-" + jit.DIGEST)]
+
+
+def clean(everything: bool) -> int:
+    """Delete cached kernels: of other sources, or all of them; returns how many directories went."""
+    doomed = stale_caches() + ([jit.numba.config.CACHE_DIR] if everything else [])
+    for d in doomed:
+        shutil.rmtree(d, ignore_errors=True)
+    return len(doomed)
 
 
 def main(argv=None) -> int:
-    if "--clean" in (sys.argv[1:] if argv is None else argv):
-        clean()
+    clean("--clean" in (sys.argv[1:] if argv is None else argv))
     t0 = time.monotonic()
     compiled = sum(prepare(role, lambda line: print(line, file=sys.stderr, flush=True)) for role in ROLES)
     print(f"nperf kernels: {compiled} compiled, every one cached ({time.monotonic() - t0:.0f} s)", file=sys.stderr)

@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 
 from nperf import http_tables
-from nperf.kernels import arp, client_app, http_client, http_server, latency, stack, tcp_table, timers
+from nperf.kernels import arp, client_app, http_client, http_server, latency, stack, tcp_table, time_wait, timers
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
@@ -81,11 +81,11 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         retry=np.zeros((cap + 64, 2), np.int64),
         payload=udp_payload(cfg))
     return stack.Stack(
-        tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(cap), free=tcp_table.new_free_stack(cap),
+        tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(cap + cap), free=tcp_table.new_free_stack(cap),
         wheel=timers.new_wheel(), params=p, var=var,
         counters=np.zeros(stack.CS_CLIENT + client_app.N_CLIENT_COUNTERS, np.int64),
         stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=np.zeros(2 * cap + 64, np.int64),
-        arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app)
+        arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap))
 
 
 HEADERS = 14 + 20 + 20       # Ethernet, IPv4, TCP (data segments carry no options)
@@ -147,5 +147,7 @@ def udp_payload(cfg) -> np.ndarray:
 
 
 def memory_per_connection() -> int:
-    """Bytes of preallocated state per connection slot (table, hash, free stack, work, idle and retry lists)."""
-    return tcp_table.bytes_per_connection() + 8 + 16 + 16 + 16
+    """Bytes of preallocated state per connection slot (table, hash, free stack, work, idle and retry
+    lists) and per TIME-WAIT record (as many as slots), with their hash rows."""
+    return tcp_table.bytes_per_connection() + 8 + 16 + 16 + 16 + 8 * time_wait.N_TW_WORDS \
+        + tcp_table.HASH_BYTES_PER_CONN

@@ -34,7 +34,7 @@ import numpy as np
 from nperf.config import load_worker
 from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import stack as st
-from nperf.kernels import cfn, io, tcp_table, timers, worker_loop
+from nperf.kernels import cfn, io, tcp_table, time_wait, timers, worker_loop
 from nperf.kernels.tcp_table import STATE_NAMES
 from nperf.worker_stack import StackOptions, build_stack
 
@@ -385,11 +385,15 @@ class Wire:
                     self.listener.receive(seg)
 
     # --- connection table ---------------------------------------------
-    def slot(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int | None:
-        """The slot of a 4-tuple (found through the stack's own hash), or None."""
+    def entry(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int:
+        """The hash value of a 4-tuple: a slot, a TIME-WAIT record (>= time_wait.TAG) or -1."""
         k1, k2 = (ip_int(rip) << 16) | rport, (ip_int(lip) << 16) | lport
-        c = int(tcp_table.hash_find(self.s.hash, k1, k2))
-        return None if c < 0 else c
+        return int(tcp_table.hash_find(self.s.hash, k1, k2))
+
+    def slot(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int | None:
+        """The connection row of a 4-tuple (found through the stack's own hash), or None."""
+        c = self.entry(rip, rport, lip, lport)
+        return None if c < 0 or c >= time_wait.TAG else c
 
     def state(self, c: int) -> str:
         return STATE_NAMES[int(self.tcb.state[c])]
@@ -409,8 +413,17 @@ class Wire:
         assert len(set(free.tolist())) == top, "a slot is twice on the free stack"
         assert np.all(states[free] == tcp_table.CLOSED), "a live slot is on the free stack"
         vals = s.hash[:, 2]
-        assert int(np.count_nonzero(vals >= 0)) == len(live), "hash entries != live connections"
-        assert sorted(vals[vals >= 0].tolist()) == sorted(live.tolist()), "hash values != live slots"
+        rows = vals[(vals >= 0) & (vals < time_wait.TAG)]
+        assert len(rows) == len(live), "hash entries != live connections"
+        assert sorted(rows.tolist()) == sorted(live.tolist()), "hash values != live slots"
+        ring, head, tail = s.tw, int(s.var[st.V_TW_HEAD]), int(s.var[st.V_TW_TAIL])
+        waiting = {(head + k) % ring.shape[0] for k in range(tail - head)
+                   if ring[(head + k) % ring.shape[0], time_wait.TW_DUE] != 0}
+        records = (vals[vals >= time_wait.TAG] - time_wait.TAG).tolist()
+        assert sorted(records) == sorted(waiting), "hash TIME-WAIT entries != live TIME-WAIT records"
+        for i in records:
+            k1, k2 = int(ring[i, time_wait.TW_K1]), int(ring[i, time_wait.TW_K2])
+            assert int(tcp_table.hash_find(s.hash, k1, k2)) == time_wait.TAG + i, f"record {i} not found by its keys"
         heads = s.wheel
         last_tick = int(s.wheel[timers.W_LAST])
         for c in np.flatnonzero(states == tcp_table.CLOSED):
@@ -603,8 +616,10 @@ class Peer:
 
     @property
     def state(self) -> str:
-        c = self.slot
-        return "CLOSED" if c is None else self.w.state(c)
+        v = self.w.entry(self.ip, self.port, self.server_ip, self.server_port)
+        if v >= time_wait.TAG:
+            return "TIME_WAIT"
+        return "CLOSED" if v < 0 else self.w.state(v)
 
     def server_window(self, seg: Seg) -> int:
         """The window a segment of the server offers, in bytes."""

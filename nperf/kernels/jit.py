@@ -20,16 +20,41 @@ cycles to it instead of to the kernel it is inlined into. Those split
 kernels are cached in a directory of their own, never mixed with the
 production ones. The split changes code generation a little; use it to see
 where cycles go, not to measure speed.
+
+The cache directory is named after a digest of every kernel source
+(`sources_digest`). Numba checks only a kernel's own file for changes, but a
+cached kernel carries compiled copies of the kernels it calls in other files:
+after an edit it would run their old code, silently. With the digest in the
+path, any edit means a fresh directory and a recompile (roles say
+"compiling kernels" first), never stale code. The directory is under
+NUMBA_CACHE_DIR if that is set, else in the package's __pycache__.
 """
+import glob
+import hashlib
 import os
-import tempfile
 
 import numba
 from numba import njit
 
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KERNEL_SOURCES = ("kernels/*.py", "bindings/intrinsics.py", "bench/pair.py")   # under PACKAGE
 SPLIT = os.environ.get("NPERF_PERF_SPLIT", "") not in ("", "0")
-if SPLIT:
-    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "nperf-perf-split-cache")
+
+
+def sources_digest(package: str = PACKAGE) -> str:
+    """sha256 (16 hex digits) over Numba's version and every file that kernels compile from."""
+    h = hashlib.sha256(numba.__version__.encode())
+    for pattern in KERNEL_SOURCES:
+        for path in sorted(glob.glob(os.path.join(package, pattern))):
+            h.update(os.path.relpath(path, package).encode())
+            with open(path, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()[:16]
+
+
+CACHE_ROOT = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(PACKAGE, "__pycache__", "numba")
+DIGEST = sources_digest()
+numba.config.CACHE_DIR = os.path.join(CACHE_ROOT, ("split-" if SPLIT else "") + DIGEST)
 
 kernel = njit(cache=True, nogil=True, _nrt=False)
 inline = njit(cache=True, nogil=True, _nrt=False, inline="always")

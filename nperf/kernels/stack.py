@@ -1,8 +1,9 @@
 """Everything a worker's stack kernels share, as one NamedTuple of arrays.
 
 `Stack` groups the connection table, its hash, the timer wheel, the ARP
-cache, the application tables (`App`) and the burst scratch (free mbufs to
-build frames in, frames to transmit, connections with output pending).
+cache, the application tables (`App`), the burst scratch (free mbufs to
+build frames in, frames to transmit, connections with output pending) and
+the TIME-WAIT records (`tw`, see `nperf.kernels.time_wait`).
 Kernels take the whole `Stack` as one argument; Python builds it once
 (`nperf.worker_stack`). Numba passes it by value, member by member, to every
 kernel that is not inlined, so it is kept to few arrays: one row table, one
@@ -20,7 +21,7 @@ from nperf.kernels.jit import inline
 
 Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
-    "stash", "txq", "work", "arp", "fired", "app",
+    "stash", "txq", "work", "arp", "fired", "app", "tw",
 ))
 App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload"))
 
@@ -34,7 +35,7 @@ CLIENT = 1
 
 # var: mutable scalars
 (V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,
- N_VAR) = range(10)
+ V_TW_HEAD, V_TW_TAIL, N_VAR) = range(12)
 
 COUNTER_NAMES = (
     "rx_frames", "rx_bytes", "tx_frames", "tx_bytes",
@@ -46,6 +47,7 @@ COUNTER_NAMES = (
     "tcp_resets_in", "tcp_resets_out", "tcp_syns_in", "tcp_table_full", "tcp_no_listener",
     "conn_opened", "conn_closed", "conn_reset", "conn_timed_out", "conn_idle_closed",
     "tcp_window_probes", "udp_in", "udp_bytes_in", "conn_aborted",
+    "tcp_time_wait", "tcp_time_wait_evicted",
 )
 N_COUNTERS = len(COUNTER_NAMES)
 
@@ -91,6 +93,8 @@ C_TCP_WINDOW_PROBES = 38
 C_UDP_IN = 39
 C_UDP_BYTES_IN = 40
 C_CONN_ABORTED = 41
+C_TCP_TIME_WAIT = 42
+C_TCP_TIME_WAIT_EVICTED = 43
 assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))
 
 # counters regions after the stack's own

@@ -14,14 +14,14 @@ to snd_una with one segment of window (RFC 6298 timer, Karn's rule).
 """
 import numpy as np
 
-from nperf.kernels import app, frame_out, mbuf, net
+from nperf.kernels import app, frame_out, mbuf, net, time_wait
 from nperf.kernels.arp import owns
 from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import (
     C_CONN_ABORTED, C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
     C_DROP_TCP_CHECKSUM, C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_DUPACKS, C_TCP_DUPLICATE_SEGS,
     C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
-    C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYNS_IN, C_TCP_TABLE_FULL, C_TCP_TIMEOUTS,
+    C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYNS_IN, C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
     C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
     P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
     P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_WORK_HEAD, V_WORK_TAIL, random64)
@@ -128,35 +128,43 @@ def emit(s, c, seq, n, flags, now):
 
 
 @kernel
-def reply_rst(s, b, src, dst, sport, dport, seq, ack, flags, plen):
-    """RST for a segment that has no connection (RFC 9293 3.10.7.1)."""
-    if flags & net.RST:
-        return
+def reply(s, b, src, dst, sport, dport, seq, ack, flags, win):
+    """A header-only segment answering frame b (from src:sport to dst:dport), with no connection row;
+    False if no frame was free (counted)."""
     m = frame_out.take_mbuf(s)
     if m < 0:
         s.counters[C_DROP_NO_MBUF] += 1
-        return
+        return False
     out = mbuf.buffer_view(m)
     frame_out.put_eth(s, out, net.get_mac(b, 6), net.ETH_IPV4)
     frame_out.put_ipv4(s, out, dst, src, net.PROTO_TCP, net.TCP_LEN)
     o = net.ETH_LEN + net.IP_LEN
     net.put16(out, o, dport)
     net.put16(out, o + 2, sport)
-    if flags & net.ACK:
-        net.put32(out, o + 4, ack)
-        net.put32(out, o + 8, 0)
-        out[o + 13] = net.RST
-    else:
-        net.put32(out, o + 4, 0)
-        net.put32(out, o + 8, (seq + plen + (1 if flags & net.SYN else 0) + (1 if flags & net.FIN else 0)) & M32)
-        out[o + 13] = net.RST | net.ACK
+    net.put32(out, o + 4, seq)
+    net.put32(out, o + 8, ack)
     out[o + 12] = 5 << 4
-    net.put16(out, o + 14, 0)
+    out[o + 13] = flags
+    net.put16(out, o + 14, win)
     net.put32(out, o + 16, 0)
     pseudo = net.pseudo_sum(dst, src, net.PROTO_TCP, net.TCP_LEN)
     net.put16(out, o + 16, net.fold(net.sum16(out, o, net.TCP_LEN, pseudo)))
     frame_out.send(s, m, o + net.TCP_LEN)
-    s.counters[C_TCP_RESETS_OUT] += 1
+    return True
+
+
+@kernel
+def reply_rst(s, b, src, dst, sport, dport, seq, ack, flags, plen):
+    """RST for a segment that has no connection (RFC 9293 3.10.7.1)."""
+    if flags & net.RST:
+        return
+    if flags & net.ACK:
+        sent = reply(s, b, src, dst, sport, dport, ack, 0, net.RST, 0)
+    else:
+        end = (seq + plen + (1 if flags & net.SYN else 0) + (1 if flags & net.FIN else 0)) & M32
+        sent = reply(s, b, src, dst, sport, dport, 0, end, net.RST | net.ACK, 0)
+    if sent:
+        s.counters[C_TCP_RESETS_OUT] += 1
 
 
 @inline
@@ -186,7 +194,6 @@ def _init(s, c, lip, lport, rip, rport, mac, state, now):
     t[c, T_CWND] = s.params[P_INIT_CWND] * s.params[P_MSS]
     t[c, T_SSTHRESH] = 1 << 40
     t[c, T_RTO] = s.params[P_RTO_INIT_US]
-    t[c, T_RTT_START] = now
     t[c, T_T_RTO] = now + s.params[P_RTO_INIT_US]
     t[c, T_W_DUE] = -1                  # not on the timer wheel
     t[c, T_BORN] = now
@@ -257,7 +264,7 @@ def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
 def _send_syn(s, c, flags, now):
     """The first SYN (or SYN-ACK): sequence offset 0, timed for the first RTT sample."""
     t = s.tcb
-    t[c, T_FLAGS] |= F_RTT
+    _rtt_on_send(s, c, 0, now)
     emit(s, c, 0, 0, flags, now)
     t[c, T_SND_NXT] = 1
     t[c, T_SND_MAX] = 1
@@ -266,14 +273,21 @@ def _send_syn(s, c, flags, now):
 
 @kernel
 def release(s, c, how, now):
-    """Forget connection c and return its slot."""
+    """Forget connection c, its 4-tuple included, and return its slot."""
     t = s.tcb
     if t[c, T_STATE] == CLOSED:
         return
-    app.app_closed(s, c, how, now)
-    s.counters[(C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT, C_CONN_IDLE_CLOSED, C_CONN_ABORTED)[how]] += 1
     k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT])
     hash_remove(s.hash, k1, k2)
+    _free_row(s, c, how, now)
+
+
+@inline
+def _free_row(s, c, how, now):
+    """The application learns how c ended; its row goes back to the free stack (the hash is the caller's)."""
+    t = s.tcb
+    app.app_closed(s, c, how, now)
+    s.counters[(C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT, C_CONN_IDLE_CLOSED, C_CONN_ABORTED)[how]] += 1
     timer_cancel(t, s.wheel, c)
     t[c, T_STATE] = CLOSED
     t[c, T_FLAGS] = 0
@@ -282,10 +296,47 @@ def release(s, c, how, now):
 
 @inline
 def _time_wait(s, c, now):
+    """Enter TIME-WAIT. An ACK still owed leaves first: tcp_output sends it and then hands the
+    connection over (`_to_record`); with nothing owed that happens at once."""
     t = s.tcb
     t[c, T_STATE] = TIME_WAIT
     t[c, T_T_RTO] = 0
-    t[c, T_T_END] = now + max(s.params[P_TIME_WAIT_US], 1)
+    if t[c, T_FLAGS] & (F_ACK_NOW | F_ACK_DELAYED):
+        t[c, T_FLAGS] |= F_ACK_NOW
+        work_push(s, c)
+    else:
+        _to_record(s, c, now)
+
+
+@kernel
+def _to_record(s, c, now):
+    """The 4-tuple of c (in TIME-WAIT, nothing owed) moves to a record (nperf.kernels.time_wait) and
+    its row is free at once; the connection counts as closed."""
+    t = s.tcb
+    k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT])
+    time_wait.start(s, k1, k2, (t[c, T_ISS] + t[c, T_SND_NXT]) & M32, (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32,
+                    _window_field(s, c, 0), t[c, T_PEER_MAC], now + max(s.params[P_TIME_WAIT_US], 1))
+    s.counters[C_TCP_TIME_WAIT] += 1
+    _free_row(s, c, END_CLOSED, now)
+
+
+@inline
+def _time_wait_segment(s, i, b, src, dst, sport, dport, flags, now):
+    """A segment for a 4-tuple in TIME-WAIT (record i); False if it opens a new connection instead."""
+    r = s.tw
+    if flags & net.RST:
+        s.counters[C_TCP_RESETS_IN] += 1
+        time_wait.end(s, i)
+        return True
+    if flags & net.SYN and not flags & net.ACK:
+        time_wait.end(s, i)             # the 4-tuple is reused: a new connection
+        return False
+    if flags & net.FIN:                 # our last ACK was lost: again, and TIME-WAIT starts over
+        if reply(s, b, src, dst, sport, dport, r[i, time_wait.TW_SEQ], r[i, time_wait.TW_ACK], net.ACK,
+                 r[i, time_wait.TW_WIN]):
+            s.counters[C_TCP_SEGS_OUT] += 1
+        time_wait.restart(s, i, now + max(s.params[P_TIME_WAIT_US], 1))
+    return True
 
 
 @kernel
@@ -329,8 +380,9 @@ def tcp_input(s, b, n, ihl, ip_len, now):
     s.counters[C_TCP_BYTES_IN] += plen
     k1, k2 = tuple_keys(src, sport, dst, dport)
     c = hash_find(s.hash, k1, k2)
-    if c >= 0 and s.tcb[c, T_STATE] == TIME_WAIT and flags & net.SYN and not flags & net.ACK:
-        release(s, c, END_CLOSED, now)      # the 4-tuple is reused: a new connection
+    if time_wait.is_record(c):
+        if _time_wait_segment(s, c - time_wait.TAG, b, src, dst, sport, dport, flags, now):
+            return
         c = np.int64(-1)
     if c < 0:
         if flags & net.RST:
@@ -370,8 +422,7 @@ def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
     t[c, T_SND_UNA] = 1
     t[c, T_SND_WND] = win
     t[c, T_SND_WL1] = 1
-    _rtt_sample(s, c, now)
-    t[c, T_FLAGS] &= ~F_RTT
+    _rtt_on_ack(s, c, 1, now)
     t[c, T_BACKOFF] = 0
     t[c, T_T_RTO] = 0
     t[c, T_STATE] = ESTABLISHED
@@ -386,6 +437,36 @@ def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
 def _idle_deadline(s, c, now):
     if s.params[P_IDLE_US] > 0:
         s.tcb[c, T_T_END] = now + s.params[P_IDLE_US]
+
+
+# --- round-trip time (RFC 6298), Karn's rule -------------------------------
+# One segment at a time is timed (F_RTT, from T_RTT_START, ending at T_RTT_SEQ).
+# Karn: only a segment sent once gives a sample, so any retransmission stops
+# the timing; the backed-off RTO stays until new data is acknowledged.
+
+@inline
+def _rtt_on_send(s, c, seq, now):
+    """A segment starting at sequence offset seq leaves: time it if it is new and nothing is timed."""
+    t = s.tcb
+    if not t[c, T_FLAGS] & F_RTT and seq >= t[c, T_SND_MAX]:
+        t[c, T_FLAGS] |= F_RTT
+        t[c, T_RTT_SEQ] = seq
+        t[c, T_RTT_START] = now
+
+
+@inline
+def _rtt_on_ack(s, c, ack_off, now):
+    """An ACK up to ack_off: a sample if it covers the timed segment."""
+    t = s.tcb
+    if t[c, T_FLAGS] & F_RTT and ack_off > t[c, T_RTT_SEQ]:
+        t[c, T_FLAGS] &= ~F_RTT
+        _rtt_sample(s, c, now)
+
+
+@inline
+def _rtt_on_retransmit(s, c):
+    """Something is sent again: no sample from what is being timed (Karn)."""
+    s.tcb[c, T_FLAGS] &= ~F_RTT
 
 
 @inline
@@ -410,9 +491,7 @@ def _acked(s, c, ack_off, now):
     acked = ack_off - t[c, T_SND_UNA]
     syn = t[c, T_SND_UNA] == 0                     # the ACK of our SYN: no data, no window growth
     mss = t[c, T_MSS]
-    if t[c, T_FLAGS] & F_RTT and ack_off > t[c, T_RTT_SEQ]:
-        _rtt_sample(s, c, now)
-        t[c, T_FLAGS] &= ~F_RTT
+    _rtt_on_ack(s, c, ack_off, now)
     t[c, T_SND_UNA] = ack_off
     if t[c, T_SND_NXT] < ack_off:
         t[c, T_SND_NXT] = ack_off
@@ -458,8 +537,11 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
             t[c, T_FLAGS] |= F_ACK_NOW             # in the window, not exact: challenge ACK (RFC 9293 3.10.7.4)
             work_push(s, c)
         return
+    if st == TIME_WAIT:                  # its ACK is about to leave (tcp_output), then the row goes
+        return
     if flags & net.SYN:
         if st == SYN_RCVD and seg == 0:
+            _rtt_on_retransmit(s, c)
             emit(s, c, 0, 0, net.SYN | net.ACK, now)   # our SYN-ACK was lost
         else:
             t[c, T_FLAGS] |= F_ACK_NOW                      # challenge ACK (RFC 5961)
@@ -507,17 +589,11 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
         elif st == LAST_ACK:
             release(s, c, END_CLOSED, now)
             return
-    if st == TIME_WAIT:
-        if flags & net.FIN:
-            t[c, T_FLAGS] |= F_ACK_NOW
-            _time_wait(s, c, now)
-            work_push(s, c)
-        return
     if plen > 0:
         _data(s, c, b, p, plen, seg, st, now)
     if flags & net.FIN and seg + plen == t[c, T_RCV_NXT]:
         _fin(s, c, st, now)
-    if t[c, T_STATE] != TIME_WAIT:         # t_end is the TIME_WAIT deadline there, not the idle one
+    if t[c, T_STATE] != CLOSED and t[c, T_STATE] != TIME_WAIT:
         _idle_deadline(s, c, now)
 
 
@@ -532,7 +608,7 @@ def _dupack(s, c):
         t[c, T_CWND] = t[c, T_SSTHRESH] + 3 * t[c, T_MSS]
         t[c, T_RECOVER] = t[c, T_SND_MAX]
         t[c, T_FLAGS] |= F_RECOVERY | F_RETRANSMIT
-        t[c, T_FLAGS] &= ~F_RTT
+        _rtt_on_retransmit(s, c)
         s.counters[C_TCP_FAST_RETRANSMITS] += 1
         work_push(s, c)
     elif t[c, T_FLAGS] & F_RECOVERY:
@@ -595,6 +671,11 @@ def tcp_output(s, c, now):
     if st == CLOSED or st == SYN_SENT or st == SYN_RCVD:
         _rearm(s, c)
         return True
+    if st == TIME_WAIT:                  # the ACK of the peer's FIN, then the row is given up
+        if not emit(s, c, t[c, T_SND_NXT], 0, net.ACK, now):
+            return False
+        _to_record(s, c, now)
+        return True
     if t[c, T_FLAGS] & F_RETRANSMIT:
         una = t[c, T_SND_UNA]
         n = min(t[c, T_MSS], t[c, T_SND_END] - una, t[c, T_SND_MAX] - una)   # resend only what was sent
@@ -613,10 +694,7 @@ def tcp_output(s, c, now):
             break
         if not emit(s, c, nxt, n, net.ACK | (net.PSH if n > 0 else 0) | (net.FIN if fin else 0), now):
             return False
-        if not t[c, T_FLAGS] & F_RTT and nxt >= t[c, T_SND_MAX]:   # Karn: time new data only
-            t[c, T_FLAGS] |= F_RTT
-            t[c, T_RTT_SEQ] = nxt
-            t[c, T_RTT_START] = now
+        _rtt_on_send(s, c, nxt, now)
         nxt += n + (1 if fin else 0)
         t[c, T_SND_NXT] = nxt
         if nxt > t[c, T_SND_MAX]:
@@ -662,9 +740,6 @@ def tcp_timer(s, c, now):
     if t[c, T_STATE] == CLOSED:
         return
     if t[c, T_T_END] and now >= t[c, T_T_END]:
-        if t[c, T_STATE] == TIME_WAIT:
-            release(s, c, END_CLOSED, now)
-            return
         if app.app_idle(s, c):
             _send_rst(s, c)
             release(s, c, END_IDLE, now)
@@ -687,7 +762,7 @@ def _on_rto(s, c, now):
     t = s.tcb
     st = t[c, T_STATE]
     t[c, T_BACKOFF] += 1
-    t[c, T_FLAGS] &= ~F_RTT                        # Karn: no RTT sample from retransmissions
+    _rtt_on_retransmit(s, c)
     if st == SYN_SENT or st == SYN_RCVD:
         if t[c, T_BACKOFF] > s.params[P_SYN_RETRIES]:
             s.counters[C_TCP_TIMEOUTS] += 1

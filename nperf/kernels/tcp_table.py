@@ -19,6 +19,7 @@ comparisons; only packet parsing and building convert to 32-bit wire values.
 """
 import numpy as np
 
+from nperf.bindings.intrinsics import array_addr
 from nperf.kernels.jit import inline, kernel, step
 
 # connection states (RFC 9293 names)
@@ -180,6 +181,25 @@ def hash_find(h, k1, k2):
             return h[i, H_VAL]
         i = (i + 1) & mask
     return np.int64(-1)
+
+
+@inline
+def hash_set(h, k1, k2, v):
+    """Give an existing key the value v; False if the key is absent."""
+    mask = h.shape[0] - 1
+    i = _home(k1, k2, mask)
+    while h[i, H_VAL] >= 0:
+        if h[i, H_K1] == k1 and h[i, H_K2] == k2:
+            h[i, H_VAL] = v
+            return True
+        i = (i + 1) & mask
+    return False
+
+
+@inline
+def hash_home_addr(h, k1, k2):
+    """The address of the key's home row, for a prefetch."""
+    return array_addr(h) + _home(k1, k2, h.shape[0] - 1) * (3 * 8)
 
 
 @step

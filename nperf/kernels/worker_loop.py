@@ -12,7 +12,7 @@ busy share, and returns to Python after a time budget.
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
-from nperf.kernels import app, arp, client_sched, io, mbuf, net, tcp
+from nperf.kernels import app, arp, client_sched, io, mbuf, net, tcp, time_wait
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.poll import account, idle_backoff, new_poll_state
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS,
@@ -118,13 +118,13 @@ def _lose(fns, port, s, first, n):
 
 @kernel
 def run_timers(s, now):
-    """Handle every connection whose timer tick has come; returns how many.
+    """Handle every connection whose timer tick has come, and forget passed TIME-WAITs; returns how many.
 
     One timers_due call walks at most one wheel turn (4.096 s) of ticks, so
     after a longer gap (a stalled process, a test that jumps in time) the
     walk repeats until the wheel has caught up with `now`.
     """
-    total = 0
+    total = time_wait.expire(s, now)
     while True:
         k = timers_due(s.tcb, s.wheel, now, s.fired)
         for j in range(k):
