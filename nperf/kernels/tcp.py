@@ -239,7 +239,7 @@ def tcp_connect(s, lip, lport, rip, rport, mac, now):
         return np.int64(-1)
     _init(s, c, lip, lport, rip, rport, mac, SYN_SENT, now)
     s.tcb[c, T_RCV_WSCALE] = s.params[P_RCV_WSCALE]
-    _send_syn(s, c, net.SYN, now)
+    _send_syn(s, c, now)
     return c
 
 
@@ -257,18 +257,27 @@ def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
     t[c, T_RCV_NXT] = 1
     t[c, T_SND_WND] = win
     _syn_options(s, c, b, o, doff)
-    _send_syn(s, c, net.SYN | net.ACK, now)
+    _send_syn(s, c, now)
 
 
 @inline
-def _send_syn(s, c, flags, now):
-    """The first SYN (or SYN-ACK): sequence offset 0, timed for the first RTT sample."""
+def _send_syn(s, c, now):
+    """Owe the first SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED): tcp_output sends it (`_first_syn`), in
+    this turn or, when no frame is free, in a later one; never as if sent while it was not."""
+    work_push(s, c)
+    _rearm(s, c)
+
+
+@inline
+def _first_syn(s, c, now):
+    """Send the owed first SYN or SYN-ACK (snd_nxt 0 until it leaves); False if no frame was free."""
     t = s.tcb
     _rtt_on_send(s, c, 0, now)
-    emit(s, c, 0, 0, flags, now)
+    if not emit(s, c, 0, 0, net.SYN | (net.ACK if t[c, T_STATE] == SYN_RCVD else 0), now):
+        return False
     t[c, T_SND_NXT] = 1
     t[c, T_SND_MAX] = 1
-    _rearm(s, c)
+    return True
 
 
 @kernel
@@ -420,6 +429,7 @@ def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
     t[c, T_RCV_NXT] = 1
     _syn_options(s, c, b, o, doff)
     t[c, T_SND_UNA] = 1
+    t[c, T_SND_NXT] = 1                  # also when a SYN resent by the timer is still owed
     t[c, T_SND_WND] = win
     t[c, T_SND_WL1] = 1
     _rtt_on_ack(s, c, 1, now)
@@ -668,8 +678,12 @@ def tcp_output(s, c, now):
     """Send what c may send now; False if frames ran out (c stays on the list)."""
     t = s.tcb
     st = t[c, T_STATE]
-    if st == CLOSED or st == SYN_SENT or st == SYN_RCVD:
+    if st == SYN_SENT or st == SYN_RCVD:
+        if t[c, T_SND_NXT] == 0 and not _first_syn(s, c, now):
+            return False
         _rearm(s, c)
+        return True
+    if st == CLOSED:
         return True
     if st == TIME_WAIT:                  # the ACK of the peer's FIN, then the row is given up
         if not emit(s, c, t[c, T_SND_NXT], 0, net.ACK, now):
@@ -768,7 +782,8 @@ def _on_rto(s, c, now):
             s.counters[C_TCP_TIMEOUTS] += 1
             release(s, c, END_TIMEOUT, now)
             return False
-        emit(s, c, 0, 0, net.SYN | (net.ACK if st == SYN_RCVD else 0), now)
+        t[c, T_SND_NXT] = 0                      # tcp_output sends the SYN (or SYN-ACK) again
+        work_push(s, c)
     elif t[c, T_SND_WND] == 0 and t[c, T_SND_UNA] == t[c, T_SND_MAX]:
         s.counters[C_TCP_WINDOW_PROBES] += 1    # zero window: probe, never give up
         t[c, T_BACKOFF] = min(t[c, T_BACKOFF], 10)

@@ -96,7 +96,7 @@ class Client(Worker):
         notes["tcp_timeouts"] = int(self.stack.counters[stack.C_TCP_TIMEOUTS])
         return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
-                            {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
+                            self.stack_counters(),
                             {n: int(v) for n, v in zip(HTTP_NAMES, self.http())},
                             acc, notes, int(cc[ca.CC_UDP_SENT]), histogram.encode(hist))
 

@@ -44,7 +44,7 @@ class Server(Worker):
 
     def report(self) -> ServerReport:
         return ServerReport("server", self.config_name, self.seconds,
-                            {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)},
+                            self.stack_counters(),
                             {n: int(v) for n, v in zip(HTTP_NAMES, self.http())}, self.active())
 
     def summary(self, r: ServerReport) -> str:

@@ -21,6 +21,7 @@ SLICE_S = 0.01
 IDLE_S = 0.0002
 MAX_IDLE_SLEEP_NS = 200_000
 POOL_NAME = "nperf_worker_pool"
+PORT_LOSSES = ("imissed", "ierrors", "oerrors", "rx_nombuf")     # rte_eth_stats fields
 
 
 class Worker:
@@ -139,6 +140,15 @@ class Worker:
 
     def drops(self) -> int:
         return int(sum(v for n, v in zip(stack.COUNTER_NAMES, self.stack.counters) if n.startswith("drop_")))
+
+    def stack_counters(self) -> dict[str, int]:
+        """The stack's counters by name; for a worker that owns its port, also what the port lost
+        (`port_imissed`, `port_rx_nombuf`, ...: frames the stack never saw)."""
+        out = {n: int(v) for n, v in zip(stack.COUNTER_NAMES, self.stack.counters)}
+        if self.port is not None:
+            port = self.port.stats()
+            out.update({f"port_{k}": int(port.get(k, 0)) for k in PORT_LOSSES})
+        return out
 
     # --- stop ----------------------------------------------------------
     def finish(self) -> None:
