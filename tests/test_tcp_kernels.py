@@ -1028,3 +1028,56 @@ def test_tcp_kernels_under_boundscheck(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "3 passed" in run.stdout, run.stdout[-2000:]
+
+
+# ------------------------------------------------------------------ SYNs: owed, and Karn's rule
+
+def test_syn_ack_waits_for_a_free_frame_and_is_not_a_retransmission():
+    w = Wire()
+    p = Peer(w)
+    stash = w.s.stash[:int(w.s.var[nstack.V_STASH_N])].copy()
+    w.s.var[nstack.V_STASH_N] = 0               # no free frame, and the pool too small for a refill
+    top = int(w.pool[0])
+    w.pool[0] = 4
+    assert p.syn() == []                         # nothing could be sent: the SYN-ACK is owed
+    assert p.state == "SYN_RCVD" and w.tcb.snd_nxt[p.slot] == 0
+    w.pool[0] = top
+    w.s.stash[:len(stash)] = stash
+    w.s.var[nstack.V_STASH_N] = len(stash)
+    out = w.advance(1 * MS)                      # the next turn, not the retransmission timeout
+    assert [g.flags for g in out] == [SYN | ACK] and out[0].ack == (p.isn + 1) & M32
+    assert w.counter("tcp_retransmits") == 0
+    assert p.ack() == [] and p.state == "ESTABLISHED"
+
+
+def test_syn_ack_sent_again_for_a_repeated_syn_gives_no_rtt_sample():
+    w = Wire()
+    p = Peer(w)
+    [synack] = p.syn()
+    out = p.syn(dt=300 * MS)                     # the peer did not get it: its SYN again
+    assert [(g.flags, g.seq) for g in out] == [(SYN | ACK, synack.seq)]
+    p.ack()
+    c = p.slot
+    assert p.state == "ESTABLISHED"
+    assert (w.tcb.srtt[c], w.tcb.rto[c]) == (0, 1_000 * MS)     # Karn: the answer to which SYN-ACK?
+
+
+def test_client_takes_no_rtt_sample_from_a_retransmitted_syn():
+    from tests.http_peer import HttpServer
+    from nperf.kernels import client_app as ca
+    w = Wire(role="client")
+    srv = HttpServer(w, answer_syn="none")
+    srv.schedule([0.01, 0.02, 5.0, 5.0, 5.5], type=ca.O_HTTP_REQUESTS, value=1, rpc=1_000_000)
+    while srv.syns == 0:
+        srv._step(1 * MS)
+    first = w.now
+    srv.answer_syn = "synack"
+    while srv.syns == 1:                         # the retransmission timeout: 1 s
+        srv._step(1 * MS)
+    assert 1_000 * MS <= w.now - first <= 1_002 * MS
+    for _ in range(3):
+        srv._step(1 * MS)
+    [c] = [c for c in range(w.max_conns) if w.tcb.state[c] == tt.ESTABLISHED]
+    # the first sample is the first request's round trip (a step), not the 1 s wait for the SYN-ACK
+    assert w.tcb.srtt[c] <= 2 * MS and w.tcb.rto[c] == 200 * MS
+    assert w.counter("tcp_retransmits") == 1

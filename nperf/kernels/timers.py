@@ -47,8 +47,12 @@ def timer_cancel(t, heads, c):
 
 @step
 def timer_at(t, heads, c, due_us):
-    """Make sure connection c is looked at no later than `due_us`."""
-    tick = (due_us + TICK_US - 1) // TICK_US
+    """Make sure connection c is looked at no later than `due_us`.
+
+    A deadline in a tick the wheel has already walked (due now, or passed)
+    goes in the next tick to walk: in its own slot it would wait a whole turn.
+    """
+    tick = max((due_us + TICK_US - 1) // TICK_US, heads[W_LAST] + 1)
     if t[c, T_W_DUE] >= 0:
         if t[c, T_W_DUE] <= tick:
             return
