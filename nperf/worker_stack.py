@@ -10,9 +10,9 @@ import msgspec
 import numpy as np
 
 from nperf import http_tables
-from nperf.kernels import arp, client_app, http_client, http_server, latency, stack, tcp_table, time_wait, timers
+from nperf.kernels import arp, client_app, http_client, http_server, latency, lookup, stack, tables, tcp_table, time_wait, timers
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
-                                 P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
+                                 P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
                                  P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
                                  SERVER, V_RNG)
@@ -54,6 +54,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     ip_first, ip_count, port_first, port_last = owned_range(cfg, role)
     p = np.zeros(N_PARAMS, np.int64)
     p[P_ROLE] = SERVER if role == "server" else CLIENT
+    p[P_DIRECT] = role != "server"          # see nperf.kernels.lookup
     p[P_MAC] = int.from_bytes(mac, "big")
     p[P_IP_FIRST], p[P_IP_COUNT] = ip_first, ip_count
     p[P_PORT_FIRST], p[P_PORT_LAST] = port_first, port_last
@@ -77,15 +78,17 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         requests=http_tables.build_request_table(cfg.http_config).arrays(),
         sched=client_schedule(cfg, opts),
         hists=np.zeros((2, latency.BUCKETS), np.int64),
-        idle=np.zeros(2 * cap + 64, np.int64),
-        retry=np.zeros((cap + 64, 2), np.int64),
+        idle=tables.zeros(2 * cap + 64),
+        retry=tables.zeros((cap + 64, 2)),
         payload=udp_payload(cfg))
     return stack.Stack(
-        tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(cap + cap), free=tcp_table.new_free_stack(cap),
+        tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(1 if p[P_DIRECT] else cap + cap),
+        free=tcp_table.new_free_stack(cap),
         wheel=timers.new_wheel(), params=p, var=var,
         counters=np.zeros(stack.CS_CLIENT + client_app.N_CLIENT_COUNTERS, np.int64),
-        stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=np.zeros(2 * cap + 64, np.int64),
-        arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap))
+        stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=tables.zeros(2 * cap + 64),
+        arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap),
+        pairs=lookup.new_pairs(ip_count, port_last - port_first + 1) if p[P_DIRECT] else lookup.new_pairs(1, 1))
 
 
 HEADERS = 14 + 20 + 20       # Ethernet, IPv4, TCP (data segments carry no options)

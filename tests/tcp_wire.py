@@ -34,7 +34,7 @@ import numpy as np
 from nperf.config import load_worker
 from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import stack as st
-from nperf.kernels import cfn, io, tcp_table, time_wait, timers, worker_loop
+from nperf.kernels import cfn, io, lookup, tcp_table, time_wait, timers, worker_loop
 from nperf.kernels.tcp_table import STATE_NAMES
 from nperf.worker_stack import StackOptions, build_stack
 
@@ -388,7 +388,7 @@ class Wire:
     def entry(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int:
         """The hash value of a 4-tuple: a slot, a TIME-WAIT record (>= time_wait.TAG) or -1."""
         k1, k2 = (ip_int(rip) << 16) | rport, (ip_int(lip) << 16) | lport
-        return int(tcp_table.hash_find(self.s.hash, k1, k2))
+        return int(lookup.find(self.s, k1, k2))
 
     def slot(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int | None:
         """The connection row of a 4-tuple (found through the stack's own hash), or None."""
@@ -412,7 +412,7 @@ class Wire:
         free = s.free[1:top + 1]
         assert len(set(free.tolist())) == top, "a slot is twice on the free stack"
         assert np.all(states[free] == tcp_table.CLOSED), "a live slot is on the free stack"
-        vals = s.hash[:, 2]
+        vals = s.pairs[:, lookup.PVAL] if s.params[st.P_DIRECT] else s.hash[:, tcp_table.H_VAL]
         rows = vals[(vals >= 0) & (vals < time_wait.TAG)]
         assert len(rows) == len(live), "hash entries != live connections"
         assert sorted(rows.tolist()) == sorted(live.tolist()), "hash values != live slots"
@@ -423,7 +423,7 @@ class Wire:
         assert sorted(records) == sorted(waiting), "hash TIME-WAIT entries != live TIME-WAIT records"
         for i in records:
             k1, k2 = int(ring[i, time_wait.TW_K1]), int(ring[i, time_wait.TW_K2])
-            assert int(tcp_table.hash_find(s.hash, k1, k2)) == time_wait.TAG + i, f"record {i} not found by its keys"
+            assert int(lookup.find(s, k1, k2)) == time_wait.TAG + i, f"record {i} not found by its keys"
         heads = s.wheel
         last_tick = int(s.wheel[timers.W_LAST])
         for c in np.flatnonzero(states == tcp_table.CLOSED):

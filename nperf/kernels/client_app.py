@@ -25,7 +25,7 @@ request's intended start (while idle: the server's keep-alive deadline, or
 """
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency
-from nperf.kernels.jit import inline, kernel
+from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
     APPQ, APP_WORDS, CLOSED, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP,
@@ -115,7 +115,7 @@ def _send(s, c, path, start):
     _cc(s)[CC_REQUESTS] += 1
 
 
-@kernel
+@step
 def send_request(s, c, start):
     """Queue the connection's next request (the paths in turn), timed from `start` (us)."""
     k = s.app.sched
@@ -198,7 +198,7 @@ def _excess(s):
     return k[K_ACTIVE] - k[K_CLOSING] > k[K_TARGET]
 
 
-@kernel
+@step
 def next_step(s, c, now):
     """After the handshake or a response: a retry, the next request, a wait for the rate limiter, or close."""
     t = s.tcb
@@ -243,7 +243,7 @@ def _response(s, c, ev, now):
     t[c, T_APP_T] = now + ka * 1_000_000 - KA_MARGIN_US if ka > 0 else 0
 
 
-@kernel
+@step
 def client_input(s, c, b, start, n, now):
     """Response bytes b[start:start+n] of c: parse them all (nothing is kept)."""
     t = s.tcb
@@ -270,7 +270,7 @@ def client_input(s, c, b, start, n, now):
     return n
 
 
-@kernel
+@step
 def keepalive_expired(s, c, now):
     """An idle connection about to be reused: True (and closed) if the server's keep-alive ran out."""
     t = s.tcb
@@ -281,7 +281,7 @@ def keepalive_expired(s, c, now):
     return True
 
 
-@kernel
+@step
 def client_peer_closed(s, c, now):
     """The server closed: a response delimited by the close is complete; we close too."""
     t = s.tcb
@@ -299,7 +299,7 @@ def _retry_allowed(s, c):
     return s.app.sched[K_RETRY_ON] != 0 and t[c, T_USER] > 1 and not t[c, T_APP_DONE] & CL_ANSWERED
 
 
-@kernel
+@step
 def client_closed(s, c, how, now):
     """c is gone (how: tcp_table.END_*): settle the connection and its outstanding request, once each."""
     t = s.tcb
@@ -340,7 +340,7 @@ def client_closed(s, c, how, now):
         cc[CC_CLOSED_OK] += 1
 
 
-@kernel
+@step
 def client_idle(s, c):
     """The TCP idle timer ran out on c: True to abort it. A client keeps an established connection
     that owes and awaits nothing (TCP_CONCURRENT holds them on purpose); anything else has timed out."""
@@ -348,6 +348,6 @@ def client_idle(s, c):
     return t[c, T_STATE] != ESTABLISHED or (t[c, T_APP_DONE] & (CL_REQ_OUT | CL_CLOSING)) != 0
 
 
-@kernel
+@step
 def is_client(s):
     return s.params[P_ROLE] == CLIENT

@@ -5,8 +5,8 @@ sustain, ramp-down, close); the target number of concurrent connections is
 0 while preparing (peers are resolved by ARP then), ramps linearly to the
 objective's value, holds, ramps down, and is 0 while closing. New
 connections take the next (source IP, source port) and (destination IP,
-destination port) from one cursor; a pair whose 4-tuple is still in the
-table (open or in TIME_WAIT) is skipped, never reused. A destination whose
+destination port) from one cursor; a source pair still held by a
+connection (open or in TIME-WAIT, see `lookup`) is skipped, never reused. A destination whose
 address ARP could not resolve is skipped too (and counted once), so the
 others carry on. With a rate limit, requests leave at their scheduled times
 on whichever connection is idle. UDP_STREAM sends datagrams on the same
@@ -14,11 +14,11 @@ schedule instead.
 """
 import numpy as np
 
-from nperf.kernels import arp, client_app as ca, frame_out, mbuf, net, stack, tcp
+from nperf.kernels import arp, client_app as ca, frame_out, lookup, mbuf, net, stack, tcp
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST, P_PORT_LAST
 from nperf.kernels.tcp_table import (
-    ESTABLISHED, T_APP_DONE, T_STATE, T_USER, hash_find, tuple_keys)
+    ESTABLISHED, T_APP_DONE, T_STATE, T_USER, tuple_keys)
 
 OPEN_PER_TURN = 64
 SCAN_PER_TURN = 256
@@ -95,7 +95,7 @@ def _open(s, k, want, now):
         lport = s.params[P_PORT_FIRST] + src // nsip
         rip, rport = _destination(s, k, cur)
         k1, k2 = tuple_keys(rip, rport, lip, lport)
-        if hash_find(s.hash, k1, k2) >= 0:
+        if not lookup.pair_free(s, k2):
             stack.client_counters(s)[ca.CC_NO_SOURCE_PAIR] += 1
             continue
         mac = _resolve(s, rip, now)

@@ -3,7 +3,8 @@
 `Stack` groups the connection table, its hash, the timer wheel, the ARP
 cache, the application tables (`App`), the burst scratch (free mbufs to
 build frames in, frames to transmit, connections with output pending) and
-the TIME-WAIT records (`tw`, see `nperf.kernels.time_wait`).
+the TIME-WAIT records (`tw`, see `nperf.kernels.time_wait`) and the
+client's direct index of its source pairs (`pairs`, see `nperf.kernels.lookup`).
 Kernels take the whole `Stack` as one argument; Python builds it once
 (`nperf.worker_stack`). Numba passes it by value, member by member, to every
 kernel that is not inlined, so it is kept to few arrays: one row table, one
@@ -21,7 +22,7 @@ from nperf.kernels.jit import inline
 
 Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
-    "stash", "txq", "work", "arp", "fired", "app", "tw",
+    "stash", "txq", "work", "arp", "fired", "app", "tw", "pairs",
 ))
 App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload"))
 
@@ -31,7 +32,7 @@ CLIENT = 1
 # params
 (P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
  P_TIME_WAIT_US, P_RTO_MIN_US, P_RTO_MAX_US, P_RTO_INIT_US, P_SYN_RETRIES, P_DATA_RETRIES, P_IDLE_US,
- P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, N_PARAMS) = range(22)
+ P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, P_DIRECT, N_PARAMS) = range(23)
 
 # var: mutable scalars
 (V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,

@@ -14,7 +14,7 @@ to snd_una with one segment of window (RFC 6298 timer, Karn's rule).
 """
 import numpy as np
 
-from nperf.kernels import app, frame_out, mbuf, net, time_wait
+from nperf.kernels import app, frame_out, lookup, mbuf, net, time_wait
 from nperf.kernels.arp import owns
 from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import (
@@ -32,7 +32,7 @@ from nperf.kernels.tcp_table import (
     T_IRS, T_ISS, T_LIP, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RCV_NXT,
     T_RCV_WSCALE, T_RECOVER, T_RIP, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START, T_SND_END, T_SND_MAX,
     T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WND, T_SND_WSCALE, T_SRTT, T_SSTHRESH, T_STATE, T_T_DACK, T_T_END,
-    T_T_RTO, T_W_DUE, hash_find, hash_insert, hash_remove, slot_alloc, slot_free, tuple_keys)
+    T_T_RTO, T_W_DUE, slot_alloc, slot_free, tuple_keys)
 from nperf.kernels.timers import timer_at, timer_cancel
 
 M32 = 0xFFFFFFFF
@@ -198,7 +198,7 @@ def _init(s, c, lip, lport, rip, rport, mac, state, now):
     t[c, T_W_DUE] = -1                  # not on the timer wheel
     t[c, T_BORN] = now
     k1, k2 = tuple_keys(rip, rport, lip, lport)
-    hash_insert(s.hash, k1, k2, c)
+    lookup.insert(s, k1, k2, c)
 
 
 @step
@@ -232,7 +232,10 @@ def _syn_options(s, c, b, o, doff):
 
 @kernel
 def tcp_connect(s, lip, lport, rip, rport, mac, now):
-    """Active open: a slot in SYN_SENT and the SYN sent; -1 if the table is full."""
+    """Active open: a slot in SYN_SENT and the SYN owed; -1 if the table is full or the local
+    pair is held (the scheduler checks lookup.pair_free first)."""
+    if not lookup.pair_free(s, (lip << 16) | lport):
+        return np.int64(-1)
     c = slot_alloc(s.free)
     if c < 0:
         s.counters[C_TCP_TABLE_FULL] += 1
@@ -287,7 +290,7 @@ def release(s, c, how, now):
     if t[c, T_STATE] == CLOSED:
         return
     k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT])
-    hash_remove(s.hash, k1, k2)
+    lookup.remove(s, k1, k2)
     _free_row(s, c, how, now)
 
 
@@ -388,7 +391,7 @@ def tcp_input(s, b, n, ihl, ip_len, now):
     s.counters[C_TCP_SEGS_IN] += 1
     s.counters[C_TCP_BYTES_IN] += plen
     k1, k2 = tuple_keys(src, sport, dst, dport)
-    c = hash_find(s.hash, k1, k2)
+    c = lookup.find(s, k1, k2)
     if time_wait.is_record(c):
         if _time_wait_segment(s, c - time_wait.TAG, b, src, dst, sport, dport, flags, now):
             return

@@ -20,6 +20,7 @@ comparisons; only packet parsing and building convert to 32-bit wire values.
 import numpy as np
 
 from nperf.bindings.intrinsics import array_addr
+from nperf.kernels import tables
 from nperf.kernels.jit import inline, kernel, step
 
 # connection states (RFC 9293 names)
@@ -102,7 +103,7 @@ assert all(globals()["T_" + f.upper()] == i for i, f in enumerate(FIELDS))
 
 def new_tcb(capacity: int) -> np.ndarray:
     """Rows for `capacity` connections; untouched pages cost no memory (calloc)."""
-    return np.zeros((capacity, N_WORDS), np.int64)
+    return tables.zeros((capacity, N_WORDS))
 
 
 class Columns:
@@ -161,7 +162,7 @@ def new_hash(capacity: int) -> np.ndarray:
     size = 1
     while size < 2 * capacity:
         size *= 2
-    h = np.zeros((size, 3), np.int64)
+    h = tables.zeros((size, 3))
     h[:, H_VAL] = -1
     return h
 

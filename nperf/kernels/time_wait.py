@@ -3,8 +3,8 @@
 A connection that enters TIME-WAIT (RFC 9293 3.6) owes its peer only two
 things for 2 MSL: an ACK if the peer's FIN comes again, and not mistaking a
 late segment for a new connection. Neither needs the ~540-byte row, so the
-row goes back to the free stack at once and the 4-tuple's hash entry points
-at one of these records instead (`TAG | index`).
+row goes back to the free stack at once and the 4-tuple's entry (`lookup`)
+points at one of these records instead (`TAG + index`).
 
 Why (measured with `nperf bench tcp`): at 500,000 connections/s and 1 s of
 TIME-WAIT a server held half a million rows that no one touches again until
@@ -21,9 +21,10 @@ record early (counted in `tcp_time_wait_evicted`).
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
+from nperf.kernels import tables
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import C_TCP_TIME_WAIT_EVICTED, V_TW_HEAD, V_TW_TAIL
-from nperf.kernels.tcp_table import hash_home_addr, hash_remove, hash_set
+from nperf.kernels import lookup
 
 TW_WORDS = (
     "due",      # expiry time (us); 0: dead, skipped at the head
@@ -42,7 +43,7 @@ PREFETCH_AHEAD = 8               # expiry prefetches the hash entry of the recor
 
 
 def new_ring(capacity: int) -> np.ndarray:
-    return np.zeros((max(capacity, 1), N_TW_WORDS), np.int64)
+    return tables.zeros((max(capacity, 1), N_TW_WORDS))
 
 
 @inline
@@ -58,7 +59,7 @@ def _append(s, k1, k2, seq, ack, win, mac, due):
     if s.var[V_TW_TAIL] - s.var[V_TW_HEAD] == cap:
         old = s.var[V_TW_HEAD] % cap
         if r[old, TW_DUE] != 0:
-            hash_remove(s.hash, r[old, TW_K1], r[old, TW_K2])
+            lookup.remove(s, r[old, TW_K1], r[old, TW_K2])
             s.counters[C_TCP_TIME_WAIT_EVICTED] += 1
         s.var[V_TW_HEAD] += 1
     i = s.var[V_TW_TAIL] % cap
@@ -77,7 +78,7 @@ def _append(s, k1, k2, seq, ack, win, mac, due):
 def start(s, k1, k2, seq, ack, win, mac, due):
     """Start TIME-WAIT until `due` for the 4-tuple (k1, k2): its hash entry names the new record."""
     i = _append(s, k1, k2, seq, ack, win, mac, due)
-    hash_set(s.hash, k1, k2, TAG + i)
+    lookup.set_value(s, k1, k2, TAG + i)
 
 
 @inline
@@ -92,7 +93,7 @@ def restart(s, i, due):
 def end(s, i):
     """TIME-WAIT ends early (a new SYN for the 4-tuple, an RST): the 4-tuple is free again."""
     r = s.tw
-    hash_remove(s.hash, r[i, TW_K1], r[i, TW_K2])
+    lookup.remove(s, r[i, TW_K1], r[i, TW_K2])
     r[i, TW_DUE] = 0
 
 
@@ -111,9 +112,9 @@ def expire(s, now):
             break
         if head + PREFETCH_AHEAD < tail:
             j = (head + PREFETCH_AHEAD) % cap
-            prefetch(hash_home_addr(s.hash, r[j, TW_K1], r[j, TW_K2]))
+            prefetch(lookup.prefetch_addr(s, r[j, TW_K1], r[j, TW_K2]))
         if due != 0:
-            hash_remove(s.hash, r[i, TW_K1], r[i, TW_K2])
+            lookup.remove(s, r[i, TW_K1], r[i, TW_K2])
             gone += 1
         head += 1
     s.var[V_TW_HEAD] = head

@@ -12,12 +12,13 @@ busy share, and returns to Python after a time budget.
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
-from nperf.kernels import app, arp, client_sched, io, mbuf, net, tcp, time_wait
+from nperf.kernels import app, arp, client_sched, io, lookup, mbuf, net, tcp, time_wait
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.poll import account, idle_backoff, new_poll_state
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS,
                                  C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_FRAMES, C_TX_BYTES,
                                  C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_STASH_N, V_TXQ_HELD, V_TXQ_N, random64)
+from nperf.kernels.tcp_table import tuple_keys
 from nperf.kernels.timers import TICK_US, W_LAST, timers_due
 
 BURST = 32
@@ -98,6 +99,25 @@ def frame_input(s, m, now):
         return False
     s.counters[C_DROP_PROTOCOL] += 1
     return False
+
+
+@inline
+def _prefetch_lookup(s, m):
+    """Ask for the cache line where frame m's connection will be looked up (a TCP/IPv4 frame's).
+
+    A burst's lookups are then in flight together: on a server the hash is
+    large and each new 4-tuple's line is a cache miss (perf: about half of
+    tcp_input's time was that one load before this pass).
+    """
+    b = mbuf.data_view(m)
+    if b.shape[0] < net.ETH_LEN + net.IP_LEN + net.TCP_LEN or net.get16(b, 12) != net.ETH_IPV4 \
+            or b[23] != net.PROTO_TCP:
+        return
+    o = net.ETH_LEN + (np.int64(b[14]) & 0xF) * 4
+    if o + 4 > b.shape[0]:
+        return
+    k1, k2 = tuple_keys(net.get32(b, 26), net.get16(b, o), net.get32(b, 30), net.get16(b, o + 2))
+    prefetch(lookup.prefetch_addr(s, k1, k2))
 
 
 @kernel
@@ -186,10 +206,10 @@ def worker_turn(fns, port, s, scratch, now):
     s.var[V_NOW_US] = now
     refill(fns, port, s)
     n = io.rx_burst(fns, port, rx, BURST)
+    for i in range(n):
+        _prefetch_lookup(s, rx[i])
     nfree = 0
     for i in range(n):
-        if i + 1 < n:
-            prefetch(mbuf.data_addr(rx[i + 1]))
         if not frame_input(s, rx[i], now):
             done[nfree] = rx[i]
             nfree += 1
