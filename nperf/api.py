@@ -19,6 +19,7 @@ every client has finished (or on `stop()`); then the others are stopped.
 `nperf run DIR` is this API with a printer.
 """
 import asyncio
+import contextlib
 import glob
 import json
 import os
@@ -30,13 +31,15 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from nperf import config, ipc
+from nperf import config, eal, ipc
+from nperf.subproc import clean_prefix
 from nperf.reports import ClientReport, Report
 
 SCHEMA_VERSION = 1             # of RunResult as `--report` writes it; raised on incompatible changes
 READY_TIMEOUT_S = 300          # a fresh machine compiles every kernel once (cached afterwards)
 LINK_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 20
+FAULT_GRACE_S = 0.2            # a role's exit is a fault unless nperf run is stopping within this time
 
 
 class RunError(RuntimeError):
@@ -66,6 +69,7 @@ class RunResult(msgspec.Struct, kw_only=True):
     schema_version: int = SCHEMA_VERSION
     ok: bool
     roles: list[RoleResult]
+    faults: list[str] = []          # roles that ended before they were stopped, and why
 
     def client_reports(self) -> list[ClientReport]:
         return [r.report for r in self.roles if isinstance(r.report, ClientReport)]
@@ -140,11 +144,16 @@ class Run:
     """One run of a topology; use as `async with Run(topo) as run:`."""
 
     def __init__(self, topology: Topology, duration: float | None = None, python: str = sys.executable,
-                 say=None):
+                 say=None, keep_going: bool = False):
         self.topology = topology
         self.duration = duration
         self.python = python
-        self.say = say or (lambda line: None)        # progress before the roles run (kernel compilation)
+        self.say = say or (lambda line: None)        # progress (kernel compilation) and faults, as lines
+        self.keep_going = keep_going                 # a role that dies does not stop the others
+        self.faults: list[str] = []
+        self._fault = asyncio.Event()                # set when a fault stops the run
+        self._stopping = False
+        self._watchers: list[asyncio.Task] = []
         self.dir = tempfile.mkdtemp(prefix="nperf-run-")
         os.chmod(self.dir, 0o700)
         self.sock = os.path.join(self.dir, "ipc.sock")
@@ -200,6 +209,7 @@ class Run:
             proc = await asyncio.create_subprocess_exec(*argv, stdout=out, stderr=asyncio.subprocess.STDOUT,
                                                         stdin=asyncio.subprocess.DEVNULL)
         p = self.procs[spec.name] = _Proc(spec, proc, log)
+        self._watchers.append(asyncio.create_task(self._watch(p)))
         await self._wait(p, p.ready, READY_TIMEOUT_S, "report ready")
         if spec.kind != "lb":
             p.link_up.set()             # only an lb reports a link
@@ -214,6 +224,32 @@ class Run:
             why = f"exited with status {p.proc.returncode}" if p.proc.returncode is not None \
                 else f"did not {what} within {timeout:.0f} s"
             raise RunError(f"{p.spec.name} ({p.spec.path}) {why}:\n{p.tail()}")
+
+    async def _watch(self, p: _Proc) -> None:
+        """A role that ends before the run stops it is a fault, noticed as it happens (the process's
+        exit, not a poll): named with its status or signal and its last log lines. A client that
+        sent its final report and exited is done, not a fault."""
+        rc = await p.proc.wait()
+        if self._stopping or not p.ready.is_set() or (p.spec.kind == "client" and p.done is not None):
+            return                          # stopped by us; failed to start (start() says why); finished
+        if p.done is not None:              # it stopped cleanly: a Ctrl-C reaches every role and nperf run at once
+            await asyncio.sleep(FAULT_GRACE_S)
+            if self._stopping or self._fault.is_set():
+                return
+        how = f"was killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
+        fault = f"{p.spec.name} {how} during the run" + ("" if self.keep_going else "; stopping the others")
+        self.say(f"error: {fault}; last lines of its log:\n{p.tail(10)}")
+        if self.keep_going:
+            self.faults.append(fault)
+        else:
+            self.interrupt(fault)
+
+    def interrupt(self, why: str) -> None:
+        """End the run now (a fault, Ctrl-C): seconds() ends, wait() stops every role; `why` is kept
+        in the result's faults."""
+        self.faults.append(why)
+        self._fault.set()
+        self._queue.put_nowait(None)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -253,17 +289,27 @@ class Run:
         return out
 
     async def wait(self) -> RunResult:
-        """Until every client has finished; then stop the rest and return the result."""
+        """Until every client has finished, or a role died (unless keep_going); then stop the rest and
+        return the result."""
         clients = [p for p in self.procs.values() if p.spec.kind == "client"]
-        await asyncio.gather(*(p.proc.wait() for p in clients))
+        done = asyncio.ensure_future(asyncio.gather(*(p.proc.wait() for p in clients)))
+        fault = asyncio.ensure_future(self._fault.wait())
+        await asyncio.wait({done, fault}, return_when=asyncio.FIRST_COMPLETED)
+        fault.cancel()
         return await self.stop()
 
     async def stop(self) -> RunResult:
         """Stop every role (clients first, lbs last) and collect their reports."""
         if self.result is not None:
             return self.result
+        self._stopping = True
         for p in reversed(list(self.procs.values())):
             await _terminate(p.proc)
+        for w in self._watchers:
+            w.cancel()
+        for p in self.procs.values():
+            if p.proc.returncode is not None and p.proc.returncode < 0:
+                _clean_killed(p)
         if self._server is not None:
             self._server.close()
             await asyncio.sleep(0)
@@ -273,9 +319,9 @@ class Run:
             status = p.proc.returncode if p.proc.returncode is not None else -1
             roles.append(RoleResult(p.spec.name, p.spec.kind, p.spec.path, status, report,
                                     p.configuration, p.per_second))
-        ok = bool(roles) and all(r.status == 0 and r.report is not None for r in roles) and \
+        ok = bool(roles) and not self.faults and all(r.status == 0 and r.report is not None for r in roles) and \
             all(r.responses_failed == 0 for r in self._clients(roles))
-        self.result = RunResult(ok=ok, roles=roles)
+        self.result = RunResult(ok=ok, roles=roles, faults=list(self.faults))
         if ok:
             shutil.rmtree(self.dir, ignore_errors=True)   # otherwise the role logs stay for a look
         return self.result
@@ -286,6 +332,20 @@ class Run:
 
     def log_tail(self, name: str) -> str:
         return self.procs[name].tail() if name in self.procs else ""
+
+
+def _clean_killed(p: _Proc) -> None:
+    """What a killed DPDK primary leaves behind (its runtime directory, hugepage files and memif
+    socket files), removed once every process of the run has stopped, so a new run starts clean."""
+    args = (p.configuration.get("dpdk_args") or p.configuration.get("dpdk", {}).get("args", "")).split()
+    if eal.proc_type(args) != "primary":
+        return
+    clean_prefix(eal.file_prefix(args))
+    for a in args:
+        for kv in a.split(","):
+            if kv.startswith("socket=") and "socket-abstract=no" in a:
+                with contextlib.suppress(OSError):
+                    os.unlink(kv.split("=", 1)[1])
 
 
 async def _terminate(proc: asyncio.subprocess.Process) -> None:

@@ -19,7 +19,7 @@ def _lb(args) -> int:
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     lb = Lb(cfg, args.config, core=args.core, ring_size=args.ring_size, pool_size=args.pool_size,
-            loopback=args.loopback, report=args.report, say=_say)
+            loopback=args.loopback, report=args.report, say=_say, pcap=args.pcap, pcap_count=args.pcap_count)
     return _start_and_run(lb, args)
 
 
@@ -59,16 +59,18 @@ def _worker(role):
         opts = StackOptions(max_conns=args.max_conns, time_wait_ms=args.time_wait_ms,
                             idle_timeout_s=args.idle_timeout, loss=args.loss,
                             duration_s=getattr(args, "duration", 0.0) or 0.0,
-                            concurrency=getattr(args, "concurrency", 0) or 0)
-        return _start_and_run(Role(cfg, args.config, core=args.core, opts=opts, report=args.report, say=_say),
-                              args)
+                            concurrency=getattr(args, "concurrency", 0) or 0,
+                            peer_time_wait_s=getattr(args, "peer_time_wait", 60.0))
+        return _start_and_run(Role(cfg, args.config, core=args.core, opts=opts, report=args.report, say=_say,
+                                   pcap=args.pcap, pcap_count=args.pcap_count), args)
     return run
 
 
 def _run(args) -> int:
     from nperf import runner
     return runner.main(args.dir, duration=args.duration, report=args.report, series=args.series, slos=args.slo,
-                       metrics_port=args.metrics_port, metrics_hold=args.metrics_hold, quiet=args.quiet)
+                       metrics_port=args.metrics_port, metrics_hold=args.metrics_hold, quiet=args.quiet,
+                       keep_going=args.keep_going)
 
 
 def _report(args) -> int:
@@ -124,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--loopback", action="store_true",
                     help="benchmark mode: each worker's RX ring feeds its own TX ring (no worker process)")
     _output_options(lb)
+    _capture_options(lb)
     lb.set_defaults(func=_lb)
 
     srv = sub.add_parser("server", help="run an HTTP server on nperf's own TCP stack")
@@ -136,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="fit ramp-up, sustain and ramp-down into a run of this many seconds")
     cli.add_argument("--concurrency", type=int, default=0,
                      help="TOTAL_CONNECTIONS: connections open at once [min(value, 1000)]")
+    cli.add_argument("--peer-time-wait", type=float, default=60.0, metavar="S",
+                     help="how long the peers hold TIME_WAIT, for source-pair reuse warnings and counts "
+                          "(Linux: 60) [60]")
     cli.set_defaults(func=_worker("client"))
 
     r = sub.add_parser("run", help="start a whole topology (lbs, servers, clients) and show its statistics")
@@ -147,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="threshold on the result, repeatable, e.g. 'p99<5ms' 'fail_rate<0.1%%' 'cps>100000': "
                         "exit status 1 if one fails")
     r.add_argument("--quiet", action="store_true", help="print only the summary")
+    r.add_argument("--keep-going", action="store_true",
+                   help="a role that dies does not stop the run (it is still reported, and the run fails)")
     r.set_defaults(func=_run)
 
     rep = sub.add_parser("report", help="show a run report again (summary, HTML, PNG charts)")
@@ -197,6 +205,18 @@ def _output_options(p) -> None:
                    help="after the end, keep /metrics up until scraped once more, at most S seconds [0]")
 
 
+def _capture_options(p) -> None:
+    p.add_argument("--pcap", metavar="FILE", help="write the first frames in and out here (pcapng)")
+    p.add_argument("--pcap-count", type=_checked(_positive), default=1000, metavar="N",
+                   help="with --pcap: how many frames [1000]")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise ValueError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
 def _worker_options(p, idle: float) -> None:
     p.add_argument("config")
     p.add_argument("--core", type=int, help="CPU to run on (default: the file's core_id)")
@@ -209,6 +229,7 @@ def _worker_options(p, idle: float) -> None:
     p.add_argument("--loss", type=float, default=0.0,
                    help="test knob: drop this fraction of frames at random, each way [0]")
     _output_options(p)
+    _capture_options(p)
 
 
 def main(argv=None) -> int:

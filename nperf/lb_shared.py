@@ -19,16 +19,17 @@ MAGIC = 0x6E70_6572_665F_6C62      # "nperf_lb"
 VERSION = 1
 MAX_WORKERS = 128
 
-# header words
+# The memzone's words: the header (H_*), then the lb's counters, then one counters row per
+# worker, then one registry row per worker. Each constant below is the *first word* of its region.
 H_MAGIC, H_VERSION, H_STATE, H_NWORKERS, H_MAC, H_PID, H_LINK, H_LCORE = range(8)
 STATE_STARTING, STATE_READY, STATE_STOPPING = 0, 1, 2
-COUNTERS = 16                                   # dispatch.N_COUNTERS words
-WORKER_COUNTERS = 64                            # MAX_WORKERS x lb_loop.N_WORKER_COUNTERS
-REGISTRY = WORKER_COUNTERS + MAX_WORKERS * lb_loop.N_WORKER_COUNTERS
+COUNTERS = 16            # the lb's counters: dispatch.N_COUNTERS words (room for 48)
+WORKER_COUNTERS = 64     # per worker: MAX_WORKERS rows of lb_loop.N_WORKER_COUNTERS words
+REGISTRY = WORKER_COUNTERS + MAX_WORKERS * lb_loop.N_WORKER_COUNTERS     # per worker: a row of R_* words
 R_ID, R_PID, R_LCORE, _R_SPARE = range(4)       # registry row words
 N_WORDS = REGISTRY + MAX_WORKERS * 4
 
-assert dispatch.N_COUNTERS <= WORKER_COUNTERS - COUNTERS
+assert H_LCORE < COUNTERS and dispatch.N_COUNTERS <= WORKER_COUNTERS - COUNTERS
 
 
 def rx_ring_name(worker_id: int) -> str:
@@ -113,6 +114,10 @@ class Attachment:
                                      "workers of one lb need distinct core_id values")
         reg[self.position, R_PID] = os.getpid()
         reg[self.position, R_LCORE] = lcore
+
+    def lb_alive(self) -> bool:
+        """Whether the lb process (the DPDK primary) still runs."""
+        return _alive(int(self.area.words[H_PID]))
 
     def release(self) -> None:
         if self.area.registry[self.position, R_PID] == os.getpid():

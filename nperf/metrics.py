@@ -41,6 +41,7 @@ RATES = {
     "rps": ("requests", 1), "ok": ("responses_ok", 1), "fail": ("failures", 1),
     "udp_pps": ("udp_datagrams", 1), "rx_pps": ("rx_packets", 1), "tx_pps": ("tx_packets", 1),
     "rx_mbps": ("rx_bytes", 1e6 / 8), "tx_mbps": ("tx_bytes", 1e6 / 8),
+    "pair_reused_early": ("source_pairs_reused_early", 1), "syn_challenged": ("syns_challenged", 1),
 }
 SINCE_START = {"retransmits": "retransmissions"}      # and drop_<cause> -> drops{cause}
 GAUGES = {"target": "target_connections", "conc": "concurrent_connections", "conns": "open_connections",
@@ -53,6 +54,8 @@ DOCS = {
     "failures": "failed responses and connections that never sent", "udp_datagrams": "UDP datagrams sent or received",
     "rx_packets": "packets the lb's port received", "tx_packets": "packets the lb's port sent",
     "rx_bytes": "bytes received", "tx_bytes": "bytes sent", "retransmissions": "TCP retransmissions",
+    "source_pairs_reused_early": "client: source pairs opened again within the peers' TIME_WAIT",
+    "syns_challenged": "client: SYNs answered with another connection's ACK (a peer's TIME_WAIT)",
 }
 LE_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _TOPS_US = np.array([latency.bucket_value(i) for i in range(latency.BUCKETS)], np.float64)
@@ -70,7 +73,9 @@ def final_totals(rep: Report) -> dict[str, int]:
                 "connections_closed": c["conn_closed"] + c["conn_reset"] + c["conn_timed_out"] + c["conn_idle_closed"],
                 "requests": rep.responses_ok + rep.responses_failed, "responses_ok": rep.responses_ok,
                 "failures": client_failures(rep),
-                "rx_bytes": c["rx_bytes"], "tx_bytes": c["tx_bytes"], "udp_datagrams": rep.udp_sent}
+                "rx_bytes": c["rx_bytes"], "tx_bytes": c["tx_bytes"], "udp_datagrams": rep.udp_sent,
+                "source_pairs_reused_early": rep.notes.get("pair_reused_early", 0),
+                "syns_challenged": rep.notes.get("syn_challenged", 0)}
     if isinstance(rep, ServerReport):
         c = rep.counters
         return {"connections_opened": c["conn_opened"], "connections_closed": c["conn_closed"],

@@ -5,6 +5,9 @@ The per-second figures arriving over IPC go to the view (nperf.live), to
 come the summary, `--report` and the `--slo` verdicts, then the metrics
 endpoint waits (`--metrics-hold`) for one last scrape of the final figures.
 """
+import asyncio
+import signal
+
 import msgspec
 import uvloop
 
@@ -17,23 +20,26 @@ from nperf.stats_format import count
 
 def main(directory: str, duration: float | None = None, report: str | None = None, series: str | None = None,
          slos: list[slo.Slo] = (), metrics_port: int | None = None, metrics_hold: float = 0.0,
-         quiet: bool = False) -> int:
+         quiet: bool = False, keep_going: bool = False) -> int:
     topology = api.Topology.from_dir(directory)
     client = next(r for r in topology.roles if r.kind == "client")
     view = live.choose(topology.roles, client.path, duration, quiet)
     writer = SeriesWriter(series) if series else None
     endpoint = Endpoint(metrics_port) if metrics_port is not None else None
     try:
-        return uvloop.run(_main(topology, duration, view, writer, endpoint, metrics_hold, report, slos))
+        return uvloop.run(_main(topology, duration, view, writer, endpoint, metrics_hold, report, slos,
+                                keep_going))
     finally:
         if writer:
             writer.close()
 
 
-async def _main(topology, duration, view, writer, endpoint, metrics_hold, report, checks) -> int:
+async def _main(topology, duration, view, writer, endpoint, metrics_hold, report, checks, keep_going) -> int:
     if endpoint:
         await endpoint.start()
-    result = await _follow(topology, duration, view, writer, endpoint)
+    result = await _follow(topology, duration, view, writer, endpoint, keep_going)
+    for fault in result.faults:
+        print(f"error: {fault}")
     print(summary(result))
     if report:
         with open(report, "wb") as f:
@@ -48,8 +54,12 @@ async def _main(topology, duration, view, writer, endpoint, metrics_hold, report
     return 0 if result.ok and slo_ok else 1
 
 
-async def _follow(topology: api.Topology, duration: float | None, view, writer, endpoint) -> api.RunResult:
-    async with api.Run(topology, duration, say=view.note) as run:
+async def _follow(topology: api.Topology, duration: float | None, view, writer, endpoint,
+                  keep_going: bool) -> api.RunResult:
+    async with api.Run(topology, duration, say=view.note, keep_going=keep_going) as run:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):     # stop every role, and still report
+            loop.add_signal_handler(sig, run.interrupt, f"nperf run was interrupted ({sig.name})")
         view.start()
         def one(sec):
             view.second(sec)

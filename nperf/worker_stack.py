@@ -14,7 +14,7 @@ from nperf.kernels import arp, client_app, http_client, http_server, latency, lo
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
-                                 P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
+                                 P_PEER_TIME_WAIT_US, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
                                  SERVER, V_RNG)
 
 STASH = 256
@@ -26,6 +26,7 @@ class StackOptions(msgspec.Struct, kw_only=True):
     """Tunables a user may change on the command line (defaults in brackets there)."""
     max_conns: int = 1_000_000
     time_wait_ms: int = 1000
+    peer_time_wait_s: float = 60.0   # client: how long peers hold TIME_WAIT (Linux: 60 s), for reuse warnings
     idle_timeout_s: float = 60.0
     rto_min_ms: int = 200
     rto_max_ms: int = 10_000
@@ -61,6 +62,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     p[P_MSS] = mss(cfg)
     p[P_RCV_WND], p[P_RCV_WSCALE] = 1 << 20, 5
     p[P_TIME_WAIT_US] = opts.time_wait_ms * 1000
+    p[P_PEER_TIME_WAIT_US] = int(opts.peer_time_wait_s * 1e6)
     p[P_RTO_MIN_US], p[P_RTO_MAX_US], p[P_RTO_INIT_US] = opts.rto_min_ms * 1000, opts.rto_max_ms * 1000, 1_000_000
     p[P_SYN_RETRIES], p[P_DATA_RETRIES] = opts.syn_retries, opts.data_retries
     p[P_IDLE_US] = int(opts.idle_timeout_s * 1e6)

@@ -77,3 +77,15 @@ def test_idle_lb_backs_off_stops_fast_and_restarts(session):
     assert again.stop() == 0
     prefix = session.prefixes[-1]
     assert not [f for f in os.listdir("/dev/hugepages") if f.startswith(prefix)]
+
+
+def test_a_start_that_fails_after_eal_leaves_nothing_behind(session):
+    """EAL comes up, then there is no port: a clear error, and finish() still cleans EAL up."""
+    prefix = session.prefix("noport")
+    cfg = session.write_json("noport.json", {"dpdk_args": f"--no-pci --proc-type=primary --file-prefix={prefix}",
+                                             "core_id": 0, "num_clients": 1, "clients": [{"id": 0, "ips": ["10.0.0.1"]}]})
+    r = run("lb", cfg)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.endswith("error: no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC\n"), r.stderr
+    assert not os.path.exists(f"/var/run/dpdk/{prefix}")
+    assert not [f for f in os.listdir("/dev/hugepages") if f.startswith(prefix)]

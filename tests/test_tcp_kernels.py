@@ -710,7 +710,7 @@ def _bad_frames():
         ("fragment_offset", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(frag=0x0010)), "drop_fragment"),
         ("other_mac", eth(OTHER_MAC, PEER_MAC, 0x0800, _syn_ip()), "drop_not_ours"),
         ("ip_not_owned", tcp_frame(PEER_IP, "192.168.1.108", 40000, 8000, 1, 0, SYN, 65535), "drop_not_ours"),
-        ("runt_13", good[:13], "drop_bad_ip"),
+        ("runt_13", good[:13], "drop_runt"),
         ("ip_header_cut", good[:30], "drop_bad_ip"),
         ("ip_length_beyond_frame", good[:-1], "drop_bad_ip"),
         ("ihl_4", eth(SERVER_MAC, PEER_MAC, 0x0800, b"\x44" + _syn_ip()[1:]), "drop_bad_ip"),
@@ -718,6 +718,8 @@ def _bad_frames():
         ("vlan", eth(SERVER_MAC, PEER_MAC, 0x8100, b"\0\x07\x08\x00" + _syn_ip()), "drop_protocol"),
         ("udp", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, b"\0" * 12)), "drop_protocol"),
         ("gre", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 47, b"\0" * 12)), "drop_protocol"),
+        ("udp_bad_checksum", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, struct.pack(
+            "!HHHH", 40000, 8000, 12, 0x1234) + b"abcd")), "drop_udp_checksum"),
         ("tcp_shorter_than_header", eth(SERVER_MAC, PEER_MAC, 0x0800, short_tcp), "drop_bad_tcp"),
         ("tcp_data_offset_16", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_16), "drop_bad_tcp"),
         ("tcp_data_offset_beyond_segment", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_60), "drop_bad_tcp"),
@@ -762,7 +764,7 @@ def test_arp_for_other_addresses_and_arp_replies_get_no_answer():
     assert w.frames == []
     w.step([arp_frame(1, PEER_MAC, PEER_IP, b"\0" * 6, SERVER_IP)[:40]])   # cut short
     assert w.frames == []
-    assert changed(w, before) == {"rx_frames": 3, "arp_in": 1, "drop_not_ours": 2}
+    assert changed(w, before) == {"rx_frames": 3, "arp_in": 1, "drop_not_ours": 1, "drop_bad_arp": 1}
 
 
 def test_icmp_echo_gets_the_exact_reply():
@@ -783,7 +785,7 @@ def test_icmp_echo_gets_the_exact_reply():
     bad[-1] ^= 1                                         # ICMP checksum no longer matches
     w.step([reply, bytes(bad)])
     assert w.frames == []
-    assert changed(w, before) == {"rx_frames": 2, "drop_not_ours": 2}
+    assert changed(w, before) == {"rx_frames": 2, "drop_protocol": 1, "drop_bad_icmp": 1}
 
 
 # ------------------------------------------------------------------ fuzz
@@ -1081,3 +1083,23 @@ def test_client_takes_no_rtt_sample_from_a_retransmitted_syn():
     # the first sample is the first request's round trip (a step), not the 1 s wait for the SYN-ACK
     assert w.tcb.srtt[c] <= 2 * MS and w.tcb.rto[c] == 200 * MS
     assert w.counter("tcp_retransmits") == 1
+
+
+def test_a_full_work_ring_is_counted_and_the_connection_recovers_by_its_timer():
+    w = Wire()
+    w.s = w.s._replace(work=np.zeros(2, np.int64))      # room for two connections' output
+    peers = [Peer(w, port=41000 + i) for i in range(3)]
+    frames = [p.frame(SYN, options=opt_mss(1460)) for p in peers]
+    for p in peers:
+        p.snd_nxt = (p.isn + 1) & M32
+    for f in frames:
+        w.deliver(f)                                     # one burst: three SYNs before any output
+    out = w.step()
+    assert sorted(g.dport for g in out if g.flags == SYN | ACK) == [41000, 41001]
+    assert w.counter("ring_overflow") == 1
+    third = peers[2]
+    assert third.state == "SYN_RCVD" and w.tcb.snd_nxt[third.slot] == 0      # its SYN-ACK still owed
+    w.s = w.s._replace(work=np.zeros(64, np.int64))     # room again (the ring is empty between turns)
+    out = w.advance(1_000 * MS)                          # the retransmission timers: the third's first SYN-ACK
+    assert sorted(g.dport for g in out if g.flags == SYN | ACK) == [41000, 41001, 41002]
+    assert w.counter("tcp_retransmits") == 2

@@ -15,7 +15,7 @@ from nperf.kernels import client_app, net
 from nperf.kernels import http_client as hc
 from nperf.kernels import http_server as hs
 from nperf.kernels.jit import inline, kernel, step
-from nperf.kernels.stack import C_DROP_BAD_IP, C_DROP_PROTOCOL, C_UDP_BYTES_IN, C_UDP_IN, P_PORT_FIRST, \
+from nperf.kernels.stack import C_DROP_PROTOCOL, C_DROP_UDP_CHECKSUM, C_UDP_BYTES_IN, C_UDP_IN, P_PORT_FIRST, \
     P_PORT_LAST, P_ROLE, SERVER, http_server_counters
 from nperf.kernels.tcp_table import (
     APPQ, APP_WORDS, F_FIN_QUEUED, T_APP, T_FLAGS, T_Q_FLAGS, T_Q_HEAD, T_Q_KIND, T_Q_LEN, T_Q_START,
@@ -127,7 +127,7 @@ def udp_input(s, b, n, ihl, ip_len, now):
         return
     if net.get16(b, o + 6) != 0 and net.fold(net.sum16(b, o, ulen, net.pseudo_sum(
             net.get32(b, net.ETH_LEN + 12), net.get32(b, net.ETH_LEN + 16), net.PROTO_UDP, ulen))) != 0:
-        s.counters[C_DROP_BAD_IP] += 1
+        s.counters[C_DROP_UDP_CHECKSUM] += 1
         return
     if not s.params[P_PORT_FIRST] <= net.get16(b, o + 2) <= s.params[P_PORT_LAST]:
         s.counters[C_DROP_PROTOCOL] += 1

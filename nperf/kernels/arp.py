@@ -9,7 +9,8 @@ import numpy as np
 
 from nperf.kernels import frame_out, mbuf, net
 from nperf.kernels.jit import inline, kernel
-from nperf.kernels.stack import (C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_DROP_NOT_OURS, C_ICMP_ECHO,
+from nperf.kernels.stack import (C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
+                                 C_DROP_NOT_OURS, C_DROP_PROTOCOL, C_ICMP_ECHO,
                                  P_ARP_RETRY_US, P_ARP_TRIES, P_IP_COUNT, P_IP_FIRST, P_MAC,
                                  V_ARP_ANNOUNCED)
 
@@ -69,7 +70,7 @@ def _put_arp(s, b, op, dst_mac, sender_ip, target_mac, target_ip):
 def arp_input(s, b, n, m):
     """Handle an ARP frame; True if mbuf m was reused for the reply."""
     if n < ARP_FRAME or net.get16(b, 14) != 1 or net.get16(b, 16) != net.ETH_IPV4 or b[18] != 6 or b[19] != 4:
-        s.counters[C_DROP_NOT_OURS] += 1
+        s.counters[C_DROP_BAD_ARP] += 1
         return False
     op = net.get16(b, 20)
     sha = net.get_mac(b, 22)
@@ -145,8 +146,11 @@ def icmp_echo(s, b, n, ihl, ip_len, m):
     """Answer an echo request in place; True if m was reused."""
     o = net.ETH_LEN + ihl
     icmp_len = ip_len - ihl
-    if ihl != net.IP_LEN or icmp_len < 8 or b[o] != 8 or net.fold(net.sum16(b, o, icmp_len, np.int64(0))) != 0:
-        s.counters[C_DROP_NOT_OURS] += 1
+    if ihl != net.IP_LEN or icmp_len < 8 or net.fold(net.sum16(b, o, icmp_len, np.int64(0))) != 0:
+        s.counters[C_DROP_BAD_ICMP] += 1
+        return False
+    if b[o] != 8:                        # only echo requests are answered
+        s.counters[C_DROP_PROTOCOL] += 1
         return False
     if not frame_out.can_reuse(s):
         return False

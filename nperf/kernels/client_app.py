@@ -26,7 +26,7 @@ request's intended start (while idle: the server's keep-alive deadline, or
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency
 from nperf.kernels.jit import inline, kernel, step
-from nperf.kernels.stack import P_ROLE, client_counters, http_client_counters
+from nperf.kernels.stack import C_RING_OVERFLOW, P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
     APPQ, APP_WORDS, CLOSED, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP,
     T_APP_DONE, T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RIP, T_RPORT, T_SND_END,
@@ -64,17 +64,22 @@ CLIENT_COUNTER_NAMES = (
     "connections_closed_ok", "connections_failed",
     # why connections failed (they add up to connections_failed)
     "connect_timeout", "connect_refused", "connection_reset", "connection_timeout", "connection_aborted",
-    # failures that are not a connection: a destination without ARP answer, no free source pair
+    # failures that are not a connection: a destination without ARP answer, a turn that found every
+    # source pair it tried held (no_source_pair: the source space is too small for the load)
     "arp_failed", "no_source_pair",
     # not failures
     "retried", "unsolicited", "keepalive_closed", "udp_sent",
+    # a source pair opened again sooner than the peer's TIME-WAIT (P_PEER_TIME_WAIT_US) after its last use
+    "pair_reused_early",
+    # a source pair skipped because a connection still held it (the next pair is taken)
+    "source_pair_busy",
 )
 (CC_OPENED, CC_REQUESTS, CC_OK, CC_FAILED,
  CC_BAD_STATUS, CC_MALFORMED, CC_RESET, CC_RESPONSE_TIMEOUT, CC_CLOSED_EARLY, CC_ABORTED_AT_EXIT,
  CC_CLOSED_OK, CC_CONN_FAILED,
  CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_CONNECTION_RESET, CC_CONNECTION_TIMEOUT, CC_CONNECTION_ABORTED,
  CC_ARP_FAILED, CC_NO_SOURCE_PAIR,
- CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT) = range(23)
+ CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT, CC_PAIR_REUSED_EARLY, CC_SOURCE_PAIR_BUSY) = range(25)
 N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
 REQUEST_CAUSES = (CC_BAD_STATUS, CC_ABORTED_AT_EXIT + 1)          # [first, end) of request failure causes
 CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
@@ -169,8 +174,15 @@ def drop_retries(s):
 
 @inline
 def _idle_push(s, c):
+    """Queue idle c for the rate limiter. An idle connection is queued once (it is queued again only
+    after it sent a request, which takes it off); entries of connections closed meanwhile stay
+    behind until the limiter skips them. Were the ring (2 x rows + 64) ever full, the oldest entry
+    goes (counted): a closed one, or an idle connection that then waits for its keep-alive timer."""
     k = s.app.sched
     fifo = s.app.idle
+    if k[K_IDLE_TAIL] - k[K_IDLE_HEAD] == fifo.shape[0]:
+        s.counters[C_RING_OVERFLOW] += 1
+        k[K_IDLE_HEAD] += 1
     fifo[k[K_IDLE_TAIL] % fifo.shape[0]] = c
     k[K_IDLE_TAIL] += 1
 
@@ -296,6 +308,11 @@ def client_peer_closed(s, c, now):
 def _retry_allowed(s, c):
     """The keep-alive race: a reused connection lost the request before any byte of its response."""
     t = s.tcb
+    if retries_pending(s) == s.app.retry.shape[0]:
+        # never expected: each established connection sends a waiting retry before anything else,
+        # so at most one is waiting per connection row (the ring has rows + 64); counted, and failed
+        s.counters[C_RING_OVERFLOW] += 1
+        return False
     return s.app.sched[K_RETRY_ON] != 0 and t[c, T_USER] > 1 and not t[c, T_APP_DONE] & CL_ANSWERED
 
 

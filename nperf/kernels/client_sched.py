@@ -16,7 +16,7 @@ import numpy as np
 
 from nperf.kernels import arp, client_app as ca, frame_out, lookup, mbuf, net, stack, tcp
 from nperf.kernels.jit import inline, kernel
-from nperf.kernels.stack import P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST, P_PORT_LAST
+from nperf.kernels.stack import P_IP_COUNT, P_IP_FIRST, P_PEER_TIME_WAIT_US, P_PORT_FIRST, P_PORT_LAST
 from nperf.kernels.tcp_table import (
     ESTABLISHED, T_APP_DONE, T_STATE, T_USER, tuple_keys)
 
@@ -78,7 +78,7 @@ def _resolve_all(s, k, now):
         _resolve(s, k[ca.K_DIP_FIRST] + i, now)
 
 
-@kernel
+@inline
 def _open(s, k, want, now):
     """Open up to `want` connections; returns how many were started."""
     nsip = s.params[P_IP_COUNT]
@@ -86,6 +86,7 @@ def _open(s, k, want, now):
     pairs = nsip * nsport
     opened = 0
     tries = 0
+    busy = 0
     while opened < want and tries < 4 * want and frame_out.can_send(s, 2):
         tries += 1
         cur = k[ca.K_CURSOR]
@@ -95,9 +96,13 @@ def _open(s, k, want, now):
         lport = s.params[P_PORT_FIRST] + src // nsip
         rip, rport = _destination(s, k, cur)
         k1, k2 = tuple_keys(rip, rport, lip, lport)
-        if not lookup.pair_free(s, k2):
-            stack.client_counters(s)[ca.CC_NO_SOURCE_PAIR] += 1
+        if not lookup.pair_free(s, k2):     # held (open, or in this client's TIME-WAIT): the next one
+            busy += 1
+            stack.client_counters(s)[ca.CC_SOURCE_PAIR_BUSY] += 1
             continue
+        freed = s.pairs[lookup.pair_index(s, k2), lookup.PFREED]
+        if freed > 0 and now - freed < s.params[P_PEER_TIME_WAIT_US]:
+            stack.client_counters(s)[ca.CC_PAIR_REUSED_EARLY] += 1
         mac = _resolve(s, rip, now)
         if mac == arp.FAILED:
             continue                    # skip a destination that never answered ARP
@@ -113,6 +118,8 @@ def _open(s, k, want, now):
         k[ca.K_OPENED] += 1
         stack.client_counters(s)[ca.CC_OPENED] += 1
         opened += 1
+    if busy == tries == 4 * want:        # every pair tried was held: the source space is full
+        stack.client_counters(s)[ca.CC_NO_SOURCE_PAIR] += 1
     return opened
 
 
@@ -197,7 +204,7 @@ def _udp_stream(s, k, now):
     return sent
 
 
-@kernel
+@inline
 def tick(s, now):
     """One scheduler step; True if it started anything."""
     if not ca.is_client(s):
@@ -235,6 +242,6 @@ def tick(s, now):
     return busy > 0
 
 
-@kernel
+@inline
 def finished(s):
     return ca.is_client(s) and s.app.sched[ca.K_FINISHED] != 0

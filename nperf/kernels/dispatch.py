@@ -11,7 +11,7 @@ arrays, built once from the lb config.
 """
 import numpy as np
 
-from nperf.kernels import mbuf
+from nperf.kernels import mbuf, net
 from nperf.kernels.jit import inline, kernel
 
 # classify() results below zero: drop causes
@@ -35,7 +35,6 @@ DROP_RX_MISSED = 10
 ARP_ANNOUNCEMENTS = 11   # peers' gratuitous ARP for addresses no worker owns (not drops)
 N_COUNTERS = 12
 
-PORT_COUNTER_NAMES = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes")
 DROP_NAMES = ("no_worker", "not_ip_or_arp", "truncated", "worker_ring_full",
               "port_tx_full", "no_mbuf", "port_rx_missed")
 DROP_FIRST = DROP_NO_WORKER
@@ -144,13 +143,13 @@ def classify(b, n, table):
     if n < 14:
         return np.int64(TRUNCATED)
     ethertype = (np.int64(b[12]) << 8) | np.int64(b[13])
-    if ethertype == 0x0800:
+    if ethertype == net.ETH_IPV4:
         if n < 34:
             return np.int64(TRUNCATED)
         if b[14] >> 4 != 4:
             return np.int64(NOT_IP)
         return lookup4(v4_keys, v4_vals, _be32(b, 30))
-    if ethertype == 0x0806:
+    if ethertype == net.ETH_ARP:
         if n < 42:
             return np.int64(TRUNCATED)
         if b[18] != 6 or b[19] != 4 or b[16] != 0x08 or b[17] != 0x00:
@@ -160,7 +159,7 @@ def classify(b, n, table):
         if owner == NO_WORKER and _be32(b, 28) == target:
             return np.int64(GRATUITOUS_ARP)
         return owner
-    if ethertype == 0x86DD:
+    if ethertype == net.ETH_IPV6:
         if n < 54:
             return np.int64(TRUNCATED)
         if b[14] >> 4 != 6:

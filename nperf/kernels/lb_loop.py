@@ -9,7 +9,7 @@ worker rings only what fits, so back-pressure reaches the workers' TX rings
 """
 import numpy as np
 
-from nperf.kernels import io, mbuf
+from nperf.kernels import capture, io, mbuf
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.dispatch import DROP_PORT_TX_FULL, DROP_RING_FULL, TX_BYTES, TX_PACKETS, sort_burst
 from nperf.kernels.poll import N_POLL_STATE, account, idle_backoff
@@ -32,7 +32,8 @@ N_STATE = N_POLL_STATE + 2
 class LbScratch:
     """Preallocated arrays the loop works in, kept between calls."""
 
-    def __init__(self, nworkers: int):
+    def __init__(self, nworkers: int, capture_limit: int = 0):
+        self.capture = capture.new_capture(capture_limit)      # --pcap: frames in from and out to the port
         self.rx = np.zeros(BURST, np.int64)
         self.buckets = np.zeros((nworkers, BURST), np.int64)
         self.bucket_len = np.zeros(nworkers, np.int64)
@@ -43,7 +44,7 @@ class LbScratch:
 
     def arrays(self):
         return (self.rx, self.buckets, self.bucket_len, self.drops,
-                self.pending, self.pending_len, self.state)
+                self.pending, self.pending_len, self.state, self.capture)
 
 
 @inline
@@ -102,16 +103,21 @@ def _to_port(fns, port, pending, pending_len, npend, counters):
 def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
             budget_cycles, idle_cycles, max_sleep_ns):
     """Forward for about `budget_cycles` TSC cycles, then return to Python."""
-    rx, buckets, bucket_len, drops, pending, pending_len, state = scratch
+    rx, buckets, bucket_len, drops, pending, pending_len, state, cap = scratch
     start = io.tsc(fns)
     tsc = start
     while True:
         n = io.port_rx_burst(fns, port, 0, rx, BURST)
+        if n > 0 and capture.wanted(cap):
+            capture.take(cap, rx, n, capture.IN, tsc)
+        before = state[ST_PENDING]
         if n > 0:
             ndrop = sort_burst(rx, n, table, buckets, bucket_len, drops, counters)
             io.pool_free_bulk(fns, drops, ndrop)
             _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters)
         npend = _from_workers(fns, tx_rings, pending, pending_len, state, wcounters)
+        if npend > before and capture.wanted(cap):          # the frames the workers just gave
+            capture.take(cap, pending[before:], npend - before, capture.OUT, tsc)
         sent = 0
         if npend:
             sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
@@ -128,7 +134,7 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
 @kernel
 def lb_flush(fns, port, scratch, counters, tries):
     """At stop: transmit what is pending, free and count what the port refuses."""
-    rx, buckets, bucket_len, drops, pending, pending_len, state = scratch
+    rx, buckets, bucket_len, drops, pending, pending_len, state, cap = scratch
     npend = state[ST_PENDING]
     for _ in range(tries):
         if npend == 0:

@@ -7,7 +7,7 @@ A value is a connection row (0 <= v < time_wait.TAG), a TIME-WAIT record
 The client chooses its local (ip, port) itself, from its configured source
 ranges, one pair after the other (`client_sched`). So a pair's position in
 those ranges is an index into a plain array (`s.pairs`, one [k1, value] row
-per source pair), as in dperf's socket table: no hashing, and the rows a run
+per source pair, with the time it was last freed), as in dperf's socket table: no hashing, and the rows a run
 touches are the ones its cursor walked last, next to each other in memory,
 instead of one random hash line per lookup. One connection per local pair:
 a pair still held (open or in TIME-WAIT) is skipped by the scheduler, never
@@ -19,15 +19,15 @@ import numpy as np
 from nperf.bindings.intrinsics import array_addr
 from nperf.kernels import tables
 from nperf.kernels.jit import inline
-from nperf.kernels.stack import P_DIRECT, P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST, P_PORT_LAST
+from nperf.kernels.stack import P_DIRECT, P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST, P_PORT_LAST, V_NOW_US
 from nperf.kernels.tcp_table import hash_find, hash_home_addr, hash_insert, hash_remove, hash_set
 
-PK1, PVAL = 0, 1          # words of a pairs row
+PK1, PVAL, PFREED = 0, 1, 2      # words of a pairs row: remote key, value, when last freed (us)
 
 
 def new_pairs(ip_count: int, port_count: int) -> np.ndarray:
     """One row per local (ip, port) pair, all free."""
-    p = tables.zeros((ip_count * port_count, 2))
+    p = tables.zeros((ip_count * port_count, 3))
     p[:, PVAL] = -1
     return p
 
@@ -56,7 +56,7 @@ def find(s, k1, k2):
 def prefetch_addr(s, k1, k2):
     """The address where find(s, k1, k2) will look first."""
     if s.params[P_DIRECT]:
-        return array_addr(s.pairs) + max(pair_index(s, k2), 0) * 16
+        return array_addr(s.pairs) + max(pair_index(s, k2), 0) * (3 * 8)
     return hash_home_addr(s.hash, k1, k2)
 
 
@@ -95,5 +95,6 @@ def remove(s, k1, k2):
         i = pair_index(s, k2)
         if i >= 0 and s.pairs[i, PK1] == k1:
             s.pairs[i, PVAL] = -1
+            s.pairs[i, PFREED] = s.var[V_NOW_US]
     else:
         hash_remove(s.hash, k1, k2)

@@ -32,7 +32,8 @@ CLIENT = 1
 # params
 (P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
  P_TIME_WAIT_US, P_RTO_MIN_US, P_RTO_MAX_US, P_RTO_INIT_US, P_SYN_RETRIES, P_DATA_RETRIES, P_IDLE_US,
- P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, P_DIRECT, N_PARAMS) = range(23)
+ P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, P_DIRECT, P_PEER_TIME_WAIT_US,
+ N_PARAMS) = range(24)
 
 # var: mutable scalars
 (V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,
@@ -48,7 +49,8 @@ COUNTER_NAMES = (
     "tcp_resets_in", "tcp_resets_out", "tcp_syns_in", "tcp_table_full", "tcp_no_listener",
     "conn_opened", "conn_closed", "conn_reset", "conn_timed_out", "conn_idle_closed",
     "tcp_window_probes", "udp_in", "udp_bytes_in", "conn_aborted",
-    "tcp_time_wait", "tcp_time_wait_evicted",
+    "tcp_time_wait", "tcp_time_wait_evicted", "tcp_syn_challenged",
+    "drop_runt", "drop_bad_arp", "drop_bad_icmp", "drop_udp_checksum", "ring_overflow",
 )
 N_COUNTERS = len(COUNTER_NAMES)
 
@@ -96,6 +98,12 @@ C_UDP_BYTES_IN = 40
 C_CONN_ABORTED = 41
 C_TCP_TIME_WAIT = 42
 C_TCP_TIME_WAIT_EVICTED = 43
+C_TCP_SYN_CHALLENGED = 44        # a SYN answered by an ACK of another connection (a peer's TIME-WAIT)
+C_DROP_RUNT = 45                 # shorter than an Ethernet header
+C_DROP_BAD_ARP = 46              # not an Ethernet/IPv4 ARP packet, or truncated
+C_DROP_BAD_ICMP = 47             # an ICMP message too short, with a bad checksum, or after IP options
+C_DROP_UDP_CHECKSUM = 48
+C_RING_OVERFLOW = 49             # a work, idle or retry ring was full (sized never to be: see each push)
 assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))
 
 # counters regions after the stack's own

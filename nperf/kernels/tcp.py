@@ -21,7 +21,7 @@ from nperf.kernels.stack import (
     C_CONN_ABORTED, C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
     C_DROP_TCP_CHECKSUM, C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_DUPACKS, C_TCP_DUPLICATE_SEGS,
     C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
-    C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYNS_IN, C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
+    C_RING_OVERFLOW, C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYN_CHALLENGED, C_TCP_SYNS_IN, C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
     C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
     P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
     P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_WORK_HEAD, V_WORK_TAIL, random64)
@@ -46,12 +46,23 @@ MAX_WSCALE = 14
 
 @inline
 def work_push(s, c):
-    """Put c on the output work list (once)."""
+    """Put c on the output work list (once).
+
+    Live entries are at most one per row (F_IN_WORK); a row released and
+    reused before work_run reaches its old entry leaves that entry stale, so
+    the ring (2 x rows + 64) holds rows plus the releases since the last
+    drain. Should it ever be full, the push is counted (ring_overflow) and
+    the connection waits for its next event or timer instead of being
+    written over another's entry.
+    """
     t = s.tcb
     if t[c, T_FLAGS] & F_IN_WORK:
         return
-    t[c, T_FLAGS] |= F_IN_WORK
     tail = s.var[V_WORK_TAIL]
+    if tail - s.var[V_WORK_HEAD] == s.work.shape[0]:
+        s.counters[C_RING_OVERFLOW] += 1
+        return
+    t[c, T_FLAGS] |= F_IN_WORK
     s.work[tail % s.work.shape[0]] = c
     s.var[V_WORK_TAIL] = tail + 1
 
@@ -419,6 +430,7 @@ def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
     t = s.tcb
     if flags & net.ACK and ((ack - t[c, T_ISS]) & M32) != 1:
         if not flags & net.RST:
+            s.counters[C_TCP_SYN_CHALLENGED] += 1      # the peer holds the 4-tuple's last connection
             reply_rst(s, b, t[c, T_RIP], t[c, T_LIP], t[c, T_RPORT], t[c, T_LPORT], seq, ack, flags, 0)
         return
     if flags & net.RST:
@@ -735,7 +747,7 @@ def tcp_output(s, c, now):
     return True
 
 
-@kernel
+@inline
 def work_run(s, now):
     """Output for every connection on the work list; False if frames ran out."""
     while s.var[V_WORK_HEAD] < s.var[V_WORK_TAIL]:

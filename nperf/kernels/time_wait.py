@@ -97,7 +97,7 @@ def end(s, i):
     r[i, TW_DUE] = 0
 
 
-@kernel
+@inline
 def expire(s, now):
     """Forget every record whose TIME-WAIT has passed; returns how many."""
     r = s.tw

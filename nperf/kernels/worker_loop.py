@@ -12,10 +12,10 @@ busy share, and returns to Python after a time budget.
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
-from nperf.kernels import app, arp, client_sched, io, lookup, mbuf, net, tcp, time_wait
+from nperf.kernels import app, arp, capture, client_sched, io, lookup, mbuf, net, tcp, time_wait
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.poll import account, idle_backoff, new_poll_state
-from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS,
+from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS, C_DROP_RUNT,
                                  C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_FRAMES, C_TX_BYTES,
                                  C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_STASH_N, V_TXQ_HELD, V_TXQ_N, random64)
 from nperf.kernels.tcp_table import tuple_keys
@@ -30,16 +30,17 @@ DID_RX, DID_TX, DID_TIMERS, DID_APP = 1, 2, 4, 8
 
 
 class LoopScratch:
-    """Burst arrays and the poll state, kept between slices."""
+    """Burst arrays, the poll state and the frame capture (`--pcap`), kept between slices."""
 
-    def __init__(self):
+    def __init__(self, capture_limit: int = 0):
         self.rx = np.zeros(BURST, np.int64)
         self.done = np.zeros(BURST, np.int64)
         self.lens = np.zeros(1024, np.int64)
         self.pstate = new_poll_state()
+        self.capture = capture.new_capture(capture_limit)
 
     def arrays(self):
-        return self.rx, self.done, self.lens, self.pstate
+        return self.rx, self.done, self.lens, self.pstate, self.capture
 
 
 @kernel
@@ -59,7 +60,7 @@ def frame_input(s, m, now):
         return False
     b = mbuf.data_view(m)
     if n < net.ETH_LEN:
-        s.counters[C_DROP_BAD_IP] += 1
+        s.counters[C_DROP_RUNT] += 1
         return False
     dst_mac = net.get_mac(b, 0)
     if dst_mac != s.params[P_MAC] and dst_mac != BROADCAST:
@@ -136,7 +137,7 @@ def _lose(fns, port, s, first, n):
     return kept
 
 
-@kernel
+@inline
 def run_timers(s, now):
     """Handle every connection whose timer tick has come, and forget passed TIME-WAITs; returns how many.
 
@@ -154,8 +155,8 @@ def run_timers(s, now):
             return total
 
 
-@kernel
-def flush(fns, port, s, lens):
+@inline
+def flush(fns, port, s, lens, cap, now):
     """Transmit the queue; returns how many frames left.
 
     What the port or ring does not take stays at the head of the queue for
@@ -169,6 +170,8 @@ def flush(fns, port, s, lens):
         return np.int64(0)
     if s.params[P_LOSS_PPM] > 0 and s.var[V_TXQ_HELD] < n:
         n = _lose(fns, port, s, s.var[V_TXQ_HELD], n)
+    if capture.wanted(cap):              # the frames not tried before (held ones were taken then)
+        capture.take(cap, s.txq[s.var[V_TXQ_HELD]:], n - s.var[V_TXQ_HELD], capture.OUT, now)
     for i in range(n):
         lens[i] = mbuf.pkt_len(s.txq[i])
     sent = 0
@@ -189,7 +192,7 @@ def flush(fns, port, s, lens):
     return sent
 
 
-@kernel
+@inline
 def refill(fns, port, s):
     """Top the free-mbuf stash up (all-or-nothing bulk allocation)."""
     have = s.var[V_STASH_N]
@@ -202,10 +205,12 @@ def refill(fns, port, s):
 @kernel
 def worker_turn(fns, port, s, scratch, now):
     """One turn at time `now` (us); returns what it did (DID_* bits, 0 = an empty poll)."""
-    rx, done, lens, pstate = scratch
+    rx, done, lens, pstate, cap = scratch
     s.var[V_NOW_US] = now
     refill(fns, port, s)
     n = io.rx_burst(fns, port, rx, BURST)
+    if n > 0 and capture.wanted(cap):    # before a reply rewrites a received frame in place
+        capture.take(cap, rx, n, capture.IN, now)
     for i in range(n):
         _prefetch_lookup(s, rx[i])
     nfree = 0
@@ -217,7 +222,7 @@ def worker_turn(fns, port, s, scratch, now):
     fired = run_timers(s, now)
     started = client_sched.tick(s, now)
     tcp.work_run(s, now)
-    sent = flush(fns, port, s, lens)
+    sent = flush(fns, port, s, lens, cap, now)
     return (DID_RX if n > 0 else 0) | (DID_TX if sent > 0 else 0) | (DID_TIMERS if fired > 0 else 0) \
         | (DID_APP if started else 0)
 

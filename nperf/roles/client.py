@@ -10,12 +10,33 @@ from nperf import histogram
 from nperf.kernels import latency, stack, tcp
 from nperf.reports import Accounting, ClientReport, Latency, Outcomes, Sustain
 from nperf.roles.worker import Worker
+from nperf.worker_stack import owned_range
 from nperf.stats_format import count, mbps
 
 
 HTTP_NAMES = ("responses", "body_bytes", "bytes", "malformed",
               "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "truncated")
-NOTE_NAMES = ("retried", "unsolicited", "keepalive_closed")
+NOTE_NAMES = ("retried", "unsolicited", "keepalive_closed", "pair_reused_early", "source_pair_busy")
+
+
+def reuse_warning(pairs: int, cps: float, peer_time_wait_s: float) -> str:
+    return (f"{pairs:,} source pairs at {cps:,.0f} CPS are reused after {pairs / max(cps, 1):.1f} s; "
+            f"Linux peers hold TIME_WAIT {peer_time_wait_s:g} s: widen src_ip or src_port ranges")
+
+
+def planned_reuse(cfg, pairs: int, peer_time_wait_s: float) -> str | None:
+    """Before the run: a warning if the objective will reuse source pairs within a peer's TIME_WAIT.
+    Only a rate-limited or counted objective says how fast; a closed loop is warned about when it
+    happens (the per-second `pair_reused_early` count)."""
+    ob = cfg.objective
+    if ob.type == "TOTAL_CONNECTIONS" and ob.value > pairs:
+        return (f"{ob.value:,} connections from {pairs:,} source pairs: pairs are reused; Linux peers hold "
+                f"TIME_WAIT {peer_time_wait_s:g} s: widen src_ip or src_port ranges")
+    if ob.type in ("HTTP_REQUESTS", "TOTAL_CONNECTIONS") and ob.requests_per_second:
+        cps = ob.requests_per_second / max(ob.requests_per_connection, 1)
+        if pairs / cps < peer_time_wait_s:
+            return reuse_warning(pairs, cps, peer_time_wait_s)
+    return None
 
 
 def _names(first_end: tuple[int, int]) -> list[tuple[int, str]]:
@@ -29,6 +50,12 @@ class Client(Worker):
         super().__init__(cfg, "client", config_name, **kw)
         self.per_second: list[dict] = []
         self._prev_cc: np.ndarray | None = None
+        ips, first_port, last_port = owned_range(cfg, "client")[1:]
+        self.pairs = ips * (last_port - first_port + 1)
+        self._warned_reuse = False
+        ahead = planned_reuse(cfg, self.pairs, self.opts.peer_time_wait_s)
+        if ahead:
+            self.say(f"[{self.name}] warning: {ahead}")
 
     def second(self, elapsed: int) -> tuple[str, dict]:
         self.seconds = elapsed
@@ -55,7 +82,12 @@ class Client(Worker):
                   "busy": self.busy()}
         if k[ca.K_TYPE] == ca.O_UDP_STREAM:
             fields["udp_pps"] = int(dcc[ca.CC_UDP_SENT])
+        fields["pair_reused_early"] = int(dcc[ca.CC_PAIR_REUSED_EARLY])
+        fields["syn_challenged"] = int(d[stack.C_TCP_SYN_CHALLENGED])
         self.per_second.append(fields)
+        if fields["pair_reused_early"] and not self._warned_reuse:
+            self._warned_reuse = True
+            self.say(f"[{self.name}] warning: {reuse_warning(self.pairs, fields['cps'], self.opts.peer_time_wait_s)}")
         line = (f"[{self.name}] [{elapsed:3d}s] {phase} (target {count(fields['target'])})  "
                 f"conc {count(fields['conc'])}  cps {count(fields['cps'])}  closes/s {count(fields['closes'])}  "
                 f"rps {count(fields['rps'])}  tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
@@ -63,6 +95,9 @@ class Client(Worker):
                 f"retrans/s {count(d[stack.C_TCP_RETRANSMITS])}  busy {fields['busy']:.0%}")
         if "udp_pps" in fields:
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
+        if fields["pair_reused_early"] or fields["syn_challenged"]:
+            line += (f"  pairs reused early/s {count(fields['pair_reused_early'])}"
+                     f"  SYN challenged/s {count(fields['syn_challenged'])}")
         return line, fields
 
     def before_report(self) -> None:
@@ -77,7 +112,7 @@ class Client(Worker):
 
     def status(self) -> int:
         cc = self.stack.counters[stack.CS_CLIENT:]
-        return 0 if sum(cc[i] for i in ca.FAILED_AT_ALL) == 0 else 1
+        return 0 if sum(cc[i] for i in ca.FAILED_AT_ALL) == 0 and not self.lost else 1
 
     def report(self) -> ClientReport:
         cc = self.stack.counters[stack.CS_CLIENT:]
@@ -94,6 +129,7 @@ class Client(Worker):
         notes = {name: int(cc[ca.CLIENT_COUNTER_NAMES.index(name)]) for name in NOTE_NAMES}
         notes["retransmissions"] = int(self.stack.counters[stack.C_TCP_RETRANSMITS])
         notes["tcp_timeouts"] = int(self.stack.counters[stack.C_TCP_TIMEOUTS])
+        notes["syn_challenged"] = int(self.stack.counters[stack.C_TCP_SYN_CHALLENGED])
         return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             self.stack_counters(),

@@ -6,12 +6,13 @@ this module only starts and stops things and reads counters once a second.
 """
 import ipaddress
 import os
+import time
 
 import numpy as np
 
-from nperf import eal, perf_map, reports
+from nperf import eal, pcapng, perf_map, reports
 from nperf.bindings import dpdk
-from nperf.kernels import dispatch, lb_loop, poll
+from nperf.kernels import capture, dispatch, lb_loop, poll
 from nperf.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
                              rx_ring_name, tx_ring_name)
 from nperf.reports import LbReport, PortCounters, WorkerCounters
@@ -37,8 +38,10 @@ class Lb:
 
     def __init__(self, cfg, config_name: str, *, core: int | None = None, ring_size: int = 4096,
                  pool_size: int | None = None, loopback: bool = False, report: str | None = None,
-                 say=print):
+                 say=print, pcap: str | None = None, pcap_count: int = 0):
         self.cfg = cfg
+        self.pcap = pcap
+        self.pcap_count = pcap_count if pcap else 0
         self.name = f"lb {os.path.splitext(os.path.basename(config_name))[0]}"
         self.config_name = config_name
         self.core = core
@@ -51,6 +54,8 @@ class Lb:
         self._last = None
         self._last_poll = None
         self.port = None
+        self.eal_up = False         # EAL initialised: finish() must clean it up, whatever start() reached
+        self.running = False        # start() completed: finish() flushes and reports
         self.final = None
         self.ready_detail = ""
 
@@ -63,6 +68,7 @@ class Lb:
         if warning:
             self.say(f"warning: {warning}")
         dpdk.eal_init(self.eal_args)
+        self.eal_up = True
         nports = dpdk.Port.count()
         if nports == 0:
             raise dpdk.DpdkError("no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC")
@@ -77,7 +83,10 @@ class Lb:
         self.budget = int(dpdk.tsc_hz() * SLICE_S)
         self.idle = int(dpdk.tsc_hz() * IDLE_S)
         self.table = owner_table(self.cfg).arrays()
-        self.scratch = lb_loop.LbScratch(len(ids))
+        self.scratch = lb_loop.LbScratch(len(ids), self.pcap_count)
+        hz = dpdk.tsc_hz()
+        self.tsc_per_us = hz / 1e6          # the capture's clock is the TSC: wall time = epoch + tsc / rate
+        self.epoch_us = time.time_ns() // 1000 - int(dpdk.lib.np_tsc(0, 0, 0, 0) / self.tsc_per_us)
         self.rx_addrs = _addrs(self.rx)
         self.tx_addrs = _addrs(self.tx)
         self.wcounters = self.area.worker_counters[:len(ids)]
@@ -85,6 +94,7 @@ class Lb:
         self._poll(0)            # compiles (or loads) the kernel before saying "ready"
         perf_map.write()
         self.area.words[H_STATE] = STATE_READY
+        self.running = True
         self.ready_detail = (f"port {self.port.name} mac {_mac(self.port.mac())}, "
                              f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")
         self.say(f"[{self.name}] ready: {self.ready_detail}")
@@ -147,23 +157,33 @@ class Lb:
                         int(c[dispatch.ARP_ANNOUNCEMENTS]))
 
     def finish(self) -> None:
-        if self.port is None:
-            return
-        self.area.words[H_STATE] = STATE_STOPPING
-        lb_loop.lb_flush(self.fns, self.port.id, self.scratch.arrays(), self.area.counters, 100)
-        self._sync_port_drops()
-        report = self.report()
-        self.port.close()
-        self.say(f"[{self.name}] stopped: rx {count(report.port.rx_packets)} packets, "
-                 f"tx {count(report.port.tx_packets)} packets, drops {sum(report.drops.values())}")
-        if self.report_path:
-            reports.write(report, self.report_path)
-        self.final = report
-        self.port = None
-        dpdk.eal_cleanup()
-        busy = eal.remove_primary_files(self.eal_args)
-        if busy:
-            self.say(f"[{self.name}] {len(busy)} hugepage file(s) still in use by attached workers; left in place")
+        """Stop: flush and report if start() completed; in any case close what start() opened,
+        so that a start that failed partway leaves no port, runtime directory or hugepage file."""
+        if self.running:
+            self.running = False
+            self.area.words[H_STATE] = STATE_STOPPING
+            lb_loop.lb_flush(self.fns, self.port.id, self.scratch.arrays(), self.area.counters, 100)
+            self._sync_port_drops()
+            report = self.report()
+            self.say(f"[{self.name}] stopped: rx {count(report.port.rx_packets)} packets, "
+                     f"tx {count(report.port.tx_packets)} packets, drops {sum(report.drops.values())}")
+            if self.report_path:
+                reports.write(report, self.report_path)
+            if self.pcap:
+                n = pcapng.write(self.pcap, capture.frames(self.scratch.capture), self.epoch_us, self.name,
+                                 self.tsc_per_us)
+                self.say(f"[{self.name}] wrote {n} frames to {self.pcap}")
+            self.final = report
+        if self.port is not None:
+            self.port.close()
+            self.port = None
+        if self.eal_up:
+            self.eal_up = False
+            dpdk.eal_cleanup()
+            busy = eal.remove_primary_files(self.eal_args)
+            if busy:
+                self.say(f"[{self.name}] {len(busy)} hugepage file(s) still in use by attached workers; "
+                         "left in place")
 
 
 def _addrs(rings):

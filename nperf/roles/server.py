@@ -40,7 +40,7 @@ class Server(Worker):
         return self.stack.counters[stack.CS_HTTP_SERVER:stack.CS_HTTP_CLIENT]
 
     def status(self) -> int:
-        return 0
+        return 1 if self.lost else 0
 
     def report(self) -> ServerReport:
         return ServerReport("server", self.config_name, self.seconds,

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from nperf import config, eal, perf_map, reports, warmup
+from nperf import config, eal, pcapng, perf_map, reports, warmup
 from nperf.bindings import dpdk
-from nperf.kernels import arp, io, poll, stack, worker_loop
+from nperf.kernels import arp, capture, io, poll, stack, worker_loop
 from nperf.lb_shared import Attachment
 from nperf.worker_stack import StackOptions, build_stack, mss
 
@@ -22,6 +22,7 @@ IDLE_S = 0.0002
 MAX_IDLE_SLEEP_NS = 200_000
 POOL_NAME = "nperf_worker_pool"
 PORT_LOSSES = ("imissed", "ierrors", "oerrors", "rx_nombuf")     # rte_eth_stats fields
+LB_CHECK_S = 0.5            # an attached worker looks this often whether its lb still runs
 
 
 class Worker:
@@ -32,7 +33,8 @@ class Worker:
     """
 
     def __init__(self, cfg, role: str, config_name: str, *, core: int | None = None,
-                 opts: StackOptions | None = None, report: str | None = None, say=print):
+                 opts: StackOptions | None = None, report: str | None = None, say=print,
+                 pcap: str | None = None, pcap_count: int = 0):
         self.cfg = cfg
         self.role = role
         self.config_name = config_name
@@ -49,6 +51,10 @@ class Worker:
         self._prev_poll: np.ndarray | None = None
         self.final = None
         self.ready_detail = ""
+        self.lost = ""              # why the role stopped by itself (its lb died); makes the status non-zero
+        self.pcap = pcap
+        self.pcap_count = pcap_count if pcap else 0
+        self._next_check = 0.0
 
     # --- start ---------------------------------------------------------
     def start(self) -> None:
@@ -80,12 +86,13 @@ class Worker:
         else:
             self.io, mac = self._own_port()
         self.stack = build_stack(self.cfg, self.role, mac, self.opts)
-        self.scratch = worker_loop.LoopScratch().arrays()
+        self.scratch = worker_loop.LoopScratch(self.pcap_count).arrays()
         hz = dpdk.tsc_hz()
         self.cycles_per_us = hz / 1e6
         self.budget = int(hz * SLICE_S)
         self.idle = int(hz * IDLE_S)
         self.tsc0 = dpdk.lib.np_tsc(0, 0, 0, 0)
+        self.epoch_us = time.time_ns() // 1000          # wall clock at tsc0: the capture's time base
         self.started = True
         self._poll(0)            # compiles (or loads) the kernels before saying "ready"
         perf_map.write()
@@ -113,6 +120,13 @@ class Worker:
 
     # --- run -----------------------------------------------------------
     def poll_slice(self) -> bool:
+        if self.attachment and time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + LB_CHECK_S
+            if not self.attachment.lb_alive():
+                self.lost = "its lb (the DPDK primary) has gone: stopping"
+                self.say(f"error: {self.name}: {self.lost}")
+        if self.lost:
+            return False
         arp.arp_announce(self.stack)
         return self._poll(self.budget)
 
@@ -161,6 +175,9 @@ class Worker:
             self.say(f"[{self.name}] stopped: {self.summary(report)}")
             if self.report_path:
                 reports.write(report, self.report_path)
+            if self.pcap:
+                n = pcapng.write(self.pcap, capture.frames(self.scratch[4]), self.epoch_us, self.name, 1.0)
+                self.say(f"[{self.name}] wrote {n} frames to {self.pcap}")
             self.final = report
             self.started = False
         if self.attachment:

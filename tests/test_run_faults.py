@@ -1,0 +1,104 @@
+"""`nperf run` when a role dies: noticed at once, named, the run stopped and reported, nothing left.
+
+Each case kills one process of the seed's test3 topology with SIGKILL in the
+sustain phase, then checks the detection line, a non-zero exit status, a
+partial --report whose client accounting still balances, that no DPDK
+runtime directory, hugepage file or memif socket of the run is left, and
+that the same directory runs again at once.
+"""
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.topologies import copy_topology
+
+NPERF = [sys.executable, "-m", "nperf"]
+PHASES = {"prepare_duration_sec": 2, "ramp_up_duration_sec": 1, "sustain_duration_sec": 30,
+          "ramp_down_duration_sec": 0, "close_duration_sec": 1}
+RERUN = {"prepare_duration_sec": 1, "ramp_up_duration_sec": 1, "sustain_duration_sec": 2,
+         "ramp_down_duration_sec": 0, "close_duration_sec": 1}
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    for task in glob.glob(f"/proc/{pid}/task/*/children"):
+        kids += [int(x) for x in open(task).read().split()]
+    return kids
+
+
+def role_pid(run_pid: int, config: str) -> int:
+    for kid in children(run_pid):
+        try:
+            argv = open(f"/proc/{kid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if config.encode() in argv:
+            return kid
+    raise AssertionError(f"no child of {run_pid} runs {config}")
+
+
+def leftovers(directory: str) -> list[str]:
+    out = []
+    for name in os.listdir(directory):
+        cfg = json.load(open(os.path.join(directory, name)))
+        args = cfg.get("dpdk_args") or cfg["dpdk"]["args"]
+        prefix = re.search(r"--file-prefix=(\S+)", args).group(1)
+        out += glob.glob(f"/dev/hugepages/{prefix}map_*") + glob.glob(f"/var/run/dpdk/{prefix}")
+        out += [p for p in re.findall(r"socket=([^,\s]+)", args) if os.path.exists(p)]
+    return out
+
+
+def balanced(client: dict) -> None:
+    acc = client["accounting"]
+    for side in ("connections", "requests"):
+        a = acc[side]
+        assert a["started"] == a["ok"] + a["failed"] + a.get("retried", 0) + a["open_now"], (side, a)
+        assert a["open_now"] == 0 and a["failed"] == sum(a["failed_by_cause"].values()), (side, a)
+
+
+@pytest.mark.parametrize("victim", ["s", "c", "lb_s", "lb_c"])
+def test_a_role_killed_during_the_run_stops_it_cleanly(session, victim):
+    d = copy_topology(session, "memif/test3", phases=PHASES, tag=victim)
+    report = session.path(f"faults_{victim}.json")
+    run = subprocess.Popen(NPERF + ["run", d, "--report", report], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in run.stdout:
+            out.append(line)
+            if re.match(r"\[client c\] \[ *\d+s\] sustain", line):
+                break
+        pid = role_pid(run.pid, os.path.join(d, f"{victim}.json"))
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        for line in run.stdout:
+            out.append(line)
+            if "was killed by SIGKILL" in line:
+                noticed = time.monotonic() - killed
+        status = run.wait(60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    text = "".join(out)
+    name = {"s": "server s", "c": "client c"}.get(victim, f"lb {victim}")
+    assert status != 0, text[-3000:]
+    assert f"error: {name} was killed by SIGKILL during the run; stopping the others" in text, text[-3000:]
+    assert noticed < 1.0, noticed
+    assert "result: FAILED" in text
+    rep = json.load(open(report))
+    assert rep["ok"] is False and rep["faults"] == [f"{name} was killed by SIGKILL during the run; stopping the others"]
+    roles = {r["name"]: r for r in rep["roles"]}
+    assert roles[name]["status"] == -9 and roles[name]["report"] is None
+    if victim != "c":
+        balanced(roles["client c"]["report"])          # the client settled everything it had open
+    assert leftovers(d) == []
+    again = copy_topology(session, "memif/test3", phases=RERUN, tag=victim)   # same files, prefixes, sockets
+    r = subprocess.run(NPERF + ["run", again, "--quiet"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "result: ok" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
