@@ -7,42 +7,25 @@ reuse, and count the SYNs Linux answers with the old connection's ACK
 (the client resets that and its SYN is retransmitted); no request fails.
 """
 import json
-import os
 import re
-import sys
 
 from tests.netns import Netns
-from tests.test_client_nginx import BODY, EXAMPLE, nginx_conf
+from tests.test_client_nginx import EXAMPLE, client_against_nginx
 from tests.topologies import failures
+
+EXAMPLE_CFG = json.load(open(EXAMPLE))
 
 
 def test_narrow_source_space_warns_and_counts_early_reuse(session):
-    s = session
     ns = Netns("reuse")
     try:
-        root = s.path("www")
-        os.makedirs(root)
-        with open(os.path.join(root, "index.html"), "wb") as f:
-            f.write(BODY)
-        conf = s.path("nginx.conf")
-        with open(conf, "w") as f:
-            f.write(nginx_conf(root, s.dir))
-        cfg = json.load(open(EXAMPLE))
-        cfg["dpdk"]["args"] += f" --file-prefix={s.prefix('reuse')}"
-        cfg["network"]["l3"]["src_ip_end"] = cfg["network"]["l3"]["src_ip_start"]
-        cfg["network"]["l4"]["src_port_start"], cfg["network"]["l4"]["src_port_end"] = 20000, 20039
-        cfg["objective"] = {"type": "HTTP_REQUESTS", "value": 4, "requests_per_connection": 1}
-        cfg["scheduler"] = {"prepare_duration_sec": 3, "ramp_up_duration_sec": 1, "sustain_duration_sec": 6,
-                            "ramp_down_duration_sec": 0, "close_duration_sec": 3}
-        path = s.write_json("c.json", cfg)
-        client = s.start(ns.argv(sys.executable, "-m", "nperf", "client", path, "--report", s.path("c.out")),
-                         "client")
-        client.wait_for(r"\] ready", 300)
-        ns.run("ip", "addr", "add", "10.77.0.1/24", "dev", "nptap0")
-        ns.run("ip", "link", "set", "nptap0", "up")
-        s.start(ns.argv("nginx", "-c", conf), "nginx")
-        assert client.p.wait(120) == 0, client.text()
-        rep = json.load(open(s.path("c.out")))
+        l3 = {**EXAMPLE_CFG["network"]["l3"], "src_ip_end": EXAMPLE_CFG["network"]["l3"]["src_ip_start"]}
+        l4 = {**EXAMPLE_CFG["network"]["l4"], "src_port_start": 20000, "src_port_end": 20039}
+        client, rep = client_against_nginx(
+            session, ns, "reuse", network={**EXAMPLE_CFG["network"], "l3": l3, "l4": l4},
+            objective={"type": "HTTP_REQUESTS", "value": 4, "requests_per_connection": 1},
+            scheduler={"prepare_duration_sec": 3, "ramp_up_duration_sec": 1, "sustain_duration_sec": 6,
+                       "ramp_down_duration_sec": 0, "close_duration_sec": 3})
         assert rep["responses_failed"] == 0 and failures(rep) == 0, rep["errors"]
         assert rep["connections_opened"] > 40                       # every pair was used more than once
         reused = rep["notes"]["pair_reused_early"]
@@ -53,5 +36,5 @@ def test_narrow_source_space_warns_and_counts_early_reuse(session):
                       r"Linux peers hold TIME_WAIT 60 s: widen src_ip or src_port ranges", client.text())
         assert m, client.text()[-2000:]
     finally:
-        s.close()
+        session.close()
         ns.close()
