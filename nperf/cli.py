@@ -48,7 +48,7 @@ def _start_and_run(role, args) -> int:
 def _worker(role):
     def run(args) -> int:
         from nperf import config
-        from nperf.worker_stack import StackOptions
+        from nperf.roles.worker_stack import StackOptions
         if role == "server":
             from nperf.roles.server import Server as Role
         else:

@@ -118,6 +118,6 @@ def choose(roles, client_config: str, duration: float | None, quiet: bool):
         return Quiet()
     if not sys.stdout.isatty():
         return PlainLines()
-    from nperf.worker_stack import phase_lengths
+    from nperf.roles.worker_stack import phase_lengths
     cfg, _ = config.load_worker(client_config)
     return LiveTable([r.name for r in roles], list(zip(PHASES, phase_lengths(cfg, duration or 0.0))))

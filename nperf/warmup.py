@@ -30,7 +30,7 @@ import numpy as np
 from nperf import config
 from nperf.data import SEED_TEST3
 from nperf.kernels import cfn, io, jit, lb_loop, worker_loop
-from nperf.worker_stack import StackOptions, build_stack
+from nperf.roles.worker_stack import StackOptions, build_stack
 
 ROLES = ("lb", "server", "client")
 

@@ -1,14 +1,27 @@
 import os
+import pathlib
 
 import pytest
 
-from tests.procs import Session
+from tests.procs import LEAKS, Session
 
 RUNTIME_DIRS = ("/var/run/dpdk", "/dev/hugepages")
 
 
 def _dpdk_files() -> set[str]:
     return {os.path.join(d, f) for d in RUNTIME_DIRS if os.path.isdir(d) for f in os.listdir(d)}
+
+
+LAYERS = ("unit", "dpdk")      # tests/unit: no root, no DPDK; tests/dpdk: real processes
+
+
+def pytest_collection_modifyitems(items):
+    """Each test is marked by its layer's directory (`-m unit`, `-m dpdk`); none lives outside them."""
+    for item in items:
+        layer = pathlib.Path(str(item.fspath)).parent.name
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit or tests/dpdk")
+        item.add_marker(layer)
 
 
 @pytest.fixture
@@ -18,6 +31,7 @@ def session():
         yield s
     finally:
         s.close()
+    assert not s.left_behind, f"this test's processes left DPDK files behind: {s.left_behind}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,3 +41,4 @@ def nothing_left_behind():
     yield
     left = sorted(_dpdk_files() - before)
     assert not left, f"DPDK files left behind by the tests: {left}"
+    assert not LEAKS, f"processes left DPDK files behind (cleaned by their tests): {LEAKS}"

@@ -1,8 +1,12 @@
 """What one integration test starts: processes, DPDK prefixes, a scratch directory.
 
 Every process is stopped and every DPDK file prefix cleaned (hugepage files,
-runtime directory) even when the test fails.
+runtime directory) even when the test fails. What the processes left under
+their prefixes is looked at *before* that clean-up (a role must remove its
+own files, or nperf run those of a killed role): it is in `left_behind`, and
+in LEAKS, which fails the test run (conftest).
 """
+import glob
 import json
 import os
 import shutil
@@ -12,6 +16,12 @@ import tempfile
 from nperf.subproc import Proc, clean_prefix
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LEAKS: list[str] = []        # DPDK files that sessions' processes left behind
+
+
+def prefix_files(prefix: str) -> list[str]:
+    """The hugepage files and runtime directory of DPDK file prefix `prefix` that exist now."""
+    return sorted(glob.glob(f"/dev/hugepages/{prefix}map_*") + glob.glob(f"/var/run/dpdk/{prefix}"))
 
 
 class Session:
@@ -21,6 +31,7 @@ class Session:
         self.procs: list[Proc] = []
         self.prefixes: list[str] = []
         self.dir = tempfile.mkdtemp(prefix="nperf-test-")
+        self.left_behind: list[str] = []
 
     def prefix(self, tag: str) -> str:
         p = f"npt{os.getpid()}{tag}"
@@ -46,6 +57,8 @@ class Session:
     def close(self) -> None:
         for p in reversed(self.procs):
             p.stop()
+        self.left_behind = [f for prefix in self.prefixes for f in prefix_files(prefix)]
+        LEAKS.extend(self.left_behind)
         for prefix in self.prefixes:
             clean_prefix(prefix)
         shutil.rmtree(self.dir, ignore_errors=True)

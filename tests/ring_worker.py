@@ -15,7 +15,7 @@ import numpy as np
 from nperf import eal
 from nperf.bindings import dpdk
 from nperf.kernels import frames
-from nperf.lb_shared import Attachment
+from nperf.roles.lb_shared import Attachment
 
 
 def main() -> int:

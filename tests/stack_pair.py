@@ -14,7 +14,7 @@ from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import cfn, client_sched, io, worker_loop
 from nperf.kernels import client_app as ca
 from nperf.kernels import stack as st
-from nperf.worker_stack import StackOptions, build_stack
+from nperf.roles.worker_stack import StackOptions, build_stack
 from tests.http_peer import set_schedule
 from tests.tcp_wire import HERE
 

@@ -36,7 +36,7 @@ from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import stack as st
 from nperf.kernels import cfn, io, lookup, tcp_table, time_wait, timers, worker_loop
 from nperf.kernels.tcp_table import STATE_NAMES
-from nperf.worker_stack import StackOptions, build_stack
+from nperf.roles.worker_stack import StackOptions, build_stack
 
 HERE = Path(__file__).resolve().parent
 SEED_SERVER = HERE / "seed_configs/memif/test3/s.json"

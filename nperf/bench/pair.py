@@ -20,7 +20,7 @@ from nperf.kernels import cfn, client_sched, io, worker_loop
 from nperf.kernels import client_app as ca
 from nperf.kernels import stack as st
 from nperf.kernels.jit import kernel
-from nperf.worker_stack import StackOptions, build_stack
+from nperf.roles.worker_stack import StackOptions, build_stack
 
 CLIENT_MAC = bytes.fromhex("020000000001")
 SERVER_MAC = bytes.fromhex("020000000002")

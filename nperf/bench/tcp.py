@@ -27,7 +27,7 @@ import time
 
 from nperf.bench.pair import Pair, Phases, rss
 from nperf.kernels import client_app as ca
-from nperf.worker_stack import memory_per_connection
+from nperf.roles.worker_stack import memory_per_connection
 
 CONNECTIONS = 1000
 

@@ -17,7 +17,7 @@ from nperf.kernels.stack import (C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_DROP
 ARP_SLOTS = 1024
 A_EMPTY, A_PENDING, A_RESOLVED, A_FAILED = 0, 1, 2, 3
 BROADCAST = 0xFFFFFFFFFFFF
-ARP_FRAME = 42
+ARP_FRAME = net.ETH_LEN + net.ARP_LEN        # 42: an ARP frame without padding
 
 
 AR_IP, AR_MAC, AR_STATE, AR_TRIES, AR_NEXT_TRY = range(5)     # cache row words
@@ -55,35 +55,38 @@ def _learn(arp, ip, mac):
 @inline
 def _put_arp(s, b, op, dst_mac, sender_ip, target_mac, target_ip):
     frame_out.put_eth(s, b, dst_mac, net.ETH_ARP)
-    net.put16(b, 14, 1)
-    net.put16(b, 16, net.ETH_IPV4)
-    b[18] = 6
-    b[19] = 4
-    net.put16(b, 20, op)
-    net.put_mac(b, 22, s.params[P_MAC])
-    net.put32(b, 28, sender_ip)
-    net.put_mac(b, 32, target_mac)
-    net.put32(b, 38, target_ip)
+    a = net.ETH_LEN
+    net.put16(b, a + net.ARP_HTYPE, 1)
+    net.put16(b, a + net.ARP_PTYPE, net.ETH_IPV4)
+    b[a + net.ARP_HLEN] = 6
+    b[a + net.ARP_PLEN] = 4
+    net.put16(b, a + net.ARP_OP, op)
+    net.put_mac(b, a + net.ARP_SHA, s.params[P_MAC])
+    net.put32(b, a + net.ARP_SPA, sender_ip)
+    net.put_mac(b, a + net.ARP_THA, target_mac)
+    net.put32(b, a + net.ARP_TPA, target_ip)
 
 
 @kernel
 def arp_input(s, b, n, m):
     """Handle an ARP frame; True if mbuf m was reused for the reply."""
-    if n < ARP_FRAME or net.get16(b, 14) != 1 or net.get16(b, 16) != net.ETH_IPV4 or b[18] != 6 or b[19] != 4:
+    a = net.ETH_LEN
+    if n < ARP_FRAME or net.get16(b, a + net.ARP_HTYPE) != 1 or net.get16(b, a + net.ARP_PTYPE) != net.ETH_IPV4 \
+            or b[a + net.ARP_HLEN] != 6 or b[a + net.ARP_PLEN] != 4:
         s.counters[C_DROP_BAD_ARP] += 1
         return False
-    op = net.get16(b, 20)
-    sha = net.get_mac(b, 22)
-    spa = net.get32(b, 28)
-    tpa = net.get32(b, 38)
+    op = net.get16(b, a + net.ARP_OP)
+    sha = net.get_mac(b, a + net.ARP_SHA)
+    spa = net.get32(b, a + net.ARP_SPA)
+    tpa = net.get32(b, a + net.ARP_TPA)
     if not owns(s, tpa):
         s.counters[C_DROP_NOT_OURS] += 1
         return False
     s.counters[C_ARP_IN] += 1           # counted once: arp_in or a drop, as every received frame
     _learn(s.arp, spa, sha)
-    if op != 1 or not frame_out.can_reuse(s):
+    if op != net.ARP_REQUEST or not frame_out.can_reuse(s):
         return False
-    _put_arp(s, b, 2, sha, tpa, sha, spa)
+    _put_arp(s, b, net.ARP_REPLY, sha, tpa, sha, spa)
     s.counters[C_ARP_REPLIES] += 1
     frame_out.send(s, m, ARP_FRAME)
     return True
@@ -118,7 +121,7 @@ def arp_resolve(s, ip, now):
         m = frame_out.take_mbuf(s)
         if m >= 0:
             b = mbuf.buffer_view(m)
-            _put_arp(s, b, 1, BROADCAST, s.params[P_IP_FIRST], 0, ip)
+            _put_arp(s, b, net.ARP_REQUEST, BROADCAST, s.params[P_IP_FIRST], 0, ip)
             frame_out.send(s, m, ARP_FRAME)
             s.counters[C_ARP_REQUESTS] += 1
             a[i, AR_TRIES] += 1
@@ -134,7 +137,7 @@ def arp_announce(s):
         if m < 0:
             return False
         ip = s.params[P_IP_FIRST] + s.var[V_ARP_ANNOUNCED]
-        _put_arp(s, mbuf.buffer_view(m), 1, BROADCAST, ip, 0, ip)
+        _put_arp(s, mbuf.buffer_view(m), net.ARP_REQUEST, BROADCAST, ip, 0, ip)
         frame_out.send(s, m, ARP_FRAME)
         s.counters[C_ARP_REQUESTS] += 1
         s.var[V_ARP_ANNOUNCED] += 1
@@ -149,19 +152,18 @@ def icmp_echo(s, b, n, ihl, ip_len, m):
     if ihl != net.IP_LEN or icmp_len < 8 or net.fold(net.sum16(b, o, icmp_len, np.int64(0))) != 0:
         s.counters[C_DROP_BAD_ICMP] += 1
         return False
-    if b[o] != 8:                        # only echo requests are answered
+    if b[o + net.ICMP_TYPE] != net.ICMP_ECHO_REQUEST:         # only echo requests are answered
         s.counters[C_DROP_PROTOCOL] += 1
         return False
     if not frame_out.can_reuse(s):
         return False
-    src = net.get32(b, 26)
-    dst = net.get32(b, 30)
-    peer = net.get_mac(b, 6)
+    src = net.get32(b, net.ETH_LEN + net.IP_SRC)
+    dst = net.get32(b, net.ETH_LEN + net.IP_DST)
+    peer = net.get_mac(b, net.ETH_SRC)
     frame_out.put_eth(s, b, peer, net.ETH_IPV4)
-    b[o] = 0
-    b[o + 2] = 0
-    b[o + 3] = 0
-    net.put16(b, o + 2, net.fold(net.sum16(b, o, icmp_len, np.int64(0))))
+    b[o + net.ICMP_TYPE] = net.ICMP_ECHO_REPLY
+    net.put16(b, o + net.ICMP_CHECKSUM, 0)
+    net.put16(b, o + net.ICMP_CHECKSUM, net.fold(net.sum16(b, o, icmp_len, np.int64(0))))
     frame_out.put_ipv4(s, b, dst, src, net.PROTO_ICMP, icmp_len)
     s.counters[C_ICMP_ECHO] += 1
     frame_out.send(s, m, net.ETH_LEN + net.IP_LEN + icmp_len)

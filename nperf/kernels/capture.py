@@ -6,7 +6,7 @@ before anything reads or rewrites them (a reply reuses the received mbuf)
 and transmitted frames just before the burst goes out, while fewer than N
 are taken. When capture is off (N = 0, the default) the only cost is one
 comparison per burst. Python writes the pcapng file at the end
-(`nperf.pcapng`).
+(`nperf.roles.pcapng`).
 """
 from collections import namedtuple
 

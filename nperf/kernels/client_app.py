@@ -24,13 +24,12 @@ request's intended start (while idle: the server's keep-alive deadline, or
 0), T_APP_DONE = CL_* bits.
 """
 from nperf.kernels import http_client as hc
-from nperf.kernels import latency
+from nperf.kernels import latency, send_queue
 from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import C_RING_OVERFLOW, P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
-    APPQ, APP_WORDS, CLOSED, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP,
-    T_APP_DONE, T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RIP, T_RPORT, T_SND_END,
-    T_STATE, T_USER)
+    APPQ, APP_WORDS, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP, T_APP_DONE,
+    T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_TAIL, T_RIP, T_RPORT, T_STATE, T_USER)
 
 # rows of s.app.hists
 H_SECOND, H_SUSTAIN = 0, 1
@@ -105,19 +104,21 @@ def _send(s, c, path, start):
     n = t[c, T_USER] + 1
     last = k[K_RPC] <= 1 or n >= k[K_RPC]
     length = hc.request_length(s.app.requests, path, last, t[c, T_RIP], t[c, T_RPORT])
-    q = t[c, T_Q_TAIL] % APPQ
-    t[c, T_Q_KIND + q] = path
-    t[c, T_Q_FLAGS + q] = 1 if last else 0
-    t[c, T_Q_START + q] = t[c, T_SND_END] - 1
-    t[c, T_Q_LEN + q] = length
-    t[c, T_Q_TAIL] += 1
-    t[c, T_SND_END] += length
+    send_queue.push(t, c, path, 1 if last else 0, length)
     t[c, T_USER] = n
     t[c, T_APP_T] = start
     t[c, T_APP_DONE] = (t[c, T_APP_DONE] & ~(CL_HEAD | CL_ANSWERED)) | CL_REQ_OUT | (CL_LAST if last else 0) \
         | (CL_HEAD if hc.request_is_head(s.app.requests, path) else 0)
     k[K_OUTSTANDING] += 1
     _cc(s)[CC_REQUESTS] += 1
+
+
+@inline
+def message_copy(s, c, j, offset, out, pos, n):
+    """Bytes [offset, offset+n) of queued request j of c into out[pos:]."""
+    t = s.tcb
+    hc.request_copy(s.app.requests, t[c, T_Q_KIND + j], t[c, T_Q_FLAGS + j], t[c, T_RIP], t[c, T_RPORT],
+                    offset, out, pos, n)
 
 
 @step

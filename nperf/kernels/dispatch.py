@@ -20,7 +20,7 @@ NOT_IP = -2
 TRUNCATED = -3
 GRATUITOUS_ARP = -4      # not a drop: a peer's announcement (freed, counted in ARP_ANNOUNCEMENTS)
 
-# lb counters (int64 words of the lb's shared area, see nperf.lb_shared)
+# lb counters (int64 words of the lb's shared area, see nperf.roles.lb_shared)
 RX_PACKETS = 0
 RX_BYTES = 1
 TX_PACKETS = 2
@@ -140,33 +140,37 @@ def _be64(b, o):
 def classify(b, n, table):
     """Worker index for the frame `b[:n]`, or a negative drop cause."""
     v4_keys, v4_vals, v6_hi, v6_lo, v6_vals = table
-    if n < 14:
+    h = net.ETH_LEN           # where the IP or ARP header starts
+    if n < h:
         return np.int64(TRUNCATED)
-    ethertype = (np.int64(b[12]) << 8) | np.int64(b[13])
+    ethertype = (np.int64(b[net.ETH_TYPE]) << 8) | np.int64(b[net.ETH_TYPE + 1])
     if ethertype == net.ETH_IPV4:
-        if n < 34:
+        if n < h + net.IP_LEN:
             return np.int64(TRUNCATED)
-        if b[14] >> 4 != 4:
+        if b[h + net.IP_VER_IHL] >> 4 != 4:
             return np.int64(NOT_IP)
-        return lookup4(v4_keys, v4_vals, _be32(b, 30))
+        return lookup4(v4_keys, v4_vals, _be32(b, h + net.IP_DST))
     if ethertype == net.ETH_ARP:
-        if n < 42:
+        if n < h + net.ARP_LEN:
             return np.int64(TRUNCATED)
-        if b[18] != 6 or b[19] != 4 or b[16] != 0x08 or b[17] != 0x00:
+        if b[h + net.ARP_HLEN] != 6 or b[h + net.ARP_PLEN] != 4 or b[h + net.ARP_PTYPE] != 0x08 \
+                or b[h + net.ARP_PTYPE + 1] != 0x00:
             return np.int64(NOT_IP)
-        target = _be32(b, 38)
+        target = _be32(b, h + net.ARP_TPA)
         owner = lookup4(v4_keys, v4_vals, target)
-        if owner == NO_WORKER and _be32(b, 28) == target:
+        if owner == NO_WORKER and _be32(b, h + net.ARP_SPA) == target:
             return np.int64(GRATUITOUS_ARP)
         return owner
     if ethertype == net.ETH_IPV6:
-        if n < 54:
+        if n < h + net.IP6_LEN:
             return np.int64(TRUNCATED)
-        if b[14] >> 4 != 6:
+        if b[h + net.IP_VER_IHL] >> 4 != 6:
             return np.int64(NOT_IP)
-        at = 38
-        if b[20] == 58 and b[38] == 0xFF and n >= 78 and b[54] == 135:
-            at = 62          # neighbour solicitation: its target address
+        at = h + net.IP6_DST
+        icmp = h + net.IP6_LEN
+        if b[h + net.IP6_NEXT] == net.PROTO_ICMP6 and b[at] == 0xFF and n >= icmp + net.ND_TARGET + 16 \
+                and b[icmp + net.ICMP_TYPE] == net.ICMP6_NEIGHBOR_SOLICIT:
+            at = icmp + net.ND_TARGET          # a solicitation to a multicast address: its target
         return lookup6(v6_hi, v6_lo, v6_vals, _be64(b, at), _be64(b, at + 8))
     return np.int64(NOT_IP)
 

@@ -51,23 +51,23 @@ def send(s, m, length):
 
 @inline
 def put_eth(s, b, dst_mac, ethertype):
-    net.put_mac(b, 0, dst_mac)
-    net.put_mac(b, 6, s.params[P_MAC])
-    net.put16(b, 12, ethertype)
+    net.put_mac(b, net.ETH_DST, dst_mac)
+    net.put_mac(b, net.ETH_SRC, s.params[P_MAC])
+    net.put16(b, net.ETH_TYPE, ethertype)
 
 
 @step
 def put_ipv4(s, b, src, dst, proto, payload_len):
     """IPv4 header at offset 14, with its checksum."""
     o = net.ETH_LEN
-    b[o] = 0x45
-    b[o + 1] = 0
-    net.put16(b, o + 2, net.IP_LEN + payload_len)
+    b[o + net.IP_VER_IHL] = 0x40 | net.IP_LEN // 4
+    b[o + net.IP_TOS] = 0
+    net.put16(b, o + net.IP_TOTAL_LEN, net.IP_LEN + payload_len)
     s.var[V_IP_ID] = (s.var[V_IP_ID] + 1) & 0xFFFF
-    net.put16(b, o + 4, s.var[V_IP_ID])
-    net.put16(b, o + 6, 0x4000)         # don't fragment
-    b[o + 8] = 64
-    b[o + 9] = proto
-    net.put32(b, o + 12, src)
-    net.put32(b, o + 16, dst)
+    net.put16(b, o + net.IP_ID, s.var[V_IP_ID])
+    net.put16(b, o + net.IP_FRAG, net.IP_DF)
+    b[o + net.IP_TTL] = 64
+    b[o + net.IP_PROTO] = proto
+    net.put32(b, o + net.IP_SRC, src)
+    net.put32(b, o + net.IP_DST, dst)
     net.set_ipv4_checksum(b, o)

@@ -1,7 +1,7 @@
 """Client-side HTTP/1.1 framing: request templates and an incremental response parser.
 
 Sans-I/O like the server side: requests are regenerated at any byte offset
-from a `RequestTable` (nperf.http_tables) plus the connection's destination,
+from a `RequestTable` (nperf.roles.http_tables) plus the connection's destination,
 rendered as the Host value ``a.b.c.d:port`` from integers (IPv4 only); the
 parser keeps an int64[HC_WORDS] row per connection (zero = new connection)
 and never stores message bytes.

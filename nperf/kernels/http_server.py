@@ -1,7 +1,7 @@
 """Server-side HTTP/1.1 framing: an incremental request parser and response templates.
 
 Sans-I/O: bytes and a state row in, events out; responses are regenerated at
-any byte offset from a `ResponseTable` (see nperf.http_tables), so neither
+any byte offset from a `ResponseTable` (see nperf.roles.http_tables), so neither
 direction keeps message bytes per connection.
 
 Parser state: one int64[HS_WORDS] row per connection, zero = a new connection.

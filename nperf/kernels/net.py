@@ -18,6 +18,73 @@ PROTO_ICMP = 1
 PROTO_TCP = 6
 PROTO_UDP = 17
 TCP_LEN = 20                # TCP header without options
+UDP_LEN = 8
+
+# Header fields: byte offsets from the start of their header (as smoltcp's `wire::*::field`).
+# Ethernet
+ETH_DST = 0
+ETH_SRC = 6
+ETH_TYPE = 12
+# IPv4 (RFC 791 3.1); a frame's IPv4 header starts at ETH_LEN
+IP_VER_IHL = 0              # version << 4 | header length in 32-bit words
+IP_TOS = 1
+IP_TOTAL_LEN = 2
+IP_ID = 4
+IP_FRAG = 6                 # flags << 13 | fragment offset
+IP_TTL = 8
+IP_PROTO = 9
+IP_CHECKSUM = 10
+IP_SRC = 12
+IP_DST = 16
+IP_DF = 0x4000              # IP_FRAG: don't fragment
+IP_MF_OFFSET = 0x3FFF       # IP_FRAG: more fragments, or an offset: a fragment
+# TCP (RFC 9293 3.1)
+TCP_SPORT = 0
+TCP_DPORT = 2
+TCP_SEQ = 4
+TCP_ACK = 8
+TCP_DATA_OFF = 12           # header length in 32-bit words << 4
+TCP_FLAGS = 13
+TCP_WINDOW = 14
+TCP_CHECKSUM = 16
+TCP_URGENT = 18
+TCP_OPTIONS = 20
+OPT_END = 0                 # TCP option kinds
+OPT_NOP = 1
+OPT_MSS = 2                 # kind, length 4, MSS (16 bits)
+OPT_WSCALE = 3              # kind, length 3, shift count
+# UDP (RFC 768)
+UDP_SPORT = 0
+UDP_DPORT = 2
+UDP_LENGTH = 4
+UDP_CHECKSUM = 6
+# ARP for IPv4 over Ethernet (RFC 826); a frame's ARP header starts at ETH_LEN
+ARP_HTYPE = 0               # 1: Ethernet
+ARP_PTYPE = 2               # ETH_IPV4
+ARP_HLEN = 4                # 6
+ARP_PLEN = 5                # 4
+ARP_OP = 6                  # ARP_REQUEST or ARP_REPLY
+ARP_SHA = 8                 # sender MAC
+ARP_SPA = 14                # sender IPv4 address
+ARP_THA = 18                # target MAC
+ARP_TPA = 24                # target IPv4 address
+ARP_LEN = 28
+ARP_REQUEST = 1
+ARP_REPLY = 2
+# IPv6 (RFC 8200 3) and the ICMPv6 neighbour solicitation (RFC 4861 4.3)
+IP6_NEXT = 6
+IP6_SRC = 8
+IP6_DST = 24
+IP6_LEN = 40
+PROTO_ICMP6 = 58
+ICMP6_NEIGHBOR_SOLICIT = 135
+ND_TARGET = 8               # the solicited address, after type, code, checksum and a reserved word
+# ICMP (RFC 792)
+ICMP_TYPE = 0
+ICMP_CODE = 1
+ICMP_CHECKSUM = 2
+ICMP_ECHO_REQUEST = 8
+ICMP_ECHO_REPLY = 0
 
 # TCP flags
 FIN = 0x01
@@ -102,15 +169,14 @@ def pseudo_sum(src, dst, proto, length):
 @inline
 def ipv4_header_ok(b, o):
     """The header checksum over a header of IHL words verifies."""
-    ihl = (np.int64(b[o]) & 0xF) * 4
+    ihl = (np.int64(b[o + IP_VER_IHL]) & 0xF) * 4
     return fold(sum16(b, o, ihl, np.int64(0))) == 0
 
 
 @inline
 def set_ipv4_checksum(b, o):
-    b[o + 10] = 0
-    b[o + 11] = 0
-    put16(b, o + 10, fold(sum16(b, o, IP_LEN, np.int64(0))))
+    put16(b, o + IP_CHECKSUM, 0)
+    put16(b, o + IP_CHECKSUM, fold(sum16(b, o, IP_LEN, np.int64(0))))
 
 
 @inline

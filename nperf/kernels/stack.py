@@ -6,7 +6,7 @@ build frames in, frames to transmit, connections with output pending) and
 the TIME-WAIT records (`tw`, see `nperf.kernels.time_wait`) and the
 client's direct index of its source pairs (`pairs`, see `nperf.kernels.lookup`).
 Kernels take the whole `Stack` as one argument; Python builds it once
-(`nperf.worker_stack`). Numba passes it by value, member by member, to every
+(`nperf.roles.worker_stack`). Numba passes it by value, member by member, to every
 kernel that is not inlined, so it is kept to few arrays: one row table, one
 hash array, one counters array with regions.
 

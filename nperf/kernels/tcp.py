@@ -11,6 +11,26 @@ Congestion control is NewReno (RFC 6582): slow start and congestion
 avoidance by bytes acknowledged, fast retransmit on three duplicate ACKs,
 partial ACKs retransmit the next hole, and a retransmission timeout goes back
 to snd_una with one segment of window (RFC 6298 timer, Karn's rule).
+
+Every state change goes through `set_state`. The transitions (RFC 9293
+3.3.2), with the function that makes each:
+
+    from          on                                   to            in
+    (free row)    tcp_connect                          SYN_SENT      _init
+    (free row)    a SYN to a listening port            SYN_RCVD      _accept
+    SYN_SENT      a SYN-ACK acknowledging our SYN      ESTABLISHED   _syn_sent
+    SYN_RCVD      an ACK of our SYN-ACK                ESTABLISHED   _segment
+    ESTABLISHED   our FIN sent                         FIN_WAIT_1    tcp_output
+    ESTABLISHED   the peer's FIN                       CLOSE_WAIT    _fin
+    CLOSE_WAIT    our FIN sent                         LAST_ACK      tcp_output
+    FIN_WAIT_1    our FIN acknowledged                 FIN_WAIT_2    _segment
+    FIN_WAIT_1    the peer's FIN                       CLOSING       _fin
+    FIN_WAIT_2    the peer's FIN                       TIME_WAIT     _fin -> _time_wait
+    CLOSING       our FIN acknowledged                 TIME_WAIT     _segment -> _time_wait
+    TIME_WAIT     nothing owed (at once, or once the   CLOSED        _to_record (the 4-tuple lives
+                  last ACK is sent)                                  on in kernels.time_wait)
+    LAST_ACK      our FIN acknowledged                 CLOSED        release
+    any           RST, retries exhausted, idle, exit   CLOSED        release (its `how`: END_*)
 """
 import numpy as np
 
@@ -67,6 +87,12 @@ def work_push(s, c):
     s.var[V_WORK_TAIL] = tail + 1
 
 
+@inline
+def set_state(t, c, state):
+    """The one place a connection's state changes (the table in the module docstring)."""
+    t[c, T_STATE] = state
+
+
 @step
 def _rearm(s, c):
     """Queue c on the wheel at its earliest deadline (0 = none)."""
@@ -107,26 +133,28 @@ def emit(s, c, seq, n, flags, now):
     frame_out.put_eth(s, b, t[c, T_PEER_MAC], net.ETH_IPV4)
     frame_out.put_ipv4(s, b, t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, hl + n)
     o = net.ETH_LEN + net.IP_LEN
-    net.put16(b, o, t[c, T_LPORT])
-    net.put16(b, o + 2, t[c, T_RPORT])
-    net.put32(b, o + 4, (t[c, T_ISS] + seq) & M32)
-    net.put32(b, o + 8, (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32 if flags & net.ACK else 0)
-    b[o + 12] = (hl // 4) << 4
-    b[o + 13] = flags
-    net.put16(b, o + 14, _window_field(s, c, flags & net.SYN))
-    net.put32(b, o + 16, 0)
-    if flags & net.SYN:
-        b[o + 20] = 2
-        b[o + 21] = 4
-        net.put16(b, o + 22, s.params[P_MSS])
-        b[o + 24] = 1
-        b[o + 25] = 3
-        b[o + 26] = 3
-        b[o + 27] = t[c, T_RCV_WSCALE]
+    net.put16(b, o + net.TCP_SPORT, t[c, T_LPORT])
+    net.put16(b, o + net.TCP_DPORT, t[c, T_RPORT])
+    net.put32(b, o + net.TCP_SEQ, (t[c, T_ISS] + seq) & M32)
+    net.put32(b, o + net.TCP_ACK, (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32 if flags & net.ACK else 0)
+    b[o + net.TCP_DATA_OFF] = (hl // 4) << 4
+    b[o + net.TCP_FLAGS] = flags
+    net.put16(b, o + net.TCP_WINDOW, _window_field(s, c, flags & net.SYN))
+    net.put32(b, o + net.TCP_CHECKSUM, 0)          # and the urgent pointer
+    if flags & net.SYN:                            # SYN_OPTIONS: MSS, NOP, window scale
+        p = o + net.TCP_OPTIONS
+        b[p] = net.OPT_MSS
+        b[p + 1] = 4
+        net.put16(b, p + 2, s.params[P_MSS])
+        b[p + 4] = net.OPT_NOP
+        b[p + 5] = net.OPT_WSCALE
+        b[p + 6] = 3
+        b[p + 7] = t[c, T_RCV_WSCALE]
     if n > 0:
         app.app_copy(s, c, seq - 1, b, o + hl, n)
     seg = hl + n
-    net.put16(b, o + 16, net.fold(net.sum16(b, o, seg, net.pseudo_sum(t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, seg))))
+    net.put16(b, o + net.TCP_CHECKSUM,
+              net.fold(net.sum16(b, o, seg, net.pseudo_sum(t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, seg))))
     frame_out.send(s, m, o + seg)
     s.counters[C_TCP_SEGS_OUT] += 1
     s.counters[C_TCP_BYTES_OUT] += n
@@ -147,17 +175,17 @@ def reply(s, b, src, dst, sport, dport, seq, ack, flags, win):
         s.counters[C_DROP_NO_MBUF] += 1
         return False
     out = mbuf.buffer_view(m)
-    frame_out.put_eth(s, out, net.get_mac(b, 6), net.ETH_IPV4)
+    frame_out.put_eth(s, out, net.get_mac(b, net.ETH_SRC), net.ETH_IPV4)
     frame_out.put_ipv4(s, out, dst, src, net.PROTO_TCP, net.TCP_LEN)
     o = net.ETH_LEN + net.IP_LEN
-    net.put16(out, o, dport)
-    net.put16(out, o + 2, sport)
-    net.put32(out, o + 4, seq)
-    net.put32(out, o + 8, ack)
-    out[o + 12] = 5 << 4
-    out[o + 13] = flags
-    net.put16(out, o + 14, win)
-    net.put32(out, o + 16, 0)
+    net.put16(out, o + net.TCP_SPORT, dport)
+    net.put16(out, o + net.TCP_DPORT, sport)
+    net.put32(out, o + net.TCP_SEQ, seq)
+    net.put32(out, o + net.TCP_ACK, ack)
+    out[o + net.TCP_DATA_OFF] = (net.TCP_LEN // 4) << 4
+    out[o + net.TCP_FLAGS] = flags
+    net.put16(out, o + net.TCP_WINDOW, win)
+    net.put32(out, o + net.TCP_CHECKSUM, 0)
     pseudo = net.pseudo_sum(dst, src, net.PROTO_TCP, net.TCP_LEN)
     net.put16(out, o + 16, net.fold(net.sum16(out, o, net.TCP_LEN, pseudo)))
     frame_out.send(s, m, o + net.TCP_LEN)
@@ -193,7 +221,7 @@ def _init(s, c, lip, lport, rip, rport, mac, state, now):
     t = s.tcb
     for k in range(N_WORDS):
         t[c, k] = 0
-    t[c, T_STATE] = state
+    set_state(t, c, state)
     t[c, T_LIP] = lip
     t[c, T_LPORT] = lport
     t[c, T_RIP] = rip
@@ -222,16 +250,16 @@ def _syn_options(s, c, b, o, doff):
     end = o + doff
     while i < end:
         kind = b[i]
-        if kind == 0:
+        if kind == net.OPT_END:
             break
-        if kind == 1:
+        if kind == net.OPT_NOP:
             i += 1
             continue
-        if i + 1 >= end or b[i + 1] < 2 or i + b[i + 1] > end:
+        if i + 1 >= end or b[i + 1] < 2 or i + b[i + 1] > end:       # b[i + 1]: the option's length
             break
-        if kind == 2 and b[i + 1] == 4:
+        if kind == net.OPT_MSS and b[i + 1] == 4:
             peer_mss = net.get16(b, i + 2)
-        elif kind == 3 and b[i + 1] == 3:
+        elif kind == net.OPT_WSCALE and b[i + 1] == 3:
             wscale = min(np.int64(b[i + 2]), MAX_WSCALE)
         i += b[i + 1]
     t[c, T_MSS] = max(min(peer_mss, s.params[P_MSS]), 64)
@@ -265,7 +293,7 @@ def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
     if c < 0:
         s.counters[C_TCP_TABLE_FULL] += 1
         return
-    _init(s, c, dst, dport, src, sport, net.get_mac(b, 6), SYN_RCVD, now)
+    _init(s, c, dst, dport, src, sport, net.get_mac(b, net.ETH_SRC), SYN_RCVD, now)
     t = s.tcb
     t[c, T_IRS] = seq
     t[c, T_RCV_NXT] = 1
@@ -312,7 +340,7 @@ def _free_row(s, c, how, now):
     app.app_closed(s, c, how, now)
     s.counters[(C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT, C_CONN_IDLE_CLOSED, C_CONN_ABORTED)[how]] += 1
     timer_cancel(t, s.wheel, c)
-    t[c, T_STATE] = CLOSED
+    set_state(t, c, CLOSED)
     t[c, T_FLAGS] = 0
     slot_free(s.free, c)
 
@@ -322,7 +350,7 @@ def _time_wait(s, c, now):
     """Enter TIME-WAIT. An ACK still owed leaves first: tcp_output sends it and then hands the
     connection over (`_to_record`); with nothing owed that happens at once."""
     t = s.tcb
-    t[c, T_STATE] = TIME_WAIT
+    set_state(t, c, TIME_WAIT)
     t[c, T_T_RTO] = 0
     if t[c, T_FLAGS] & (F_ACK_NOW | F_ACK_DELAYED):
         t[c, T_FLAGS] |= F_ACK_NOW
@@ -383,21 +411,21 @@ def tcp_input(s, b, n, ihl, ip_len, now):
     if tcp_len < net.TCP_LEN:
         s.counters[C_DROP_BAD_TCP] += 1
         return
-    doff = (np.int64(b[o + 12]) >> 4) * 4
+    doff = (np.int64(b[o + net.TCP_DATA_OFF]) >> 4) * 4
     if doff < net.TCP_LEN or doff > tcp_len:
         s.counters[C_DROP_BAD_TCP] += 1
         return
-    src = net.get32(b, net.ETH_LEN + 12)
-    dst = net.get32(b, net.ETH_LEN + 16)
+    src = net.get32(b, net.ETH_LEN + net.IP_SRC)
+    dst = net.get32(b, net.ETH_LEN + net.IP_DST)
     if net.fold(net.sum16(b, o, tcp_len, net.pseudo_sum(src, dst, net.PROTO_TCP, tcp_len))) != 0:
         s.counters[C_DROP_TCP_CHECKSUM] += 1
         return
-    sport = net.get16(b, o)
-    dport = net.get16(b, o + 2)
-    seq = net.get32(b, o + 4)
-    ack = net.get32(b, o + 8)
-    flags = np.int64(b[o + 13])
-    win = net.get16(b, o + 14)
+    sport = net.get16(b, o + net.TCP_SPORT)
+    dport = net.get16(b, o + net.TCP_DPORT)
+    seq = net.get32(b, o + net.TCP_SEQ)
+    ack = net.get32(b, o + net.TCP_ACK)
+    flags = np.int64(b[o + net.TCP_FLAGS])
+    win = net.get16(b, o + net.TCP_WINDOW)
     plen = tcp_len - doff
     s.counters[C_TCP_SEGS_IN] += 1
     s.counters[C_TCP_BYTES_IN] += plen
@@ -450,7 +478,7 @@ def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
     _rtt_on_ack(s, c, 1, now)
     t[c, T_BACKOFF] = 0
     t[c, T_T_RTO] = 0
-    t[c, T_STATE] = ESTABLISHED
+    set_state(t, c, ESTABLISHED)
     s.counters[C_CONN_OPENED] += 1
     t[c, T_FLAGS] |= F_ACK_NOW
     _idle_deadline(s, c, now)
@@ -550,10 +578,16 @@ def _fin_acked(t, c):
 
 @step
 def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
-    """A segment for a synchronized connection; payload at b[p:p+plen]."""
+    """A segment for a synchronized connection; payload at b[p:p+plen].
+
+    In the order of RFC 9293 3.10.7.4 ("Other states"), its steps numbered below.
+    """
     t = s.tcb
     st = t[c, T_STATE]
+    # First, the sequence number: kept as an offset; acceptability of text is _data's (in order only,
+    # anything else is answered with an ACK), of RST the next step's.
     seg = t[c, T_RCV_NXT] + net.seq_diff(seq, (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32)
+    # Second, the RST bit (RFC 5961 3.2: exact, or a challenge ACK)
     if flags & net.RST:
         if seg == t[c, T_RCV_NXT] or st == SYN_RCVD:
             s.counters[C_TCP_RESETS_IN] += 1
@@ -564,6 +598,7 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
         return
     if st == TIME_WAIT:                  # its ACK is about to leave (tcp_output), then the row goes
         return
+    # Third, security and precedence: none. Fourth, the SYN bit (RFC 5961 4.2: a challenge ACK)
     if flags & net.SYN:
         if st == SYN_RCVD and seg == 0:
             _rtt_on_retransmit(s, c)
@@ -572,6 +607,7 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
             t[c, T_FLAGS] |= F_ACK_NOW                      # challenge ACK (RFC 5961)
             work_push(s, c)
         return
+    # Fifth, the ACK field: SYN-RECEIVED completes the handshake, then snd_una, the window, our FIN
     if not flags & net.ACK:
         return
     ack_off = t[c, T_SND_UNA] + net.seq_diff(ack, (t[c, T_ISS] + t[c, T_SND_UNA]) & M32)
@@ -579,7 +615,7 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
         if ack_off < 1 or ack_off > t[c, T_SND_MAX]:
             reply_rst(s, b, t[c, T_RIP], t[c, T_LIP], t[c, T_RPORT], t[c, T_LPORT], seq, ack, flags, plen)
             return
-        t[c, T_STATE] = ESTABLISHED
+        set_state(t, c, ESTABLISHED)
         st = ESTABLISHED
         s.counters[C_CONN_OPENED] += 1
         t[c, T_SND_WL1] = seg
@@ -607,15 +643,17 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
     if _fin_acked(t, c):
         if st == FIN_WAIT_1:
             st = FIN_WAIT_2
-            t[c, T_STATE] = FIN_WAIT_2
+            set_state(t, c, FIN_WAIT_2)
         elif st == CLOSING:
             _time_wait(s, c, now)
             return
         elif st == LAST_ACK:
             release(s, c, END_CLOSED, now)
             return
+    # Sixth, the URG bit: ignored. Seventh, the segment text
     if plen > 0:
         _data(s, c, b, p, plen, seg, st, now)
+    # Eighth, the FIN bit, once every byte before it has been taken
     if flags & net.FIN and seg + plen == t[c, T_RCV_NXT]:
         _fin(s, c, st, now)
     if t[c, T_STATE] != CLOSED and t[c, T_STATE] != TIME_WAIT:
@@ -678,10 +716,10 @@ def _fin(s, c, st, now):
     t[c, T_FLAGS] |= F_ACK_NOW
     work_push(s, c)
     if st == ESTABLISHED:
-        t[c, T_STATE] = CLOSE_WAIT
+        set_state(t, c, CLOSE_WAIT)
         app.app_peer_closed(s, c, now)
     elif st == FIN_WAIT_1:
-        t[c, T_STATE] = CLOSING
+        set_state(t, c, CLOSING)
     elif st == FIN_WAIT_2:
         _time_wait(s, c, now)
 
@@ -732,9 +770,9 @@ def tcp_output(s, c, now):
             t[c, T_T_RTO] = now + t[c, T_RTO]
         if fin:
             if st == ESTABLISHED:
-                t[c, T_STATE] = FIN_WAIT_1
+                set_state(t, c, FIN_WAIT_1)
             elif st == CLOSE_WAIT:
-                t[c, T_STATE] = LAST_ACK
+                set_state(t, c, LAST_ACK)
             break
     if t[c, T_FLAGS] & F_ACK_NOW:
         if not emit(s, c, t[c, T_SND_NXT], 0, net.ACK, now):

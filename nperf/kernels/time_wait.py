@@ -21,10 +21,9 @@ record early (counted in `tcp_time_wait_evicted`).
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
-from nperf.kernels import tables
-from nperf.kernels.jit import inline, kernel
+from nperf.kernels import lookup, tables
+from nperf.kernels.jit import inline
 from nperf.kernels.stack import C_TCP_TIME_WAIT_EVICTED, V_TW_HEAD, V_TW_TAIL
-from nperf.kernels import lookup
 
 TW_WORDS = (
     "due",      # expiry time (us); 0: dead, skipped at the head

@@ -12,7 +12,7 @@ busy share, and returns to Python after a time budget.
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
-from nperf.kernels import app, arp, capture, client_sched, io, lookup, mbuf, net, tcp, time_wait
+from nperf.kernels import arp, capture, client_sched, io, lookup, mbuf, net, server_app, tcp, time_wait
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.poll import account, idle_backoff, new_poll_state
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS, C_DROP_RUNT,
@@ -62,41 +62,42 @@ def frame_input(s, m, now):
     if n < net.ETH_LEN:
         s.counters[C_DROP_RUNT] += 1
         return False
-    dst_mac = net.get_mac(b, 0)
+    dst_mac = net.get_mac(b, net.ETH_DST)
     if dst_mac != s.params[P_MAC] and dst_mac != BROADCAST:
         s.counters[C_DROP_NOT_OURS] += 1
         return False
-    ethertype = net.get16(b, 12)
+    ethertype = net.get16(b, net.ETH_TYPE)
     if ethertype == net.ETH_ARP:
         return arp.arp_input(s, b, n, m)
     if ethertype != net.ETH_IPV4:
         s.counters[C_DROP_PROTOCOL] += 1
         return False
-    if n < net.ETH_LEN + net.IP_LEN or b[14] >> 4 != 4:
+    ip = net.ETH_LEN
+    if n < ip + net.IP_LEN or b[ip + net.IP_VER_IHL] >> 4 != 4:
         s.counters[C_DROP_BAD_IP] += 1
         return False
-    ihl = (np.int64(b[14]) & 0xF) * 4
-    ip_len = net.get16(b, 16)
+    ihl = (np.int64(b[ip + net.IP_VER_IHL]) & 0xF) * 4
+    ip_len = net.get16(b, ip + net.IP_TOTAL_LEN)
     if ihl < net.IP_LEN or ip_len < ihl or net.ETH_LEN + ip_len > n:
         s.counters[C_DROP_BAD_IP] += 1
         return False
-    if not net.ipv4_header_ok(b, net.ETH_LEN):
+    if not net.ipv4_header_ok(b, ip):
         s.counters[C_DROP_IP_CHECKSUM] += 1
         return False
-    if net.get16(b, 20) & 0x3FFF:
+    if net.get16(b, ip + net.IP_FRAG) & net.IP_MF_OFFSET:
         s.counters[C_DROP_FRAGMENT] += 1
         return False
-    if not arp.owns(s, net.get32(b, 30)):
+    if not arp.owns(s, net.get32(b, ip + net.IP_DST)):
         s.counters[C_DROP_NOT_OURS] += 1
         return False
-    proto = b[23]
+    proto = b[ip + net.IP_PROTO]
     if proto == net.PROTO_TCP:
         tcp.tcp_input(s, b, n, ihl, ip_len, now)
         return False
     if proto == net.PROTO_ICMP:
         return arp.icmp_echo(s, b, n, ihl, ip_len, m)
     if proto == net.PROTO_UDP:
-        app.udp_input(s, b, n, ihl, ip_len, now)
+        server_app.udp_input(s, b, n, ihl, ip_len, now)
         return False
     s.counters[C_DROP_PROTOCOL] += 1
     return False
@@ -111,13 +112,15 @@ def _prefetch_lookup(s, m):
     tcp_input's time was that one load before this pass).
     """
     b = mbuf.data_view(m)
-    if b.shape[0] < net.ETH_LEN + net.IP_LEN + net.TCP_LEN or net.get16(b, 12) != net.ETH_IPV4 \
-            or b[23] != net.PROTO_TCP:
+    ip = net.ETH_LEN
+    if b.shape[0] < ip + net.IP_LEN + net.TCP_LEN or net.get16(b, net.ETH_TYPE) != net.ETH_IPV4 \
+            or b[ip + net.IP_PROTO] != net.PROTO_TCP:
         return
-    o = net.ETH_LEN + (np.int64(b[14]) & 0xF) * 4
+    o = ip + (np.int64(b[ip + net.IP_VER_IHL]) & 0xF) * 4
     if o + 4 > b.shape[0]:
         return
-    k1, k2 = tuple_keys(net.get32(b, 26), net.get16(b, o), net.get32(b, 30), net.get16(b, o + 2))
+    k1, k2 = tuple_keys(net.get32(b, ip + net.IP_SRC), net.get16(b, o + net.TCP_SPORT),
+                        net.get32(b, ip + net.IP_DST), net.get16(b, o + net.TCP_DPORT))
     prefetch(lookup.prefetch_addr(s, k1, k2))
 
 

@@ -10,7 +10,7 @@ from nperf import histogram
 from nperf.kernels import latency, stack, tcp
 from nperf.reports import Accounting, ClientReport, Latency, Outcomes, Sustain
 from nperf.roles.worker import Worker
-from nperf.worker_stack import owned_range
+from nperf.roles.worker_stack import owned_range
 from nperf.stats_format import count, mbps
 
 

@@ -1,7 +1,7 @@
 """`nperf lb CONFIG`: the DPDK primary that shares one port among workers.
 
 Owns the port, the packet pool, one RX and one TX ring per worker and the
-shared area (`nperf.lb_shared`). The data plane is `kernels.lb_loop.lb_poll`;
+shared area (`nperf.roles.lb_shared`). The data plane is `kernels.lb_loop.lb_poll`;
 this module only starts and stops things and reads counters once a second.
 """
 import ipaddress
@@ -10,10 +10,11 @@ import time
 
 import numpy as np
 
-from nperf import eal, pcapng, perf_map, reports
+from nperf import eal, perf_map, reports
+from nperf.roles import pcapng
 from nperf.bindings import dpdk
 from nperf.kernels import capture, dispatch, lb_loop, poll
-from nperf.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
+from nperf.roles.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
                              rx_ring_name, tx_ring_name)
 from nperf.reports import LbReport, PortCounters, WorkerCounters
 from nperf.stats_format import count, rate_line

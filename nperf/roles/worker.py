@@ -11,11 +11,12 @@ import time
 
 import numpy as np
 
-from nperf import config, eal, pcapng, perf_map, reports, warmup
+from nperf import config, eal, perf_map, reports, warmup
+from nperf.roles import pcapng
 from nperf.bindings import dpdk
 from nperf.kernels import arp, capture, io, poll, stack, worker_loop
-from nperf.lb_shared import Attachment
-from nperf.worker_stack import StackOptions, build_stack, mss
+from nperf.roles.lb_shared import Attachment
+from nperf.roles.worker_stack import StackOptions, build_stack, mss
 
 SLICE_S = 0.01
 IDLE_S = 0.0002

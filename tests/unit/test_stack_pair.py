@@ -1,6 +1,6 @@
 """The client and server kernels back to back on arrays (no DPDK): exact counts, with and without loss."""
 from nperf.kernels import client_app as ca
-from nperf.worker_stack import StackOptions
+from nperf.roles.worker_stack import StackOptions
 from tests.stack_pair import Pair
 
 BIG = StackOptions(max_conns=20_000)

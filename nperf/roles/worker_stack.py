@@ -9,7 +9,7 @@ import os
 import msgspec
 import numpy as np
 
-from nperf import http_tables
+from nperf.roles import http_tables
 from nperf.kernels import arp, client_app, http_client, http_server, latency, lookup, stack, tables, tcp_table, time_wait, timers
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,

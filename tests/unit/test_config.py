@@ -27,7 +27,7 @@ from nperf.config import (
     parse_mac,
 )
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent      # tests/
 REPO = HERE.parent
 SEED_DIR = Path(os.environ.get("NPERF_SEED_DIR", HERE / "seed_configs"))
 INVALID_DIR = HERE / "configs_invalid"
@@ -103,7 +103,7 @@ SEED_SHA256 = {
 
 
 def test_seed_copies_are_byte_identical_to_the_seed():
-    examples = Path(__file__).resolve().parent.parent / "examples"
+    examples = REPO / "examples"
     assert sorted(SEED_SHA256) == sorted(SEED_FILES)
     for rel, digest in SEED_SHA256.items():
         assert hashlib.sha256((SEED_DIR / rel).read_bytes()).hexdigest()[:16] == digest, rel

@@ -1,12 +1,7 @@
 """HTTP/1.1 framing kernels: exact bytes, events, states and counters, at every split point.
 
-The fuzz tests (names containing "fuzz") also run once more in a subprocess
-with NUMBA_BOUNDSCHECK=1 and a private NUMBA_CACHE_DIR (the cache key does
-not include the bounds-check flag, so the normal cache would hide it).
+Like every unit test, they run once more with bounds checks (test_with_bounds_checks).
 """
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nperf.config import HttpConfig, HttpPath, load_worker
-from nperf.http_tables import build_request_table, build_response_table
+from nperf.roles.http_tables import build_request_table, build_response_table
 from nperf.kernels import http_client as hc
 from nperf.kernels import http_server as hs
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent      # tests/
 SEED = HERE / "seed_configs/memif/test3/s.json"
 HTTP = load_worker(str(SEED))[0].http_config
 RT = build_response_table(HTTP)
@@ -708,20 +703,3 @@ def test_fuzz_request_copy(index, close, ip, port, offset, n, out_len, out_pos):
     valid = 0 <= offset <= len(full) and 0 <= out_pos <= out_len and n >= 0
     assert got == (min(n, len(full) - offset, out_len - out_pos) if valid else 0)
     assert out[out_pos:out_pos + got].tobytes() == full[offset:offset + got]
-
-
-def test_kernels_under_boundscheck(tmp_path):
-    """The fuzz tests again, compiled with bounds checks into a private cache."""
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "numba"))
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", "fuzz"],
-        cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "4 passed" in run.stdout, run.stdout[-2000:]
-    proof = subprocess.run(  # the flag took effect in that environment: an out-of-range index raises
-        [sys.executable, "-c", "import numpy, numba\n"
-         "f = numba.njit(lambda a, i: a[i])\n"
-         "try:\n    f(numpy.zeros(2, numpy.uint8), 2)\nexcept IndexError:\n    print('raised')"],
-        env=env, capture_output=True, text=True, timeout=120)
-    assert proof.stdout.strip() == "raised", proof.stdout + proof.stderr

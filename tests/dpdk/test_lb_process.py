@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+from tests.topologies import SEEDS
+
 NPERF = [sys.executable, "-m", "nperf"]
 
 
@@ -28,7 +30,7 @@ def test_invalid_file_is_one_line_and_status_2(session):
 
 
 def test_check_seed_files_and_a_bad_one(session):
-    seeds = os.path.join(os.path.dirname(__file__), "seed_configs")
+    seeds = SEEDS
     files = [os.path.join(d, f) for d, _, fs in os.walk(seeds) for f in fs]
     assert run("check", *files).returncode == 0
     r = run("check", *files, session.write_json("x.json", {"dpdk_args": 1}))

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from nperf.http_tables import BODY_PATTERN
+from nperf.roles.http_tables import BODY_PATTERN
 from tests.netns import Netns
 from tests.procs import Session
 from tests.server_setup import SERVER_IP, start_tap_server

@@ -9,7 +9,7 @@ import matplotlib.image
 
 from nperf import runner
 from tests import crafted
-from tests.test_compare_slo import A_C1, A_C2
+from tests.unit.test_compare_slo import A_C1, A_C2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

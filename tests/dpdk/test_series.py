@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.test_run_topologies import nperf_run
+from tests.dpdk.test_run_topologies import nperf_run
 from tests.topologies import SHORT, copy_topology
 
 NUM = r"([\d,]+)"

@@ -4,7 +4,7 @@ import sys
 
 from tests.netns import Netns
 from tests.server_setup import SERVER_IP, kernel_side_up, tap_server_config
-from tests.test_server_tap import BIG, pattern_digest
+from tests.dpdk.test_server_tap import BIG, pattern_digest
 
 TAP = "nptap1"
 

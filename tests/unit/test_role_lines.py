@@ -11,7 +11,7 @@ from nperf import config
 from nperf.data import SEED_TEST3
 from nperf.kernels import poll, stack, worker_loop
 from nperf.roles.server import Server
-from nperf.worker_stack import StackOptions, build_stack
+from nperf.roles.worker_stack import StackOptions, build_stack
 
 
 def server_role() -> Server:

@@ -4,9 +4,10 @@ import re
 import subprocess
 import sys
 
+from tests.procs import REPO
 from tests.topologies import SHORT, copy_topology
 
-EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples", "api_sweep.py")
+EXAMPLE = os.path.join(REPO, "examples", "api_sweep.py")
 
 
 def test_api_sweep_prints_a_row_per_target(session):

@@ -2,7 +2,7 @@
 import json
 import os
 
-from tests.test_run_topologies import by_name, nperf_run, sustain_seconds
+from tests.dpdk.test_run_topologies import by_name, nperf_run, sustain_seconds
 from tests.topologies import SHORT, copy_topology
 
 

@@ -6,23 +6,18 @@ the server sends (checksums, lengths), that it never sends beyond the window
 a peer offered, and after every step the table/hash/free-stack/timer-wheel
 invariants.
 
-The fuzz tests (names containing "fuzz") also run once more in a subprocess
-with NUMBA_BOUNDSCHECK=1 and a private NUMBA_CACHE_DIR (the cache key does
-not include the bounds-check flag, so the normal cache would hide it).
+Like every unit test, they run once more with bounds checks (test_with_bounds_checks).
 """
 import os
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from numba import njit
 
-from nperf.http_tables import BODY_PATTERN
+from nperf.roles.http_tables import BODY_PATTERN
 from nperf.kernels import http_server as hs
 from nperf.kernels import stack as nstack
 from nperf.kernels import tcp_table as tt
@@ -31,7 +26,7 @@ from tests.tcp_wire import (ACK, BCAST, FIN, M32, OTHER_MAC, PEER_IP, PEER_MAC, 
                             SYN, Peer, Wire, arp_frame, checksum, eth, icmp_echo, ipv4, linux_syn_options, opt_mss,
                             tcp_frame, tcp_segment)
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent      # tests/
 KiB, MiB = 1024, 1 << 20
 MS = 1000                          # µs
 # left out of changed() unless asked: byte counts, and tx_frames (the wire checks it equals the frames sent)
@@ -1005,31 +1000,6 @@ def test_fuzz_mutated_segments_of_connected_peers(ops):
             assert not any(g.flags & RST for g in w.out), "answered a RST with a RST"
     check_frame_classes(w)
     finish(w)
-
-
-def test_fuzz_boundscheck_flag_reaches_the_kernels():
-    """Under NUMBA_BOUNDSCHECK=1 (the subprocess run below) an out-of-range index must raise."""
-    @njit
-    def read(a, i):
-        return a[i]
-
-    if os.environ.get("NUMBA_BOUNDSCHECK") == "1":
-        with pytest.raises(IndexError):
-            read(np.zeros(2, np.uint8), 2)
-    else:
-        assert read(np.zeros(2, np.uint8), 1) == 0
-
-
-def test_tcp_kernels_under_boundscheck(tmp_path):
-    """The fuzz tests again, compiled with bounds checks into a private cache."""
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "numba"),
-               NPERF_FUZZ_EXAMPLES="300")
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", "fuzz"],
-        cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=1500,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "3 passed" in run.stdout, run.stdout[-2000:]
 
 
 # ------------------------------------------------------------------ SYNs: owed, and Karn's rule

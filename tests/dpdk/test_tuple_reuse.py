@@ -10,7 +10,7 @@ import json
 import re
 
 from tests.netns import Netns
-from tests.test_client_nginx import EXAMPLE, client_against_nginx
+from tests.http_servers import EXAMPLE, client_against
 from tests.topologies import failures
 
 EXAMPLE_CFG = json.load(open(EXAMPLE))
@@ -21,7 +21,7 @@ def test_narrow_source_space_warns_and_counts_early_reuse(session):
     try:
         l3 = {**EXAMPLE_CFG["network"]["l3"], "src_ip_end": EXAMPLE_CFG["network"]["l3"]["src_ip_start"]}
         l4 = {**EXAMPLE_CFG["network"]["l4"], "src_port_start": 20000, "src_port_end": 20039}
-        client, rep = client_against_nginx(
+        _, client, rep = client_against(
             session, ns, "reuse", network={**EXAMPLE_CFG["network"], "l3": l3, "l4": l4},
             objective={"type": "HTTP_REQUESTS", "value": 4, "requests_per_connection": 1},
             scheduler={"prepare_duration_sec": 3, "ramp_up_duration_sec": 1, "sustain_duration_sec": 6,
