@@ -1,7 +1,7 @@
 """nperf load-testing haproxy, a real device under test: nperf's figures beside haproxy's own.
 
     python examples/dut-haproxy/run.py [--mode http|tcp] [--duration S] [--requests-per-connection N]
-                                       [--client nperf|wrk] [--json OUT]
+                                       [--concurrency N] [--client nperf|wrk] [--json OUT]
 
 Inside a network namespace of its own (deleted at the end), an nperf client
 on TAP port npdut0 opens connections to haproxy on 10.78.0.1:8088 (the
@@ -127,8 +127,8 @@ def route_ports(ns: Namespace, stop: threading.Event) -> None:
                 ns.ip("route", "add", *pending.pop(port).split(), "dev", port)
 
 
-def topology(run: str, rpc: int | None, duration: float | None) -> str:
-    """This directory's c.json and s.json, copied into `run` with the requests per connection asked for."""
+def topology(run: str, rpc: int | None, duration: float | None, concurrency: int | None) -> str:
+    """This directory's c.json and s.json, copied into `run` with the changes asked for."""
     out = os.path.join(run, "topology")
     os.makedirs(out)
     for name in ("c.json", "s.json"):
@@ -136,6 +136,8 @@ def topology(run: str, rpc: int | None, duration: float | None) -> str:
             cfg = json.load(f)
         if rpc:
             cfg["objective"]["requests_per_connection"] = rpc
+        if concurrency and name == "c.json":
+            cfg["objective"]["value"] = concurrency
         if duration:
             cfg["scheduler"]["sustain_duration_sec"] = int(duration)
         with open(os.path.join(out, name), "w") as f:
@@ -205,6 +207,7 @@ def main() -> int:
     ap.add_argument("--mode", choices=("http", "tcp"), default="http")
     ap.add_argument("--duration", type=float, help="sustain seconds (default: c.json's)")
     ap.add_argument("--requests-per-connection", type=int, help="default: c.json's (1)")
+    ap.add_argument("--concurrency", type=int, help="connections open at once (default: c.json's 32)")
     ap.add_argument("--client", choices=("nperf", "wrk"), default="nperf")
     ap.add_argument("--json", help="write nperf's run report with haproxy's figures and the checks here")
     args = ap.parse_args()
@@ -215,7 +218,7 @@ def main() -> int:
     with open(os.path.join(run, "haproxy.cfg"), "w") as f:
         f.write(HAPROXY_CFG.format(sock=sock, mode=args.mode, frontend=FRONTEND, server=SERVER,
                                    source=BACKEND_SOURCE))
-    where = topology(run, args.requests_per_connection, args.duration)
+    where = topology(run, args.requests_per_connection, args.duration, args.concurrency)
     with open(os.path.join(where, "c.json")) as f:
         client_cfg = json.load(f)
     sustain = client_cfg["scheduler"]["sustain_duration_sec"]
