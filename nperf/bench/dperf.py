@@ -42,6 +42,7 @@ import uvloop
 from nperf import api, config
 from nperf.bench import median_ratio
 from nperf.data import SEED_TEST3
+from nperf.subproc import clean_prefix
 
 CONNECTIONS = 1000
 BODY = 100
@@ -194,6 +195,8 @@ class Dperf:
         finally:
             for p in reversed(procs):
                 _stop(p)
+            for prefix in (f"dperf_s_{os.getpid()}", f"dperf_c_{os.getpid()}"):
+                clean_prefix(prefix)          # dperf leaves its runtime directory, even --in-memory
         csecs, ctotal = parse_dperf(open(os.path.join(work, "client.log"), errors="replace").read())
         _, stotal = parse_dperf(open(os.path.join(work, "server.log"), errors="replace").read())
         shutil.rmtree(work, ignore_errors=True)
