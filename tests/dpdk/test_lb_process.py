@@ -46,12 +46,19 @@ def test_secondary_arguments_are_refused_clearly(session):
 
 
 def test_unknown_core_is_mapped_with_a_warning_and_core_option_checked(session):
-    cfg = memif_lb(session, core=5)
-    r = run("lb", cfg, "--core", "99")
-    assert r.returncode == 2 and "--core 99 is not a CPU of this machine" in r.stderr, r.stderr
+    cpus = sorted(os.sched_getaffinity(0))            # whatever this machine has
+    core = cpus[-1] + 3                               # a core it does not have
+    cpu = cpus[core % len(cpus)]
+    span = f"{cpus[0]}-{cpus[-1]}" if cpus == list(range(cpus[0], cpus[-1] + 1)) else ",".join(map(str, cpus))
+    if len(cpus) == 1:
+        span = str(cpus[0])
+    cfg = memif_lb(session, core=core)
+    r = run("lb", cfg, "--core", str(cpus[-1] + 90))
+    assert r.returncode == 2 and f"--core {cpus[-1] + 90} is not a CPU of this machine" in r.stderr, r.stderr
     lb = session.nperf("lb", cfg, name="lb")
-    lb.wait_for(r"^warning: lb lb_p: core 5 does not exist here \(CPUs 0-1\); running on CPU 1 \(choose with --core N\)$")
-    lb.wait_for(r"\] ready: .* lcore 5 on CPU 1$", 300)
+    lb.wait_for(rf"^warning: lb lb_p: core {core} does not exist here \(CPUs {span}\); running on CPU {cpu} "
+                rf"\(choose with --core N\)$")
+    lb.wait_for(rf"\] ready: .* lcore {core} on CPU {cpu}$", 300)
 
 
 def cpu_seconds(pid: int) -> float:
