@@ -30,12 +30,15 @@ class Session:
     def __init__(self):
         self.procs: list[Proc] = []
         self.prefixes: list[str] = []
+        self.peer_prefixes: list[str] = []
         self.dir = tempfile.mkdtemp(prefix="nperf-test-")
         self.left_behind: list[str] = []
 
-    def prefix(self, tag: str) -> str:
+    def prefix(self, tag: str, peer: bool = False) -> str:
+        """A DPDK file prefix for this test. A `peer` tool's (dpdk-testpmd leaves its runtime
+        directory) is cleaned but not reported: the check is for nperf's own processes."""
         p = f"npt{os.getpid()}{tag}"
-        self.prefixes.append(p)
+        (self.peer_prefixes if peer else self.prefixes).append(p)
         return p
 
     def path(self, name: str) -> str:
@@ -59,6 +62,6 @@ class Session:
             p.stop()
         self.left_behind = [f for prefix in self.prefixes for f in prefix_files(prefix)]
         LEAKS.extend(self.left_behind)
-        for prefix in self.prefixes:
+        for prefix in self.prefixes + self.peer_prefixes:
             clean_prefix(prefix)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -15,7 +15,7 @@ def start(s, mode_args, interactive=False):
     lb.wait_for(r"\] ready")
     mode = ["-i"] if interactive else ["--auto-start", "--stats-period=1"]
     pmd = s.start(["stdbuf", "-oL", "dpdk-testpmd", "--lcores=20@0,21@0", "--no-pci", "--in-memory", "-m", "256",
-                   f"--file-prefix={s.prefix('pmd')}",
+                   f"--file-prefix={s.prefix('pmd', peer=True)}",
                    f"--vdev=net_memif,role=client,socket={sock},socket-abstract=no", "--",
                    *mode, *mode_args], "testpmd", stdin=-1 if interactive else None)
     return lb, pmd
