@@ -120,10 +120,11 @@ F_TE = 8            # Transfer-Encoding seen
 F_CHUNKED = 16      # the last transfer coding seen is "chunked"
 F_HTTP10 = 32       # the message's version is HTTP/1.0
 F_TRAILER = 64      # parsing chunked trailers: field semantics are ignored
+F_EXPECT_CONTINUE = 128  # an Expect token "100-continue" (RFC 9110 section 10.1.1)
 F_SIDE = 256        # first bit free for side-specific flags
 HID_SHIFT = 12      # bits 12..15: id of the field whose value is being read
 HID_MASK = 15 << HID_SHIFT
-HID_OTHER, HID_CONNECTION, HID_CONTENT_LENGTH, HID_TRANSFER_ENCODING, HID_KEEP_ALIVE = 0, 1, 2, 3, 4
+HID_OTHER, HID_CONNECTION, HID_CONTENT_LENGTH, HID_TRANSFER_ENCODING, HID_KEEP_ALIVE, HID_EXPECT = range(6)
 KA_DIGITS = -1      # W_COUNT while reading the digits of Keep-Alive's timeout=
 MAX_KA_TIMEOUT = 1 << 20
 
@@ -131,10 +132,12 @@ H_CONNECTION = fnv64(b"connection")
 H_CONTENT_LENGTH = fnv64(b"content-length")
 H_TRANSFER_ENCODING = fnv64(b"transfer-encoding")
 H_KEEP_ALIVE = fnv64(b"keep-alive")
+H_EXPECT = fnv64(b"expect")
 H_PARAM_TIMEOUT = fnv64(b"timeout")
 H_TOKEN_CLOSE = fnv64(b"close")
 H_TOKEN_KEEPALIVE = fnv64(b"keep-alive")
 H_TOKEN_CHUNKED = fnv64(b"chunked")
+H_TOKEN_100_CONTINUE = fnv64(b"100-continue")
 
 MAX_LENGTH = 1 << 60  # larger Content-Length / chunk sizes are rejected (no overflow)
 
@@ -244,6 +247,8 @@ def _field_id(h):
         return HID_TRANSFER_ENCODING
     if h == H_KEEP_ALIVE:
         return HID_KEEP_ALIVE
+    if h == H_EXPECT:
+        return HID_EXPECT
     return HID_OTHER
 
 
@@ -312,7 +317,7 @@ def _keep_alive_byte(state, c):
 
 @inline
 def _end_token(state):
-    """A Connection / Transfer-Encoding list token ended: record what it means."""
+    """A Connection / Transfer-Encoding / Expect list token ended: record what it means."""
     if state[W_COUNT] == 0:
         return
     h = state[W_HASH]
@@ -324,6 +329,9 @@ def _end_token(state):
             flags |= F_CLOSE
         elif h == H_TOKEN_KEEPALIVE:
             flags |= F_KEEPALIVE
+    elif (flags & HID_MASK) == (HID_EXPECT << HID_SHIFT):
+        if h == H_TOKEN_100_CONTINUE:
+            flags |= F_EXPECT_CONTINUE
     elif h == H_TOKEN_CHUNKED:
         flags |= F_CHUNKED
     else:
@@ -338,7 +346,7 @@ def _end_value(state):
     """Field line complete: finish its last token or check its Content-Length."""
     flags = state[W_FLAGS]
     hid = (flags & HID_MASK) >> HID_SHIFT
-    if hid == HID_CONNECTION or hid == HID_TRANSFER_ENCODING or hid == HID_KEEP_ALIVE:
+    if hid == HID_CONNECTION or hid == HID_TRANSFER_ENCODING or hid == HID_KEEP_ALIVE or hid == HID_EXPECT:
         _end_token(state)
     elif hid == HID_CONTENT_LENGTH:
         v = state[W_HASH]

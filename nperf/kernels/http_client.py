@@ -8,9 +8,10 @@ and never stores message bytes.
 
 Parsing rules: status line ``HTTP/1.x SP 3DIGIT [SP reason] CRLF`` (a bare LF
 ends lines too; the status must be 100..599); header fields as on the server
-(obs-fold rejected); the body is framed by Transfer-Encoding (chunked as the
-last coding: chunk sizes, extensions and trailers), else Content-Length,
-else it runs until the server closes (call `client_eof`).  1xx responses
+(obs-fold rejected; a section over HEADER_LIMIT bytes is malformed); the
+body is framed by Transfer-Encoding (chunked as the last coding: chunk
+sizes, extensions and trailers), else Content-Length, else it runs until
+the server closes (call `client_eof`).  1xx responses
 (101 included) are interim: they are counted in CNT_STATUS_1XX and skipped;
 204, 304 and every response to a HEAD request (the caller says which) have
 no body.  A Keep-Alive field's ``timeout=N`` is kept in W_KA_TIMEOUT.
@@ -48,7 +49,8 @@ C_DEAD = ST_SIDE + 12        # after a closing or malformed response: input is i
 
 F_CONN_CLOSE = F_SIDE        # the last response ends the connection
 
-NO_LIMIT = 1 << 62           # the client does not bound header sections (nothing is buffered)
+HEADER_LIMIT = 80 * 1024     # a longer header section is malformed (wrk's parser and curl stop near here;
+                             # nothing is buffered, the bound says the peer is broken)
 
 # --------------------------------------------------------------- events
 
@@ -238,7 +240,7 @@ def _client_step(state, data, i, end, counters, head):
         begin_message(state, C_VERSION, HC_WORDS)
         return i, EV_NONE
     if stage < ST_SIDE:
-        i, res = header_run(state, data, i, end, NO_LIMIT)
+        i, res = header_run(state, data, i, end, HEADER_LIMIT)
         if res == HR_MORE:
             return i, EV_NONE
         return i, _head_done(state, counters, head) if res == HR_DONE else _malformed(state, counters)

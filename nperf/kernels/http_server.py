@@ -17,13 +17,21 @@ end) is answered 414, a header section of more than HEADER_LIMIT bytes
 empty lines before a request line are skipped (RFC 9112 section 2.2).
 Obs-fold, whitespace before a field colon, a bad Content-Length (non-digit,
 empty, list, or two different values) and any version other than HTTP/1.x
-are answered 400.  Any Transfer-Encoding is answered 501.  Every error
-response closes the connection.
+are answered 400.  Any Transfer-Encoding is answered 501.  These errors
+close the connection.
+
+Methods (RFC 9110 section 9.1): GET and HEAD are served; another registered
+method (RFC 9110's, PATCH, WebDAV's) is answered 405 with ``Allow: GET,
+HEAD``, any other token 501.  Those two are answered like a path: after any
+Content-Length body, keeping the connection as the request asks.  A request
+that announces a body with ``Expect: 100-continue`` (HTTP/1.1) gets the
+interim ``100 Continue`` before the body is read (section 10.1.1), as nginx
+answers; without it a client that waits for the 100 would stall.
 """
 import numpy as np
 
 from nperf.kernels.bytes_util import (
-    CL_TCHAR, CL_VISIBLE, COMMON_WORDS, CR, F_CLOSE, F_HTTP10, F_KEEPALIVE, F_SIDE, F_TE, FNV_BASIS,
+    CL_TCHAR, CL_VISIBLE, COMMON_WORDS, CR, F_CLOSE, F_EXPECT_CONTINUE, F_HTTP10, F_KEEPALIVE, F_SIDE, F_TE, FNV_BASIS,
     HR_BAD, HR_DONE, HR_MORE, LF, SP, ST_HDR_LINE, ST_SIDE, W_COUNT, W_FLAGS, W_HASH, W_NUM, W_SIZE,
     W_STAGE, begin_message, copy_bytes, copy_span, fnv64, fnv_step, has_class, header_run, version_byte,
     window_size,
@@ -45,28 +53,37 @@ S_BODY = ST_SIDE + 5    # skipping Content-Length body bytes
 S_DEAD = ST_SIDE + 6    # after a closing event: input is consumed and ignored
 
 F_HEAD = F_SIDE         # method is HEAD
+F_NOT_ALLOWED = F_SIDE << 1    # a registered method other than GET/HEAD: 405
+F_UNKNOWN_METHOD = F_SIDE << 2  # not a registered method: 501
 
 LINE_LIMIT = 8192
 HEADER_LIMIT = 16384
+H_METHOD_GET = fnv64(b"GET")
 H_METHOD_HEAD = fnv64(b"HEAD")
+H_METHODS_NOT_ALLOWED = tuple(fnv64(m) for m in (
+    b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH",
+    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK"))
 
 # --------------------------------------------------------------- events
 
 FLAG_CLOSE = 1  # close the connection after this response
 FLAG_HEAD = 2   # HEAD: send the header only
+FLAG_INTERIM = 4  # a 1xx response: the request's final response follows
 
-# Error responses follow the P configured paths: index = P + R*.
-R404, R400, R414, R431, R501 = 0, 1, 2, 3, 4
-N_ERROR_RESPONSES = 5
+# Fixed responses follow the P configured paths: index = P + R*.
+R404, R400, R414, R431, R501, R405, R100 = range(7)
+N_FIXED_RESPONSES = 7
 
 # server_parse counters (int64 array of N_COUNTERS)
-CNT_REQUESTS = 0         # events emitted (every response owed, errors included)
+CNT_REQUESTS = 0         # final responses owed (errors included; 100 Continue is not one)
 CNT_BAD_REQUEST = 1      # 400
 CNT_TOO_LARGE = 2        # 414 and 431
 CNT_NOT_FOUND = 3        # 404
 CNT_NOT_IMPLEMENTED = 4  # 501
 CNT_BYTES = 5            # bytes consumed
-N_COUNTERS = 6
+CNT_NOT_ALLOWED = 6      # 405
+CNT_CONTINUE = 7         # 100 Continue sent
+N_COUNTERS = 8
 
 # --------------------------------------------------------------- table
 
@@ -95,8 +112,9 @@ def server_parse(state, data, start, end, table, events, counters):
     """Parse data[start:end] for one connection; returns (consumed_end, nevents).
 
     Appends (response index, FLAG_*) to events for each complete request, in
-    order.  Stops right after the request that fills events; the caller keeps
-    the bytes from consumed_end and retries them.  After a FLAG_CLOSE event
+    order, and for each 100 Continue owed (FLAG_INTERIM).  Stops right after
+    the request that fills events; the caller keeps the bytes from
+    consumed_end and retries them.  After a FLAG_CLOSE event
     all further input is consumed without events.
     """
     routes = table[2]
@@ -176,14 +194,13 @@ def _line_byte(state, c, routes):
         if c == SP or c == 63:  # '?'
             if c == SP and state[W_COUNT] == 0:
                 return HR_BAD
-            state[W_ROUTE] = _route(routes, state[W_HASH], state[W_COUNT])
+            state[W_ROUTE] = _method_route(state[W_FLAGS], routes, state[W_HASH], state[W_COUNT])
             _enter(state, S_VERSION if c == SP else S_QUERY)
             return HR_MORE
         return _hash_byte(state, c, CL_VISIBLE)
     if stage == S_METHOD:
         if c == SP and state[W_COUNT] > 0:
-            if state[W_HASH] == H_METHOD_HEAD:
-                state[W_FLAGS] |= F_HEAD
+            state[W_FLAGS] |= _method_flags(state[W_HASH])
             _enter(state, S_TARGET)
             return HR_MORE
         return _hash_byte(state, c, CL_TCHAR)
@@ -218,6 +235,29 @@ def _enter(state, stage):
     state[W_COUNT] = 0
 
 
+@inline
+def _method_flags(h):
+    """F_HEAD, F_NOT_ALLOWED or F_UNKNOWN_METHOD for a method's hash; 0 for GET."""
+    if h == H_METHOD_GET:
+        return 0
+    if h == H_METHOD_HEAD:
+        return F_HEAD
+    for m in H_METHODS_NOT_ALLOWED:
+        if h == m:
+            return F_NOT_ALLOWED
+    return F_UNKNOWN_METHOD
+
+
+@inline
+def _method_route(f, routes, h, n):
+    """The response for the method in flags f and the path: 405 or 501 before any path."""
+    if (f & F_NOT_ALLOWED) != 0:
+        return np.int64(routes.shape[0] + R405)
+    if (f & F_UNKNOWN_METHOD) != 0:
+        return np.int64(routes.shape[0] + R501)
+    return _route(routes, h, n)
+
+
 @kernel
 def _route(routes, h, n):
     """Index of the first configured path with this hash and length, else the 404 response."""
@@ -238,12 +278,14 @@ def _event_flags(f):
 
 @kernel
 def _head_done(state, npaths):
-    """Header section complete: the event now, or after the Content-Length body."""
+    """Header section complete: the event now, or after the Content-Length body (a 100 first if asked)."""
     f = state[W_FLAGS]
     if (f & F_TE) != 0:
         return np.int64(npaths + R501), _event_flags(f) | FLAG_CLOSE
     if state[W_NUM] > 0:
         state[W_STAGE] = S_BODY
+        if (f & F_EXPECT_CONTINUE) != 0 and (f & F_HTTP10) == 0:
+            return np.int64(npaths + R100), np.int64(FLAG_INTERIM)
         return np.int64(-1), np.int64(0)
     return state[W_ROUTE], _event_flags(f)
 
@@ -260,9 +302,12 @@ def _skip_body(state, i, end):
 
 @kernel
 def _emit(state, events, nev, resp, flags, counters, npaths):
-    """Record the event and its counters; the connection dies or waits for the next request."""
+    """Record the event and its counters; after a final response the connection dies or waits for the next."""
     events[nev, 0] = resp
     events[nev, 1] = flags
+    if (flags & FLAG_INTERIM) != 0:
+        counters[CNT_CONTINUE] += 1
+        return
     counters[CNT_REQUESTS] += 1
     err = resp - npaths
     if err == R404:
@@ -273,6 +318,8 @@ def _emit(state, events, nev, resp, flags, counters, npaths):
         counters[CNT_TOO_LARGE] += 1
     elif err == R501:
         counters[CNT_NOT_IMPLEMENTED] += 1
+    elif err == R405:
+        counters[CNT_NOT_ALLOWED] += 1
     state[W_STAGE] = S_DEAD if (flags & FLAG_CLOSE) != 0 else S_IDLE
 
 

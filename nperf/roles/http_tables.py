@@ -26,14 +26,17 @@ PATTERN_MIN = 4096
 _LINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-\n"
 BODY_PATTERN = _LINE * (PATTERN_MIN // len(_LINE))  # 4096 printable bytes, 64 per line
 
-_ERRORS = (  # in R404.. order; RFC 9110 reason phrases (Python's vary by version)
-    (404, "Not Found", b"not found\n"),
-    (400, "Bad Request", b"bad request\n"),
-    (414, "URI Too Long", b"request line too long\n"),
-    (431, "Request Header Fields Too Large", b"request header fields too large\n"),
-    (501, "Not Implemented", b"transfer-encoding not implemented\n"),
+_TEXT = "Content-Type: text/plain"
+_FIXED = (  # in R404.. order; RFC 9110 reason phrases (Python's vary by version)
+    (404, "Not Found", [_TEXT], b"not found\n"),
+    (400, "Bad Request", [_TEXT], b"bad request\n"),
+    (414, "URI Too Long", [_TEXT], b"request line too long\n"),
+    (431, "Request Header Fields Too Large", [_TEXT], b"request header fields too large\n"),
+    (501, "Not Implemented", [_TEXT], b"not implemented\n"),
+    (405, "Method Not Allowed", ["Allow: GET, HEAD", _TEXT], b"method not allowed\n"),
+    (100, "Continue", [], b""),
 )
-assert [hs.R404, hs.R400, hs.R414, hs.R431, hs.R501] == list(range(hs.N_ERROR_RESPONSES))
+assert [hs.R404, hs.R400, hs.R414, hs.R431, hs.R501, hs.R405, hs.R100] == list(range(hs.N_FIXED_RESPONSES))
 
 
 class _Blob:
@@ -65,6 +68,8 @@ class ResponseTable:
         self.r414 = self.num_paths + hs.R414
         self.r431 = self.num_paths + hs.R431
         self.r501 = self.num_paths + hs.R501
+        self.r405 = self.num_paths + hs.R405
+        self.r100 = self.num_paths + hs.R100
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The tuple the server kernels take as `table`."""
@@ -124,7 +129,7 @@ def _add_pattern(blob: _Blob, unit: bytes) -> tuple[int, int]:
 
 
 def build_response_table(http_config: HttpConfig) -> ResponseTable:
-    """Response templates for http_config.paths, then R404..R501.
+    """Response templates for http_config.paths, then the fixed ones (R404..R100).
 
     Routes are keyed by the path up to any '?' (the server ignores queries);
     when two paths share a key the first one is served.
@@ -133,7 +138,7 @@ def build_response_table(http_config: HttpConfig) -> ResponseTable:
     rows, routes = [], []
     responses = [(p.response_code, _reason(p.response_code), p.response_headers, *_body(p))
                  for p in http_config.paths]
-    responses += [(code, reason, ["Content-Type: text/plain"], len(text), text) for code, reason, text in _ERRORS]
+    responses += [(code, reason, headers, len(text), text) for code, reason, headers, text in _FIXED]
     for code, reason, headers, body_len, unit in responses:
         head = _response_head(code, reason, headers, body_len)
         keep, close = head + b"\r\n", head + b"Connection: close\r\n\r\n"

@@ -5,7 +5,8 @@ from nperf.reports import ServerReport
 from nperf.roles.worker import Worker
 from nperf.stats_format import count, mbps
 
-HTTP_NAMES = ("requests", "bad_request", "too_large", "not_found", "not_implemented", "bytes")
+HTTP_NAMES = ("requests", "bad_request", "too_large", "not_found", "not_implemented", "bytes", "not_allowed",
+              "continue_sent")
 
 
 class Server(Worker):
@@ -32,6 +33,7 @@ class Server(Worker):
                 f"rst/s {count(d[stack.C_TCP_RESETS_IN] + d[stack.C_TCP_RESETS_OUT])}  "
                 f"drops/s {count(sum(v for n, v in zip(stack.COUNTER_NAMES, d) if n.startswith('drop_')))}  "
                 f"busy {fields['busy']:.0%}")
+        line += self.holdings(fields)
         if c[stack.C_UDP_IN]:
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         return line, fields

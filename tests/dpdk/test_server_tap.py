@@ -59,6 +59,27 @@ def test_unknown_path_is_404(served):
     assert n == len(b"not found\n")
 
 
+def test_methods_answered_like_nginx_on_one_connection(served):
+    """POST gets 405 with Allow, an unknown method 501; both keep the connection for the next request."""
+    _, ns, _ = served
+    url = f"http://{SERVER_IP}:8000/hello"
+    each = ["-D", "-", "-o", "/dev/null", "-w", "CODE=%{http_code} CONNECTS=%{num_connects}\n"]
+    r = curl(ns, *each, "-X", "POST", url, "--next", *each, "-X", "FOO", url, "--next", *each, url)
+    assert r.returncode == 0, r.stderr
+    assert re.findall(r"CODE=(\d+) CONNECTS=(\d+)", r.stdout) == [("405", "1"), ("501", "0"), ("200", "0")], r.stdout
+    assert "HTTP/1.1 405 Method Not Allowed\nAllow: GET, HEAD\n" in r.stdout, r.stdout
+
+
+def test_expect_100_continue_answered_before_the_body(served):
+    """curl sends the body only after the 100 (or its timeout, set far past --max-time here)."""
+    _, ns, _ = served
+    r = ns.run("sh", "-c", f"head -c 3000 /dev/zero | curl -sS -v --max-time 10 --expect100-timeout 60 -X GET "
+                           f"-H 'Expect: 100-continue' --data-binary @- -o /dev/null -w 'CODE=%{{http_code}}' "
+                           f"http://{SERVER_IP}:8000/hello", timeout=30, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "< HTTP/1.1 100 Continue" in r.stderr and r.stdout == "CODE=200", (r.stdout, r.stderr)
+
+
 def test_5mib_body_arrives_intact(served):
     _, ns, _ = served
     r = ns.run("sh", "-c", f"curl -sS --max-time 60 http://{SERVER_IP}:8000/another | sha256sum", timeout=90)
@@ -88,6 +109,7 @@ def test_server_report_counts_what_it_served(served):
     rep = json.load(open(s.path("server_report.json")))
     assert rep["http"]["not_found"] >= 1
     assert rep["http"]["bad_request"] == 0
+    assert (rep["http"]["not_allowed"], rep["http"]["not_implemented"], rep["http"]["continue_sent"]) == (1, 1, 1)
     assert rep["counters"]["icmp_echo"] >= 3
     assert rep["counters"]["drop_tcp_checksum"] == 0 and rep["counters"]["drop_ip_checksum"] == 0
 

@@ -23,7 +23,7 @@ TABLE = RT.arrays()
 LINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-\n"
 PATTERN = LINE * 64
 SEED_HEAD = b"HTTP/1.1 200 OK\r\nServer: unetbsd\r\nContent-Type: text/plain\r\n"
-CLOSE, HEAD = hs.FLAG_CLOSE, hs.FLAG_HEAD
+CLOSE, HEAD, INTERIM = hs.FLAG_CLOSE, hs.FLAG_HEAD, hs.FLAG_INTERIM
 IP = (192 << 24) | (168 << 16) | (1 << 8) | 100  # 192.168.1.100
 
 FUZZ = settings(derandomize=True, max_examples=1000, deadline=None, database=None,
@@ -119,9 +119,12 @@ class Client:
         return int(self.state[hc.W_STAGE])
 
 
+COUNT_NAMES = ("requests", "bad", "too_large", "not_found", "not_implemented", "bytes", "not_allowed", "continue")
+NONE_COUNTED = dict.fromkeys(COUNT_NAMES, 0)
+
+
 def counts(server: Server) -> dict[str, int]:
-    names = ("requests", "bad", "too_large", "not_found", "not_implemented", "bytes")
-    return dict(zip(names, map(int, server.counters)))
+    return dict(zip(COUNT_NAMES, map(int, server.counters)))
 
 
 # ------------------------------------------------------------------ response table
@@ -139,10 +142,11 @@ def test_response_exact_bytes_small_body():
 
 
 def test_error_responses_exact():
-    assert (RT.num_paths, RT.r404, RT.r400, RT.r414, RT.r431, RT.r501) == (3, 3, 4, 5, 6, 7)
+    assert (RT.num_paths, RT.r404, RT.r400, RT.r414, RT.r431, RT.r501, RT.r405, RT.r100) == (3, 3, 4, 5, 6, 7, 8, 9)
     expected = {
         RT.r404: b"404 Not Found", RT.r400: b"400 Bad Request", RT.r414: b"414 URI Too Long",
         RT.r431: b"431 Request Header Fields Too Large", RT.r501: b"501 Not Implemented",
+        RT.r405: b"405 Method Not Allowed\r\nAllow: GET, HEAD",
     }
     assert response(TABLE, RT.r404, 0) == (
         b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nnot found\n")
@@ -151,6 +155,7 @@ def test_error_responses_exact():
         head, body = text.split(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n")
         assert head.endswith(b"Content-Length: %d\r\nConnection: close" % len(body))
+    assert response(TABLE, RT.r100, INTERIM) == b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def test_response_body_text_cycled_and_exact():
@@ -200,10 +205,10 @@ def test_response_copy_clamps_to_message_and_out():
     assert out[:4].tobytes() == full[-4:]
     assert hs.response_copy(TABLE, 0, 0, 0, out, 6, 100) == 4
     assert out[6:].tobytes() == full[:4]
-    for index, offset, pos, n in [(-1, 0, 0, 5), (RT.r501 + 1, 0, 0, 5), (0, -1, 0, 5),
+    for index, offset, pos, n in [(-1, 0, 0, 5), (RT.r100 + 1, 0, 0, 5), (0, -1, 0, 5),
                                   (0, len(full) + 1, 0, 5), (0, 0, 11, 5), (0, 0, -1, 5), (0, 0, 0, -5)]:
         assert hs.response_copy(TABLE, index, 0, offset, out, pos, n) == 0
-    assert hs.response_length(TABLE, -1, 0) == 0 and hs.response_length(TABLE, RT.r501 + 1, 0) == 0
+    assert hs.response_length(TABLE, -1, 0) == 0 and hs.response_length(TABLE, RT.r100 + 1, 0) == 0
 
 
 # ------------------------------------------------------------------ server parser
@@ -214,8 +219,7 @@ def test_every_seed_path_routed():
         s = Server()
         assert s.feed(request(i, False)) == [(i, 0)]
         assert s.stage == hs.S_IDLE
-        assert counts(s) == dict(requests=1, bad=0, too_large=0, not_found=0, not_implemented=0,
-                                 bytes=len(request(i, False)))
+        assert counts(s) == {**NONE_COUNTED, "requests": 1, "bytes": len(request(i, False))}
 
 
 def test_unknown_path_404_keeps_connection():
@@ -284,7 +288,7 @@ def test_bad_request_keeps_head_flag():
 
 
 def test_same_content_length_twice_accepted():
-    req = b"POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length:3 \r\n\r\nabcGET / HTTP/1.1\r\n\r\n"
+    req = b"GET / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length:3 \r\n\r\nabcGET / HTTP/1.1\r\n\r\n"
     assert Server().feed(req) == [(2, 0), (2, 0)]
 
 
@@ -328,10 +332,62 @@ def test_transfer_encoding_501(te):
     assert counts(s)["not_implemented"] == 1 and s.stage == hs.S_DEAD
 
 
+@pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"CONNECT", b"PATCH",
+                                    b"PROPFIND", b"MKCOL", b"UNLOCK"])
+def test_registered_methods_405_keep_connection(method):
+    s = Server()
+    assert s.feed(method + b" /hello HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+                  method + b" /nowhere HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n") == [
+        (RT.r405, 0), (RT.r405, 0), (2, 0)]
+    c = counts(s)
+    assert (c["requests"], c["not_allowed"], c["not_found"], c["not_implemented"]) == (3, 2, 0, 0)
+
+
+@pytest.mark.parametrize("method", [b"FOO", b"get", b"GETS", b"HEADER", b"POSTS", b"X-CUSTOM"])
+def test_unknown_methods_501_keep_connection(method):
+    s = Server()
+    assert s.feed(method + b" /hello HTTP/1.1\r\n\r\n" + method + b" / HTTP/1.0\r\n\r\n") == [
+        (RT.r501, 0), (RT.r501, CLOSE)]
+    c = counts(s)
+    assert (c["requests"], c["not_implemented"], c["not_allowed"]) == (2, 2, 0) and s.stage == hs.S_DEAD
+
+
+EXPECTING = b"GET /hello HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
+
+
+def test_expect_100_continue_before_the_body():
+    s = Server()
+    assert s.feed(EXPECTING) == [(RT.r100, INTERIM)]
+    assert s.stage == hs.S_BODY
+    c = counts(s)
+    assert (c["requests"], c["continue"]) == (0, 1)
+    assert s.feed(b"hello") == [(RT.r100, INTERIM), (0, 0)]
+    c = counts(s)
+    assert (c["requests"], c["continue"], c["bytes"]) == (1, 1, len(EXPECTING) + 5) and s.stage == hs.S_IDLE
+    whole = EXPECTING + b"helloGET / HTTP/1.1\r\n\r\n"
+    for i in range(len(whole) + 1):
+        assert Server().feed(whole[:i], whole[i:]) == [(RT.r100, INTERIM), (0, 0), (2, 0)], i
+
+
+@pytest.mark.parametrize("head,events", [
+    (b"GET /hello HTTP/1.1\r\nEXPECT:  100-Continue \r\nContent-Length: 1\r\n\r\nx", [(RT.r100, INTERIM), (0, 0)]),
+    (b"GET /hello HTTP/1.1\r\nExpect: foo, 100-continue\r\nContent-Length: 1\r\n\r\nx",
+     [(RT.r100, INTERIM), (0, 0)]),
+    (b"POST /hello HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", [(RT.r100, INTERIM), (RT.r405, 0)]),
+    (b"GET /hello HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", [(0, CLOSE)]),
+    (b"GET /hello HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n", [(0, 0)]),
+    (b"GET /hello HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", [(0, 0)]),
+    (b"GET /hello HTTP/1.1\r\nExpect: 100-continued\r\nContent-Length: 1\r\n\r\nx", [(0, 0)]),
+    (b"GET /hello HTTP/1.1\r\nX-Expect: 100-continue\r\nContent-Length: 1\r\n\r\nx", [(0, 0)]),
+])
+def test_expect_100_continue_only_when_a_body_waits(head, events):
+    assert Server().feed(head) == events
+
+
 def test_head_request():
     s = Server()
     assert s.feed(b"HEAD /hello HTTP/1.1\r\n\r\nHEAD /zz HTTP/1.1\r\n\r\nHEADER / HTTP/1.1\r\n\r\n") == [
-        (0, HEAD), (RT.r404, HEAD), (2, 0)]
+        (0, HEAD), (RT.r404, HEAD), (RT.r501, 0)]
     assert response(TABLE, 0, HEAD) == response(TABLE, 0, 0)[:hs.response_header_length(TABLE, 0, 0)]
 
 
@@ -356,7 +412,7 @@ def test_connection_persistence(version, connection, flags):
     assert s.stage == (hs.S_DEAD if flags else hs.S_IDLE)
 
 
-PIPELINE = (b"POST /hello?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nconnection: keep-alive\r\n\r\nhello"
+PIPELINE = (b"GET /hello?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nconnection: keep-alive\r\n\r\nhello"
             b"GET /another HTTP/1.1\n\n"
             b"\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n")
 PIPELINE_EVENTS = [(0, 0), (1, 0), (2, CLOSE)]
@@ -365,8 +421,7 @@ PIPELINE_EVENTS = [(0, 0), (1, 0), (2, CLOSE)]
 def test_pipelined_requests_in_one_buffer():
     s = Server()
     assert s.feed(PIPELINE) == PIPELINE_EVENTS
-    assert counts(s) == dict(requests=3, bad=0, too_large=0, not_found=0, not_implemented=0,
-                             bytes=len(PIPELINE))
+    assert counts(s) == {**NONE_COUNTED, "requests": 3, "bytes": len(PIPELINE)}
 
 
 def test_every_split_point_two_and_three_chunks():
@@ -382,7 +437,7 @@ def test_every_split_point_two_and_three_chunks():
 def test_large_request_body_across_calls():
     body = b"x" * 1_000_000
     s = Server()
-    assert s.feed(b"PUT /hello HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", body[:700_000]) == []
+    assert s.feed(b"GET /hello HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", body[:700_000]) == []
     assert s.stage == hs.S_BODY
     assert s.feed(body[700_000:] + b"GET /zz HTTP/1.1\r\n\r\n") == [(0, 0), (RT.r404, 0)]
 
@@ -560,6 +615,20 @@ def test_malformed_response_kills_connection(text):
     assert c.eof() == hc.EV_NONE
 
 
+def _response_with_header_section(n: int) -> bytes:
+    """A 204 whose header section (field lines and the empty line) is exactly n bytes."""
+    return b"HTTP/1.1 204 No Content\r\nX-Filler: " + b"f" * (n - 14) + b"\r\n\r\n"
+
+
+def test_response_header_section_limit():
+    at, over = _response_with_header_section(hc.HEADER_LIMIT), _response_with_header_section(hc.HEADER_LIMIT + 1)
+    assert len(at) - len(b"HTTP/1.1 204 No Content\r\n") == hc.HEADER_LIMIT
+    assert Client().feed(at) == [(hc.EV_OK, 204, 0, False)]
+    for chunks in ([over], [over[:40000], over[40000:]]):
+        c = Client()
+        assert [e[0] for e in c.feed(*chunks)] == [hc.EV_MALFORMED] and c.stage == hc.C_DEAD
+
+
 def test_read_until_close():
     c = Client()
     assert c.feed(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nabc", b"defg") == []
@@ -595,7 +664,9 @@ def test_eof_cases():
 # ------------------------------------------------------------------ fuzz
 
 VALID_REQUESTS = [request(0, False), request(1, True), PIPELINE, b"HEAD /x?y HTTP/1.0\r\n\r\n",
-                  b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc"]
+                  b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+                  b"GET / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nab",
+                  b"PUT /hello HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", b"FOO / HTTP/1.1\r\n\r\n"]
 VALID_RESPONSES = [response(TABLE, 0, 0), response(TABLE, RT.r404, CLOSE), CHUNKED,
                    b"HTTP/1.0 200 OK\r\n\r\nbody", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No\r\n\r\n"]
 
@@ -624,7 +695,8 @@ def chunked_input(draw, samples):
 
 
 ERRORS = {RT.r400: "bad", RT.r414: "too_large", RT.r431: "too_large", RT.r404: "not_found",
-          RT.r501: "not_implemented"}
+          RT.r501: "not_implemented", RT.r405: "not_allowed", RT.r100: "continue"}
+KEEPING = {RT.r404, RT.r405, RT.r501, RT.r100}  # responses that need not close: paths' and these
 
 
 @FUZZ
@@ -637,12 +709,13 @@ def test_fuzz_server_parse(case, maxev):
     assert whole.feed(data) == events and (whole.state == s.state).all()
     assert (whole.counters == s.counters).all()
     c = counts(s)
-    assert c["bytes"] == len(data) and c["requests"] == len(events)
-    for name in ("bad", "too_large", "not_found", "not_implemented"):
+    assert c["bytes"] == len(data) and c["requests"] == sum(index != RT.r100 for index, _ in events)
+    for name in ("bad", "too_large", "not_found", "not_implemented", "not_allowed", "continue"):
         assert c[name] == sum(ERRORS.get(index) == name for index, _ in events)
     for k, (index, flags) in enumerate(events):
-        assert 0 <= index <= RT.r501 and 0 <= flags <= 3
-        assert flags & CLOSE or index == RT.r404 or index < RT.num_paths
+        assert 0 <= index <= RT.r100 and 0 <= flags <= 3 or (index, flags) == (RT.r100, INTERIM)
+        assert (index == RT.r100) == (flags == INTERIM)
+        assert flags & CLOSE or index in KEEPING or index < RT.num_paths
         assert not flags & CLOSE or k == len(events) - 1
     if not events:
         assert s.stage != hs.S_DEAD and (s.stage != hs.S_IDLE or set(data) <= {13, 10})
@@ -673,12 +746,12 @@ def test_fuzz_client_parse(case):
 
 
 @FUZZ
-@given(st.integers(-2, RT.r501 + 2), st.integers(-1, 3), st.integers(-5, 6000), st.integers(-2, 3000),
+@given(st.integers(-2, RT.r100 + 2), st.integers(-1, 3), st.integers(-5, 6000), st.integers(-2, 3000),
        st.integers(0, 3000), st.integers(-2, 3000))
 def test_fuzz_response_copy(index, flags, offset, n, out_len, out_pos):
     out = np.zeros(out_len, np.uint8)
     got = hs.response_copy(TABLE, index, flags, offset, out, out_pos, n)
-    if not 0 <= index <= RT.r501:
+    if not 0 <= index <= RT.r100:
         assert got == 0
         return
     full = response(TABLE, index, flags) if index != 1 else b""
