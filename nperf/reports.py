@@ -25,6 +25,17 @@ class WorkerCounters(msgspec.Struct):
     ring_full: int
 
 
+class PoolUse(msgspec.Struct):
+    """Packet-pool buffers out of the pool: when the lb became ready and after it stopped forwarding.
+
+    Equal values mean no mbuf leaked; `freed_from_rings` were still queued to
+    workers that had stopped reading (freed by the lb at exit)."""
+    size: int
+    in_use_start: int
+    in_use_end: int
+    freed_from_rings: int
+
+
 class LbReport(msgspec.Struct, tag="lb"):
     role: str
     config: str
@@ -33,6 +44,7 @@ class LbReport(msgspec.Struct, tag="lb"):
     drops: dict[str, int]
     workers: list[WorkerCounters]
     arp_announcements: int = 0       # peers' gratuitous ARP for no worker's address: freed, not drops
+    pool: PoolUse | None = None
 
 
 class ServerReport(msgspec.Struct, tag="server"):

@@ -51,6 +51,9 @@ int np_port_close(uint16_t port);
 /* pools, rings, memzones */
 void *np_pool_create(const char *name, unsigned n, unsigned cache, uint16_t data_room);
 void *np_pool_lookup(const char *name);
+unsigned np_pool_in_use(void *pool);
+unsigned np_pool_size(void *pool);
+unsigned np_ring_free_all(void *ring);
 void *np_ring_create(const char *name, unsigned count);
 void *np_ring_lookup(const char *name);
 void *np_memzone_reserve(const char *name, size_t len);
@@ -154,11 +157,24 @@ void *np_pool_create(const char *name, unsigned n, unsigned cache, uint16_t data
     return rte_pktmbuf_pool_create(name, n, cache, 0, data_room, rte_socket_id());
 }
 void *np_pool_lookup(const char *name) { return rte_mempool_lookup(name); }
+/* Buffers taken from the pool: allocated, in rings, in descriptors (every lcore's cache counts as free). */
+unsigned np_pool_in_use(void *pool) { return rte_mempool_in_use_count((struct rte_mempool *)pool); }
+unsigned np_pool_size(void *pool) { return ((struct rte_mempool *)pool)->size; }
 
 void *np_ring_create(const char *name, unsigned count) {
     return rte_ring_create(name, count, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 void *np_ring_lookup(const char *name) { return rte_ring_lookup(name); }
+/* Free every mbuf still in a ring (its reader is gone); returns how many. */
+unsigned np_ring_free_all(void *ring) {
+    void *burst[64];
+    unsigned n, total = 0;
+    while ((n = rte_ring_dequeue_burst((struct rte_ring *)ring, burst, 64, NULL)) > 0) {
+        rte_pktmbuf_free_bulk((struct rte_mbuf **)burst, n);
+        total += n;
+    }
+    return total;
+}
 
 void *np_memzone_reserve(const char *name, size_t len) {
     const struct rte_memzone *mz = rte_memzone_reserve(name, len, rte_socket_id(), 0);

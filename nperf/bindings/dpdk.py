@@ -142,6 +142,13 @@ class Pool(_Named):
     def lookup(cls, name: str) -> "Pool":
         return cls._found(lib.np_pool_lookup(name.encode()), name, f"no packet pool named {name}")
 
+    def in_use(self) -> int:
+        """Buffers out of the pool now (the leak figure: a quiet port returns to its start value)."""
+        return lib.np_pool_in_use(ffi.cast("void *", self.addr))
+
+    def size(self) -> int:
+        return lib.np_pool_size(ffi.cast("void *", self.addr))
+
 
 class Ring(_Named):
     """A single-producer single-consumer ring of mbuf addresses."""
@@ -153,6 +160,10 @@ class Ring(_Named):
     @classmethod
     def lookup(cls, name: str) -> "Ring":
         return cls._found(lib.np_ring_lookup(name.encode()), name, f"no ring named {name}")
+
+    def free_all(self) -> int:
+        """Free the mbufs left in the ring; how many there were."""
+        return lib.np_ring_free_all(ffi.cast("void *", self.addr))
 
 
 def memzone_reserve(name: str, nwords: int) -> np.ndarray:

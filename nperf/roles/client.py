@@ -93,6 +93,7 @@ class Client(Worker):
                 f"rps {count(fields['rps'])}  tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
                 f"ok {count(fields['ok'])}  fail {count(fields['fail'])}  p99 {p99:.2f} ms  "
                 f"retrans/s {count(d[stack.C_TCP_RETRANSMITS])}  busy {fields['busy']:.0%}")
+        line += self.holdings(fields)
         if "udp_pps" in fields:
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         if fields["pair_reused_early"] or fields["syn_challenged"]:
@@ -143,10 +144,12 @@ class Client(Worker):
         return self.stack.counters[stack.CS_HTTP_CLIENT:stack.CS_CLIENT]
 
     def summary(self, r: ClientReport) -> str:
+        """One line; every failure cause that occurred is named with its count (`errors`)."""
+        causes = ", ".join(f"{name} {count(n)}" for name, n in r.errors.items() if n)
         return (f"{count(r.connections_opened)} connections, {count(r.requests_sent)} requests, "
                 f"{count(r.responses_ok)} ok, {count(r.responses_failed)} failed; sustain {r.sustain.cps:,.0f} cps "
                 f"{r.sustain.rps:,.0f} rps; latency p50 {r.latency_ms.p50:.2f} p99 {r.latency_ms.p99:.2f} "
-                f"max {r.latency_ms.max:.2f} ms")
+                f"max {r.latency_ms.max:.2f} ms; errors: {causes or 'none'}")
 
 
 def accounting(s) -> Accounting:

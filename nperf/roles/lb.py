@@ -16,7 +16,7 @@ from nperf.bindings import dpdk
 from nperf.kernels import capture, dispatch, lb_loop, poll
 from nperf.roles.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
                              rx_ring_name, tx_ring_name)
-from nperf.reports import LbReport, PortCounters, WorkerCounters
+from nperf.reports import LbReport, PoolUse, PortCounters, WorkerCounters
 from nperf.stats_format import count, rate_line
 
 SLICE_S = 0.01            # one kernel call forwards for this long
@@ -94,6 +94,7 @@ class Lb:
         self._base_stats = self.port.stats()
         self._poll(0)            # compiles (or loads) the kernel before saying "ready"
         perf_map.write()
+        self.pool_start = self.pool.in_use()     # the port's RX descriptors hold their share already
         self.area.words[H_STATE] = STATE_READY
         self.running = True
         self.ready_detail = (f"port {self.port.name} mac {_mac(self.port.mac())}, "
@@ -128,16 +129,17 @@ class Lb:
         self._last = c
         drops = self.drops()
         dropped = ", ".join(f"{k} {count(v)}" for k, v in drops.items() if v) or "none"
+        in_use = self.pool.in_use()
         state = self.scratch.state[:poll.N_POLL_STATE].copy()
         busy = poll.busy_share(self._last_poll if self._last_poll is not None else state * 0, state)
         self._last_poll = state
         line = (f"[{self.name}] [{elapsed:3d}s] link {'up' if up else 'down'}  "
                 f"rx {rate_line(d[dispatch.RX_PACKETS], d[dispatch.RX_BYTES])}  "
                 f"tx {rate_line(d[dispatch.TX_PACKETS], d[dispatch.TX_BYTES])}  "
-                f"busy {busy:.0%}  drops since start: {dropped}")
+                f"busy {busy:.0%}  pool {count(in_use)}/{count(self.pool_size)}  drops since start: {dropped}")
         fields = {"link": int(up), "rx_pps": int(d[dispatch.RX_PACKETS]), "tx_pps": int(d[dispatch.TX_PACKETS]),
                   "rx_mbps": float(d[dispatch.RX_BYTES] * 8 / 1e6), "tx_mbps": float(d[dispatch.TX_BYTES] * 8 / 1e6),
-                  "drops": sum(drops.values()), "busy": busy}
+                  "drops": sum(drops.values()), "busy": busy, "pool_in_use": in_use}
         fields.update({f"drop_{k}": v for k, v in drops.items()})     # by cause, since start
         return line, fields
 
@@ -148,14 +150,14 @@ class Lb:
         c = self.area.counters
         return {name: int(c[dispatch.DROP_FIRST + i]) for i, name in enumerate(dispatch.DROP_NAMES)}
 
-    def report(self) -> LbReport:
+    def report(self, pool: PoolUse | None = None) -> LbReport:
         c = self.area.counters
         port = PortCounters(self.port.name, _mac(self.port.mac()), int(c[dispatch.RX_PACKETS]),
                             int(c[dispatch.TX_PACKETS]), int(c[dispatch.RX_BYTES]), int(c[dispatch.TX_BYTES]))
         workers = [WorkerCounters(w.id, *(int(v) for v in self.wcounters[pos, :3]))
                    for pos, w in enumerate(self.cfg.clients)]
         return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers,
-                        int(c[dispatch.ARP_ANNOUNCEMENTS]))
+                        int(c[dispatch.ARP_ANNOUNCEMENTS]), pool)
 
     def finish(self) -> None:
         """Stop: flush and report if start() completed; in any case close what start() opened,
@@ -165,9 +167,10 @@ class Lb:
             self.area.words[H_STATE] = STATE_STOPPING
             lb_loop.lb_flush(self.fns, self.port.id, self.scratch.arrays(), self.area.counters, 100)
             self._sync_port_drops()
-            report = self.report()
+            report = self.report(self._pool_use())
             self.say(f"[{self.name}] stopped: rx {count(report.port.rx_packets)} packets, "
-                     f"tx {count(report.port.tx_packets)} packets, drops {sum(report.drops.values())}")
+                     f"tx {count(report.port.tx_packets)} packets, drops {sum(report.drops.values())}, "
+                     f"pool {count(report.pool.in_use_end)} in use (at start {count(report.pool.in_use_start)})")
             if self.report_path:
                 reports.write(report, self.report_path)
             if self.pcap:
@@ -185,6 +188,12 @@ class Lb:
             if busy:
                 self.say(f"[{self.name}] {len(busy)} hugepage file(s) still in use by attached workers; "
                          "left in place")
+
+
+    def _pool_use(self) -> PoolUse:
+        """After the last forwarding: free what stopped workers never read, then measure the pool."""
+        freed = sum(r.free_all() for r in {id(r): r for r in self.rx + self.tx}.values())
+        return PoolUse(self.pool.size(), self.pool_start, self.pool.in_use(), freed)
 
 
 def _addrs(rings):

@@ -17,6 +17,7 @@ from nperf.bindings import dpdk
 from nperf.kernels import arp, capture, io, poll, stack, worker_loop
 from nperf.roles.lb_shared import Attachment
 from nperf.roles.worker_stack import StackOptions, build_stack, mss
+from nperf.stats_format import count
 
 SLICE_S = 0.01
 IDLE_S = 0.0002
@@ -138,6 +139,15 @@ class Worker:
     def active(self) -> int:
         free = self.stack.free
         return int(self.stack.tcb.shape[0] - free[0])
+
+    def holdings(self, fields: dict) -> str:
+        """Connection-table rows in use (of the table's size) and the mbufs this worker holds
+        (free spares and frames waiting for the port): added to `fields`, returned for the line."""
+        v = self.stack.var
+        rows, used = int(self.stack.tcb.shape[0]), self.active()
+        mbufs = int(v[stack.V_STASH_N] + v[stack.V_TXQ_N])
+        fields.update(table_in_use=used, table_size=rows, mbufs_held=mbufs)
+        return f"  table {count(used)}/{count(rows)}  mbufs {count(mbufs)}"
 
     def counter_deltas(self) -> tuple[np.ndarray, np.ndarray]:
         """(stack counters now, change since the previous second)."""

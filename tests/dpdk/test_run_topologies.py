@@ -30,8 +30,12 @@ def sustain_seconds(rep, client):
     return [s for s in by_name(rep, client)["per_second"] if s["phase"] == "sustain"]
 
 
+THIRTY = {**SHORT, "sustain_duration_sec": 30}
+
+
 def test_memif_test3_four_processes(session):
-    d = copy_topology(session, "memif/test3", phases=SHORT)
+    """Also the leak check: after 30 s of load each lb's pool holds exactly what it held at start."""
+    d = copy_topology(session, "memif/test3", phases=THIRTY)
     r, rep = nperf_run(session, d)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert rep["ok"] is True
@@ -56,6 +60,14 @@ def test_memif_test3_four_processes(session):
     # the printed statistics came over IPC, one line per role per second
     assert re.search(r"\[client c\] \[ *\d+s\] sustain \(target 1,000\)", r.stdout)
     assert "result: ok" in r.stdout
+    for lb, name in ((lb_c, "lb_c"), (lb_s, "lb_s")):
+        assert lb["pool"]["in_use_end"] == lb["pool"]["in_use_start"], lb["pool"]
+        assert lb["pool"]["freed_from_rings"] == 0 and lb["pool"]["size"] > lb["pool"]["in_use_start"]
+        line = rf"\[lb {name}\] \[ *\d+s\] .* pool ([\d,]+)/[\d,]+  drops"
+        in_use = [int(n.replace(",", "")) for n in re.findall(line, r.stdout)]
+        assert len(in_use) >= 30 and max(in_use) > lb["pool"]["in_use_start"], in_use    # the load held buffers
+    for role in ("client c", "server s"):
+        assert re.search(rf"\[{role}\] \[ *\d+s\] .* table [1-9][\d,]*/[\d,]+  mbufs \d", r.stdout), role
 
 
 def test_memif_test4_direct(session):
