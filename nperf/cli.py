@@ -57,7 +57,7 @@ def _worker(role):
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
         opts = StackOptions(max_conns=args.max_conns, time_wait_ms=args.time_wait_ms,
-                            idle_timeout_s=args.idle_timeout, loss=args.loss,
+                            idle_timeout_s=args.idle_timeout, loss=args.loss, syn_retries=args.syn_retries,
                             duration_s=getattr(args, "duration", 0.0) or 0.0,
                             concurrency=getattr(args, "concurrency", 0) or 0,
                             peer_time_wait_s=getattr(args, "peer_time_wait", 60.0))
@@ -217,6 +217,12 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _retries(text: str) -> int:
+    if not text.isdigit() or int(text) > 30:
+        raise ValueError(f"expected a whole number from 0 to 30, got {text!r}")
+    return int(text)
+
+
 def _worker_options(p, idle: float) -> None:
     p.add_argument("config")
     p.add_argument("--core", type=int, help="CPU to run on (default: the file's core_id)")
@@ -226,6 +232,9 @@ def _worker_options(p, idle: float) -> None:
     p.add_argument("--time-wait-ms", type=int, default=1000, help="TIME_WAIT length [1000]")
     p.add_argument("--idle-timeout", type=float, default=idle,
                    help=f"close connections idle this long (a client's response timeout), s [{idle:g}]")
+    p.add_argument("--syn-retries", type=_checked(_retries), default=5, metavar="N",
+                   help="SYN retransmissions before a connect fails as connect_timeout (Linux: "
+                        "tcp_syn_retries; the first waits 1 s, each next twice as long) [5]")
     p.add_argument("--loss", type=float, default=0.0,
                    help="test knob: drop this fraction of frames at random, each way [0]")
     _output_options(p)

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from tests import misbehaving_server
 from tests.netns import Netns
 from tests.procs import REPO
 
@@ -123,9 +124,15 @@ def _write(run, name, text):
     return path
 
 
+def _misbehaving(mode):
+    script = os.path.join(REPO, "tests", "misbehaving_server.py")
+    return lambda run, root, limit: [sys.executable, script, mode, KERNEL_IP]
+
+
 SERVERS = {"nginx": (Server("nginx", 100), _nginx), "apache": (Server("apache", 100), _apache),
            "lighttpd": (Server("lighttpd", 100), _lighttpd), "h2o": (Server("h2o", None), _h2o),
            "caddy": (Server("caddy", None), _caddy)}
+PEERS = {f"peer-{mode}": (Server(f"peer-{mode}", None), _misbehaving(mode)) for mode in misbehaving_server.MODES}
 
 
 def served_requests(s) -> int:
@@ -143,7 +150,7 @@ def start_server(s, ns: Netns, name: str, limit: int | None):
         f.write(BODY)
     ns.run("sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1")
     env = dict(os.environ, HOME=s.dir, XDG_DATA_HOME=s.dir, XDG_CONFIG_HOME=s.dir)
-    proc = s.start(ns.argv(*SERVERS[name][1](s.dir, root, limit)), name, env=env)
+    proc = s.start(ns.argv(*{**SERVERS, **PEERS}[name][1](s.dir, root, limit)), name, env=env)
     for _ in range(200):
         if f"{KERNEL_IP}:80" in ns.run("ss", "-Hltn").stdout:
             return proc
@@ -152,18 +159,21 @@ def start_server(s, ns: Netns, name: str, limit: int | None):
     raise AssertionError(f"{name} did not listen on {KERNEL_IP}:80: {proc.text()}")
 
 
-def client_against(s, ns: Netns, tag: str, server: str = "nginx", limit: int | None = None, **changes):
-    """The TAP example client (its file with `changes` by top-level key) against `server` in ns;
-    returns (the server process, still running; the client process, exited; the client's report)."""
-    srv = start_server(s, ns, server, limit)
+def client_against(s, ns: Netns, tag: str, server: str | None = "nginx", limit: int | None = None,
+                   args: tuple[str, ...] = (), status: int = 0, **changes):
+    """The TAP example client (its file with `changes` by top-level key, its command line with `args`)
+    against `server` in ns (None: nothing listens; "peer-MODE": tests/misbehaving_server.py);
+    returns (the server process, still running, or None; the client process, exited with `status`;
+    the client's report)."""
+    srv = start_server(s, ns, server, limit) if server else None
     cfg = json.load(open(EXAMPLE))
     cfg["dpdk"]["args"] += f" --file-prefix={s.prefix(tag)}"
     cfg.update(changes)
     path = s.write_json(f"c_{tag}.json", cfg)
-    client = s.start(ns.argv(sys.executable, "-m", "nperf", "client", path, "--report", s.path(f"{tag}.out")),
-                     "client")
+    client = s.start(ns.argv(sys.executable, "-m", "nperf", "client", path, "--report", s.path(f"{tag}.out"),
+                             *args), "client")
     client.wait_for(r"\] ready", 300)
     ns.run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", "nptap0")
     ns.run("ip", "link", "set", "nptap0", "up")
-    assert client.p.wait(120) == 0, client.text()
+    assert client.p.wait(120) == status, client.text()
     return srv, client, json.load(open(s.path(f"{tag}.out")))

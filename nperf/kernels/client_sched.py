@@ -134,7 +134,9 @@ def _close_excess(s, k, excess):
             break
         c = k[ca.K_SCAN] % cap
         k[ca.K_SCAN] = c + 1
-        if t[c, T_STATE] == ESTABLISHED and t[c, T_APP_DONE] & ca.CL_COUNTED and not t[c, T_APP_DONE] & ca.CL_CLOSING:
+        # one awaiting a response is left to next_step, which closes it once answered (never abandoned)
+        if t[c, T_STATE] == ESTABLISHED and t[c, T_APP_DONE] & ca.CL_COUNTED and \
+                not t[c, T_APP_DONE] & (ca.CL_CLOSING | ca.CL_REQ_OUT):
             ca._close(s, c)
             tcp.work_push(s, c)
             closed += 1
