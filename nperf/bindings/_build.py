@@ -52,7 +52,6 @@ int np_port_close(uint16_t port);
 void *np_pool_create(const char *name, unsigned n, unsigned cache, uint16_t data_room);
 void *np_pool_lookup(const char *name);
 unsigned np_pool_in_use(void *pool);
-unsigned np_pool_size(void *pool);
 unsigned np_ring_free_all(void *ring);
 void *np_ring_create(const char *name, unsigned count);
 void *np_ring_lookup(const char *name);
@@ -159,7 +158,6 @@ void *np_pool_create(const char *name, unsigned n, unsigned cache, uint16_t data
 void *np_pool_lookup(const char *name) { return rte_mempool_lookup(name); }
 /* Buffers taken from the pool: allocated, in rings, in descriptors (every lcore's cache counts as free). */
 unsigned np_pool_in_use(void *pool) { return rte_mempool_in_use_count((struct rte_mempool *)pool); }
-unsigned np_pool_size(void *pool) { return ((struct rte_mempool *)pool)->size; }
 
 void *np_ring_create(const char *name, unsigned count) {
     return rte_ring_create(name, count, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);

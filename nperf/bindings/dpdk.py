@@ -146,9 +146,6 @@ class Pool(_Named):
         """Buffers out of the pool now (the leak figure: a quiet port returns to its start value)."""
         return lib.np_pool_in_use(ffi.cast("void *", self.addr))
 
-    def size(self) -> int:
-        return lib.np_pool_size(ffi.cast("void *", self.addr))
-
 
 class Ring(_Named):
     """A single-producer single-consumer ring of mbuf addresses."""

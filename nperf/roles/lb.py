@@ -189,11 +189,11 @@ class Lb:
                 self.say(f"[{self.name}] {len(busy)} hugepage file(s) still in use by attached workers; "
                          "left in place")
 
-
     def _pool_use(self) -> PoolUse:
         """After the last forwarding: free what stopped workers never read, then measure the pool."""
-        freed = sum(r.free_all() for r in {id(r): r for r in self.rx + self.tx}.values())
-        return PoolUse(self.pool.size(), self.pool_start, self.pool.in_use(), freed)
+        rings = self.rx if self.loopback else self.rx + self.tx      # loopback: one ring each way
+        freed = sum(r.free_all() for r in rings)
+        return PoolUse(self.pool_size, self.pool_start, self.pool.in_use(), freed)
 
 
 def _addrs(rings):
