@@ -72,13 +72,17 @@ CLIENT_COUNTER_NAMES = (
     "pair_reused_early",
     # a source pair skipped because a connection still held it (the next pair is taken)
     "source_pair_busy",
+    # a connection that ended cleanly before it carried a request: established as the close phase
+    # began, shed by the scheduler, or held on purpose (TCP_CONCURRENT)
+    "closed_unused",
 )
 (CC_OPENED, CC_REQUESTS, CC_OK, CC_FAILED,
  CC_BAD_STATUS, CC_MALFORMED, CC_RESET, CC_RESPONSE_TIMEOUT, CC_CLOSED_EARLY, CC_ABORTED_AT_EXIT,
  CC_CLOSED_OK, CC_CONN_FAILED,
  CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_CONNECTION_RESET, CC_CONNECTION_TIMEOUT, CC_CONNECTION_ABORTED,
  CC_ARP_FAILED, CC_NO_SOURCE_PAIR,
- CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT, CC_PAIR_REUSED_EARLY, CC_SOURCE_PAIR_BUSY) = range(25)
+ CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT, CC_PAIR_REUSED_EARLY, CC_SOURCE_PAIR_BUSY,
+ CC_CLOSED_UNUSED) = range(26)
 N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
 REQUEST_CAUSES = (CC_BAD_STATUS, CC_ABORTED_AT_EXIT + 1)          # [first, end) of request failure causes
 CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
@@ -356,6 +360,8 @@ def client_closed(s, c, how, now):
            else CC_CONNECTION_TIMEOUT] += 1
     else:
         cc[CC_CLOSED_OK] += 1
+        if t[c, T_USER] == 0:
+            cc[CC_CLOSED_UNUSED] += 1
 
 
 @step

@@ -16,7 +16,8 @@ from nperf.stats_format import count, mbps
 
 HTTP_NAMES = ("responses", "body_bytes", "bytes", "malformed",
               "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "truncated")
-NOTE_NAMES = ("retried", "unsolicited", "keepalive_closed", "pair_reused_early", "source_pair_busy")
+NOTE_NAMES = ("retried", "unsolicited", "keepalive_closed", "pair_reused_early", "source_pair_busy",
+              "closed_unused")
 
 
 def reuse_warning(pairs: int, cps: float, peer_time_wait_s: float) -> str:

@@ -30,7 +30,10 @@ def test_haproxy_counts_equal_nperf_counts_without_failures(session, mode):
     client = next(x["report"] for x in d["nperf"]["roles"] if x["kind"] == "client")
     assert client["responses_failed"] == 0 and failures(client) == 0, client["errors"]
     assert client["responses_ok"] > 500
-    assert client["responses_ok"] == client["requests_sent"] == client["connections_opened"]
+    assert client["responses_ok"] == client["requests_sent"]
+    # one request per connection; a connection established as the close phase began carries none
+    assert client["connections_opened"] == client["requests_sent"] + client["notes"]["closed_unused"]
+    assert client["notes"]["closed_unused"] <= 32, client["notes"]       # at most the concurrency
     assert client["http"]["body_bytes"] == client["responses_ok"] * 100
     fe = d["haproxy"]["FRONTEND"]
     assert int(fe["stot"]) == client["connections_opened"]

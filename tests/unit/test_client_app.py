@@ -42,7 +42,7 @@ def test_a_close_response_ends_the_connection_and_is_no_failure():
     acc = settle(srv)
     assert acc.requests.failed == acc.connections.failed == 0
     assert acc.requests.ok == acc.requests.started - acc.requests.retried > 0
-    assert srv.counter("reset") == srv.counter("closed_early") == 0
+    assert srv.counter("reset") == srv.counter("closed_early") == srv.counter("closed_unused") == 0
 
 
 def test_http10_response_without_keepalive_ends_the_connection():
@@ -211,6 +211,17 @@ def test_tcp_concurrent_connections_outlive_the_idle_timeout():
     assert not any(c.rst_received for c in srv.conns.values())
     acc = settle(srv)
     assert acc.connections.failed == 0
+
+
+def test_connections_that_carried_no_request_are_noted_closed_unused():
+    w = Wire(role="client")
+    srv = HttpServer(w)
+    srv.schedule(PHASES, type=ca.O_TCP_CONCURRENT, value=3)
+    srv.run(1.2)
+    assert srv.syns == 3 and all(c.fin_received for c in srv.conns.values())
+    acc = settle(srv)
+    assert acc.connections.ok == 3 and acc.requests.started == 0
+    assert srv.counter("closed_unused") == 3
 
 
 def test_a_destination_without_arp_answer_is_skipped_and_counted_once():
