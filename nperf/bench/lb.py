@@ -1,4 +1,4 @@
-"""`nperf bench lb`: (a) the dispatch kernel alone, (b) lb forwarding vs testpmd.
+"""`nperf bench lb`: (a) the dispatch kernel alone, (b) lb forwarding vs testpmd, (c) an idle lb's CPU.
 
 (a) runs `kernels.dispatch.sort_burst` on 32-frame bursts of NumPy-backed
 mbufs (IPv4 to 8 workers, some IPv6 and ARP) on one core and prints Mpps.
@@ -10,8 +10,13 @@ forwarding (port to itself) or `nperf lb --loopback` (port → dispatch →
 worker ring → port: the lb's whole data path without a worker process).
 The generator's receive rate is the forwarding rate of both, measured the
 same way.
+
+(c) the same two DUTs with no generator: the share of a core each uses
+while nothing arrives (testpmd busy-polls; an lb must back off, since two
+cores host four processes), and how long the lb takes to exit on SIGTERM.
 """
 import os
+import signal
 import statistics
 import tempfile
 import time
@@ -119,17 +124,53 @@ def forwarding_mpps(which: str, seconds: float, workdir: str) -> float:
             clean_prefix(prefix)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat utime and stime)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_share(which: str, seconds: float, workdir: str) -> tuple[float, float]:
+    """(share of a core used over `seconds` with nothing arriving, seconds from SIGTERM to exit)."""
+    tag = f"{os.getpid()}i{which[0]}"
+    sock = os.path.join(workdir, f"idle-{which}.sock")
+    dut = _dut_lb(sock, tag, workdir) if which == "nperf" else _dut_testpmd(sock, tag)
+    try:
+        time.sleep(2)               # past start-up work
+        before = cpu_seconds(dut.p.pid)
+        time.sleep(seconds)
+        share = (cpu_seconds(dut.p.pid) - before) / seconds
+        t0 = time.monotonic()
+        dut.stop(signal.SIGTERM)
+        return share, time.monotonic() - t0
+    finally:
+        dut.stop()
+        for prefix in (f"nb{tag}d", f"nb{tag}l"):
+            clean_prefix(prefix)
+
+
 def main(args) -> int:
     secs = args.seconds
     print(f"(a) dispatch kernel alone, one core: {kernel_mpps(secs):.1f} Mpps (target >= 20)")
     ours, peer = [], []
+    shares, stops, peer_shares = [], [], []
     with tempfile.TemporaryDirectory(prefix="nperf-bench-") as workdir:
         for r in range(args.rounds):
             ours.append(forwarding_mpps("nperf", secs, workdir))
             peer.append(forwarding_mpps("testpmd", secs, workdir))
             print(f"(b) round {r + 1}: nperf lb {ours[-1]:.2f} Mpps, testpmd io {peer[-1]:.2f} Mpps, "
                   f"ratio {ours[-1] / peer[-1] if peer[-1] else float('nan'):.2f}", flush=True)
+        for r in range(args.rounds):
+            share, stop = idle_share("nperf", secs, workdir)
+            shares.append(share)
+            stops.append(stop)
+            peer_shares.append(idle_share("testpmd", secs, workdir)[0])
+            print(f"(c) round {r + 1}: idle nperf lb {shares[-1]:.1%} of a core, idle testpmd {peer_shares[-1]:.1%}; "
+                  f"lb exit on SIGTERM {stop:.2f} s", flush=True)
     print(f"(b) lb forwarding over memif vs testpmd io forwarding: median ratio "
           f"{median_ratio(ours, peer):.2f} (target >= 0.5); nperf median {statistics.median(ours):.2f} Mpps, "
           f"testpmd median {statistics.median(peer):.2f} Mpps")
+    print(f"(c) idle lb: median {statistics.median(shares):.1%} of a core (target < 20%), testpmd "
+          f"{statistics.median(peer_shares):.1%}; exit on SIGTERM median {statistics.median(stops):.2f} s "
+          f"(target < 2 s)")
     return 0

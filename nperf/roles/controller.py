@@ -8,6 +8,7 @@ With `--ipc PATH` the role also reports to `nperf run` (see `nperf.ipc`);
 `--series` and `--metrics-port` get the same per-second figures here.
 """
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -94,6 +95,15 @@ async def _run(role: Role, ipc_path: str | None, out, series, metrics, metrics_h
     return status
 
 
+def resident_mib() -> float:
+    """This process's resident memory (MiB): with the roles' held buffers and rows, what a soak watches grow."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 2**20
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
 async def _tick(role: Role, out, channel, series, metrics) -> None:
     start = time.monotonic()
     n = 0
@@ -101,6 +111,7 @@ async def _tick(role: Role, out, channel, series, metrics) -> None:
         n += 1
         await asyncio.sleep(max(0.0, start + n - time.monotonic()))
         line, fields = role.second(n)
+        fields["rss_mib"] = resident_mib()
         latency = getattr(role, "second_latency", None)
         print(line, file=out, flush=True)
         if series:

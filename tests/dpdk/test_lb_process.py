@@ -1,9 +1,8 @@
-"""`nperf lb` as a process: errors without tracebacks, core mapping, stop, restart, idle cost."""
+"""`nperf lb` as a process: errors without tracebacks, core mapping, stop and restart (its idle cost is a figure of `nperf bench lb`)."""
 import os
 import signal
 import subprocess
 import sys
-import time
 
 from tests.topologies import SEEDS
 
@@ -61,25 +60,14 @@ def test_unknown_core_is_mapped_with_a_warning_and_core_option_checked(session):
     lb.wait_for(rf"\] ready: .* lcore {core} on CPU {cpu}$", 300)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def test_idle_lb_backs_off_stops_fast_and_restarts(session):
+def test_an_idle_lb_stops_on_sigterm_with_its_report_and_restarts(session):
+    """(Its idle CPU share and exit time are figures of `nperf bench lb`.)"""
     cfg = memif_lb(session, core=1)
     lb = session.nperf("lb", cfg, "--report", session.path("r.json"), name="lb")
     lb.wait_for(r"\] ready", 300)
-    lb.wait_for(r"\[  1s\]", 10)
-    before = cpu_seconds(lb.p.pid)
-    time.sleep(3)
-    idle_share = (cpu_seconds(lb.p.pid) - before) / 3
-    assert idle_share < 0.2, f"idle lb used {idle_share:.0%} of a core"
-
-    t0 = time.monotonic()
+    lb.wait_for(r"\[  2s\]", 10)
     lb.p.send_signal(signal.SIGTERM)
     assert lb.p.wait(10) == 0
-    assert time.monotonic() - t0 < 2.0
     assert os.path.exists(session.path("r.json"))
     again = session.nperf("lb", cfg, name="lb again")
     again.wait_for(r"\] ready", 120)
