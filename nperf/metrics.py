@@ -42,6 +42,7 @@ RATES = {
     "udp_pps": ("udp_datagrams", 1), "rx_pps": ("rx_packets", 1), "tx_pps": ("tx_packets", 1),
     "rx_mbps": ("rx_bytes", 1e6 / 8), "tx_mbps": ("tx_bytes", 1e6 / 8),
     "pair_reused_early": ("source_pairs_reused_early", 1), "syn_challenged": ("syns_challenged", 1),
+    "syn_evicted": ("half_open_evicted", 1), "table_full": ("syns_dropped_table_full", 1),
 }
 SINCE_START = {"retransmits": "retransmissions"}      # and drop_<cause> -> drops{cause}
 GAUGES = {"target": "target_connections", "conc": "concurrent_connections", "conns": "open_connections",
@@ -56,6 +57,8 @@ DOCS = {
     "rx_bytes": "bytes received", "tx_bytes": "bytes sent", "retransmissions": "TCP retransmissions",
     "source_pairs_reused_early": "client: source pairs opened again within the peers' TIME_WAIT",
     "syns_challenged": "client: SYNs answered with another connection's ACK (a peer's TIME_WAIT)",
+    "half_open_evicted": "server: half-open connections freed for a new SYN (the table was full)",
+    "syns_dropped_table_full": "server: SYNs dropped, the table full of established connections",
 }
 LE_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _TOPS_US = np.array([latency.bucket_value(i) for i in range(latency.BUCKETS)], np.float64)
@@ -81,6 +84,7 @@ def final_totals(rep: Report) -> dict[str, int]:
         return {"connections_opened": c["conn_opened"], "connections_closed": c["conn_closed"],
                 "requests": rep.http["requests"], "rx_bytes": c["rx_bytes"], "tx_bytes": c["tx_bytes"],
                 "retransmissions": c["tcp_retransmits"], "udp_datagrams": c["udp_in"],
+                "half_open_evicted": c["tcp_syn_evicted"], "syns_dropped_table_full": c["tcp_table_full"],
                 **{f"drops:{k[5:]}": v for k, v in c.items() if k.startswith("drop_")}}
     if isinstance(rep, LbReport):
         p = rep.port

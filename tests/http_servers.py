@@ -38,7 +38,9 @@ events {{ worker_connections 1024; }}
 http {{
     access_log {run}/access.log; keepalive_requests {limit or 100000};
     client_body_temp_path {run}; proxy_temp_path {run}; fastcgi_temp_path {run}; uwsgi_temp_path {run}; scgi_temp_path {run};
-    server {{ listen {KERNEL_IP}:80; root {root}; location = /nc {{ return 204; }} }}
+    server {{ listen {KERNEL_IP}:80; root {root}; location = /nc {{ return 204; }}
+             # the body of index.html, chunked: a (never matching) sub_filter drops the Content-Length
+             location = /chunked {{ alias {root}/index.html; sub_filter_types *; sub_filter 'never' 'never'; }} }}
 }}
 """)]
 

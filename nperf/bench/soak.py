@@ -87,7 +87,7 @@ class Minutes:
 
 
 def format_row(row: dict) -> str:
-    held_now = "  ".join(f"{k} {v:,.0f}" for k, v in sorted(row["at"].items()))
+    held_now = "  ".join(f"{k} {v:,.0f} ({row['max'][k]:,.0f})" for k, v in sorted(row["at"].items()))
     return (f"minute {row['minute']:3d}: cps {row['cps']:,.0f}  p99 {row['p99_ms']:.2f} ms  fail {row['fail']}  "
             f"| {held_now}")
 
@@ -116,8 +116,8 @@ def verdict(result: api.RunResult, minutes: Minutes) -> list[str]:
 def main(args) -> int:
     minutes = Minutes()
     print(f"soak: memif test3, one request per connection, {args.minutes} sustain minutes; a row per minute "
-          f"(pool: lb buffers in use; table: connection rows; mbufs: held by a worker; rss_mib: resident MiB)",
-          flush=True)
+          f"of what each process holds at its last second (the minute's maximum): pool: lb buffers in use; "
+          f"table: connection rows; mbufs: held by a worker; rss_mib: resident MiB", flush=True)
     result = uvloop.run(api.run(nperf_topology(False, args.minutes * MINUTE), on_second=minutes.second))
     why = verdict(result, minutes)
     if len(minutes.rows) < 2:

@@ -37,7 +37,7 @@ CLIENT = 1
 
 # var: mutable scalars
 (V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,
- V_TW_HEAD, V_TW_TAIL, N_VAR) = range(12)
+ V_TW_HEAD, V_TW_TAIL, V_EVICT_AT, N_VAR) = range(13)
 
 COUNTER_NAMES = (
     "rx_frames", "rx_bytes", "tx_frames", "tx_bytes",
@@ -50,7 +50,7 @@ COUNTER_NAMES = (
     "conn_opened", "conn_closed", "conn_reset", "conn_timed_out", "conn_idle_closed",
     "tcp_window_probes", "udp_in", "udp_bytes_in", "conn_aborted",
     "tcp_time_wait", "tcp_time_wait_evicted", "tcp_syn_challenged",
-    "drop_runt", "drop_bad_arp", "drop_bad_icmp", "drop_udp_checksum", "ring_overflow",
+    "drop_runt", "drop_bad_arp", "drop_bad_icmp", "drop_udp_checksum", "ring_overflow", "tcp_syn_evicted",
 )
 N_COUNTERS = len(COUNTER_NAMES)
 
@@ -104,6 +104,7 @@ C_DROP_BAD_ARP = 46              # not an Ethernet/IPv4 ARP packet, or truncated
 C_DROP_BAD_ICMP = 47             # an ICMP message too short, with a bad checksum, or after IP options
 C_DROP_UDP_CHECKSUM = 48
 C_RING_OVERFLOW = 49             # a work, idle or retry ring was full (sized never to be: see each push)
+C_TCP_SYN_EVICTED = 50           # a half-open connection freed for a new SYN when the table was full
 assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))
 
 # counters regions after the stack's own

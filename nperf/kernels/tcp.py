@@ -41,10 +41,11 @@ from nperf.kernels.stack import (
     C_CONN_ABORTED, C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
     C_DROP_TCP_CHECKSUM, C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_DUPACKS, C_TCP_DUPLICATE_SEGS,
     C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
-    C_RING_OVERFLOW, C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYN_CHALLENGED, C_TCP_SYNS_IN, C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
+    C_RING_OVERFLOW, C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYN_CHALLENGED, C_TCP_SYN_EVICTED, C_TCP_SYNS_IN,
+    C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
     C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
     P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
-    P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_WORK_HEAD, V_WORK_TAIL, random64)
+    P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_EVICT_AT, V_WORK_HEAD, V_WORK_TAIL, random64)
 from nperf.kernels.tcp_table import (
     APPQ, CLOSED, CLOSE_WAIT, CLOSING, END_ABORT, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
     FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_RECOVERY, F_RETRANSMIT,
@@ -58,6 +59,7 @@ from nperf.kernels.timers import timer_at, timer_cancel
 M32 = 0xFFFFFFFF
 SYN_OPTIONS = 8                  # MSS (4) + NOP + window scale (3)
 DEFAULT_PEER_MSS = 536
+EVICT_SCAN = 64                  # rows looked at for a half-open connection to free when the table is full
 MAX_WSCALE = 14
 
 
@@ -290,6 +292,8 @@ def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
     """Passive open on a SYN to a listening address and port."""
     s.counters[C_TCP_SYNS_IN] += 1
     c = slot_alloc(s.free)
+    if c < 0 and _evict_half_open(s, now):
+        c = slot_alloc(s.free)
     if c < 0:
         s.counters[C_TCP_TABLE_FULL] += 1
         return
@@ -300,6 +304,29 @@ def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
     t[c, T_SND_WND] = win
     _syn_options(s, c, b, o, doff)
     _send_syn(s, c, now)
+
+
+@inline
+def _evict_half_open(s, now):
+    """The table is full and a SYN arrived: free the oldest SYN-RECEIVED row among the EVICT_SCAN rows
+    from a rotating cursor; False if there is none. A SYN flood so recycles its own rows, oldest first,
+    while a legitimate handshake keeps its row until the flood has swept the whole table once (the
+    syncache's answer to a full bucket); a table full of established connections still drops."""
+    t = s.tcb
+    n = t.shape[0]
+    at = s.var[V_EVICT_AT]
+    best = np.int64(-1)
+    for i in range(min(EVICT_SCAN, n)):
+        c = (at + i) % n
+        if t[c, T_STATE] == SYN_RCVD and (best < 0 or t[c, T_BORN] < t[best, T_BORN]):
+            best = c
+    if best < 0:
+        s.var[V_EVICT_AT] = (at + EVICT_SCAN) % n
+        return False
+    s.var[V_EVICT_AT] = (best + 1) % n
+    s.counters[C_TCP_SYN_EVICTED] += 1
+    release(s, best, END_ABORT, now)
+    return True
 
 
 @inline

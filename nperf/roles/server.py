@@ -34,6 +34,10 @@ class Server(Worker):
                 f"drops/s {count(sum(v for n, v in zip(stack.COUNTER_NAMES, d) if n.startswith('drop_')))}  "
                 f"busy {fields['busy']:.0%}")
         line += self.holdings(fields)
+        fields["syn_evicted"], fields["table_full"] = int(d[stack.C_TCP_SYN_EVICTED]), int(d[stack.C_TCP_TABLE_FULL])
+        if fields["syn_evicted"] or fields["table_full"]:     # a SYN flood, or a table too small for the load
+            line += (f"  table full: half-open freed/s {count(fields['syn_evicted'])}  "
+                     f"SYNs dropped/s {count(fields['table_full'])}")
         if c[stack.C_UDP_IN]:
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         return line, fields

@@ -10,7 +10,7 @@ must end the connection as a success, and the client reconnects.
 """
 import pytest
 
-from tests.http_servers import BODY, SERVERS, client_against, served_requests
+from tests.http_servers import BODY, KERNEL_IP, SERVERS, client_against, served_requests
 from tests.netns import Netns
 from tests.topologies import failures
 
@@ -60,6 +60,19 @@ def test_head_and_204_against_nginx(session, ns):
                                  objective={"type": "HTTP_REQUESTS", "value": 16, "requests_per_connection": 50})
     srv.stop()
     check_exact(rep, served_requests(session), 0)
+
+
+def test_chunked_bodies_from_nginx(session, ns):
+    chunked = {**PATH, "path": "/chunked"}
+    srv, _, rep = client_against(session, ns, "chunk", "nginx", 100, scheduler=PHASES,
+                                 http_config=http_config(chunked),
+                                 objective={"type": "HTTP_REQUESTS", "value": 16, "requests_per_connection": 150})
+    ns.run("ip", "addr", "add", f"{KERNEL_IP}/32", "dev", "lo")     # the client's TAP went with it
+    r = ns.run("curl", "-sS", "--raw", "-D", "-", f"http://{KERNEL_IP}/chunked")       # what nginx sent
+    # (text mode: CRLF reads as LF) one chunk of 0x64 = 100 bytes, then the last chunk
+    assert "Transfer-Encoding: chunked" in r.stdout and r.stdout.endswith("\n64\n" + BODY.decode() + "\n0\n\n")
+    srv.stop()
+    check_exact(rep, served_requests(session) - 1, len(BODY))
 
 
 def test_client_against_nginx_ten_seconds(session, ns):

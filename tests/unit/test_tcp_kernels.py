@@ -669,6 +669,32 @@ def test_table_full_drops_syns_until_a_slot_is_free():
     assert bytes(x.data) == HELLO and w.s.free[0] == 0
 
 
+def test_a_syn_flood_recycles_half_open_rows_oldest_first_and_a_handshake_still_completes():
+    w = Wire(max_conns=4)
+    flood = [Peer(w, ip="192.168.1.50", port=2000 + i) for i in range(8)]
+    for p in flood[:4]:
+        assert [g.flags for g in p.syn(dt=MS)] == [SYN | ACK]
+    assert w.s.free[0] == 0 and [p.state for p in flood[:4]] == ["SYN_RCVD"] * 4
+    before = w.counters()
+    assert [g.flags for g in flood[4].syn(dt=MS)] == [SYN | ACK]
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_syns_in": 1, "tcp_segs_out": 1,
+                                  "tcp_syn_evicted": 1, "conn_aborted": 1}
+    assert flood[0].state == "CLOSED" and flood[4].state == "SYN_RCVD"
+    legit = Peer(w, port=3000)
+    out = legit.syn(dt=MS)                               # evicts flood[1], the oldest left
+    assert [g.flags for g in out] == [SYN | ACK] and flood[1].state == "CLOSED"
+    for p in flood[5:7]:                                 # the flood goes on: flood[2], flood[3] go
+        p.syn(dt=MS)
+    assert [p.state for p in flood] == ["CLOSED"] * 4 + ["SYN_RCVD"] * 3 + ["CLOSED"]
+    assert legit.state == "SYN_RCVD" and not legit.ack() and legit.state == "ESTABLISHED"
+    flood[7].syn(dt=MS)                                  # flood[4] goes, not the established one
+    assert flood[4].state == "CLOSED" and legit.state == "ESTABLISHED"
+    legit.send(REQ)
+    assert bytes(legit.data) == HELLO
+    assert w.counter("tcp_syn_evicted") == 5 and w.counter("tcp_table_full") == 0
+    assert any(g.flags & RST for g in flood[0].ack())   # an evicted peer's late ACK finds no connection
+
+
 def test_idle_connection_is_reset_after_idle_timeout():
     w = Wire(idle_timeout_s=0.5)
     w, p, c = established(w)
