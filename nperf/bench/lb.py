@@ -103,11 +103,21 @@ def _dut_lb(sock: str, tag: str, workdir: str) -> Proc:
     return p
 
 
+def _dut(which: str, sock: str, tag: str, workdir: str) -> Proc:
+    return _dut_lb(sock, tag, workdir) if which == "nperf" else _dut_testpmd(sock, tag)
+
+
+def _clean(tag: str) -> None:
+    """What the generator and either DUT leave in the runtime directory (they are all stopped)."""
+    for prefix in (f"nb{tag}g", f"nb{tag}d", f"nb{tag}l"):
+        clean_prefix(prefix)
+
+
 def forwarding_mpps(which: str, seconds: float, workdir: str) -> float:
     """Median generator receive rate over `seconds` with DUT `which`."""
     tag = f"{os.getpid()}{which[0]}"
     sock = os.path.join(workdir, f"{which}.sock")
-    dut = _dut_lb(sock, tag, workdir) if which == "nperf" else _dut_testpmd(sock, tag)
+    dut = _dut(which, sock, tag, workdir)
     if which != "nperf":
         time.sleep(2)  # testpmd prints nothing we could wait for before it listens
     gen = _generator(sock, tag)
@@ -120,8 +130,7 @@ def forwarding_mpps(which: str, seconds: float, workdir: str) -> float:
     finally:
         gen.stop()
         dut.stop()
-        for prefix in (f"nb{tag}g", f"nb{tag}d", f"nb{tag}l"):
-            clean_prefix(prefix)
+        _clean(tag)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -134,7 +143,7 @@ def idle_share(which: str, seconds: float, workdir: str) -> tuple[float, float]:
     """(share of a core used over `seconds` with nothing arriving, seconds from SIGTERM to exit)."""
     tag = f"{os.getpid()}i{which[0]}"
     sock = os.path.join(workdir, f"idle-{which}.sock")
-    dut = _dut_lb(sock, tag, workdir) if which == "nperf" else _dut_testpmd(sock, tag)
+    dut = _dut(which, sock, tag, workdir)
     try:
         time.sleep(2)               # past start-up work
         before = cpu_seconds(dut.p.pid)
@@ -145,8 +154,7 @@ def idle_share(which: str, seconds: float, workdir: str) -> tuple[float, float]:
         return share, time.monotonic() - t0
     finally:
         dut.stop()
-        for prefix in (f"nb{tag}d", f"nb{tag}l"):
-            clean_prefix(prefix)
+        _clean(tag)
 
 
 def main(args) -> int:

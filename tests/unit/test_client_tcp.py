@@ -101,9 +101,13 @@ def test_response_data_out_of_order_is_dropped_acked_and_completed_by_the_retran
     assert acc.requests.ok == 1 and acc.requests.failed == 0
 
 
-def _rst(conn, seq: int, flags: int = RST | ACK) -> bytes:
-    return tcp_frame(SERVER_IP, conn.cip, SERVER_PORT, conn.cport, seq, conn.rcv_nxt, flags, 0,
-                     src_mac=SERVER_MAC, dst_mac=CLIENT_MAC)
+def rst_to(ip: str, port: int, seq: int, ack: int, flags: int = RST | ACK) -> bytes:
+    """An RST from the server to the client's ip:port."""
+    return tcp_frame(SERVER_IP, ip, SERVER_PORT, port, seq, ack, flags, 0, src_mac=SERVER_MAC, dst_mac=CLIENT_MAC)
+
+
+def _rst(conn, seq: int) -> bytes:
+    return rst_to(conn.cip, conn.cport, seq, conn.rcv_nxt)
 
 
 def test_rst_in_syn_sent_counts_only_with_an_acceptable_ack():
@@ -112,15 +116,11 @@ def test_rst_in_syn_sent_counts_only_with_an_acceptable_ack():
     srv.schedule(PHASES, type=ca.O_HTTP_REQUESTS, value=1, rpc=1)
     srv.until(lambda: srv.syns == 1)
     syn = srv.seen[0][1]
-
-    def rst(ack: int, flags: int) -> bytes:
-        return tcp_frame(SERVER_IP, syn.src_ip, SERVER_PORT, syn.sport, 0, ack, flags, 0,
-                         src_mac=SERVER_MAC, dst_mac=CLIENT_MAC)
-    srv.pending.append(rst(0, RST))                      # no ACK bit: dropped (RFC 9293 3.10.7.3)
-    srv.pending.append(rst((syn.seq + 5) & M32, RST | ACK))   # an ACK of nothing we sent: dropped
+    srv.pending.append(rst_to(syn.src_ip, syn.sport, 0, 0, RST))        # no ACK bit: dropped (RFC 9293 3.10.7.3)
+    srv.pending.append(rst_to(syn.src_ip, syn.sport, 0, (syn.seq + 5) & M32))  # an ACK of nothing sent: dropped
     srv._step(200)
     assert srv.counter("connect_refused") == 0 and w.counter("tcp_resets_in") == 0
-    srv.pending.append(rst((syn.seq + 1) & M32, RST | ACK))
+    srv.pending.append(rst_to(syn.src_ip, syn.sport, 0, (syn.seq + 1) & M32))
     srv._step(200)
     assert srv.counter("connect_refused") == 1 and w.counter("tcp_resets_in") == 1
 
