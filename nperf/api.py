@@ -308,8 +308,7 @@ class Run:
         for w in self._watchers:
             w.cancel()
         for p in self.procs.values():
-            if p.proc.returncode is not None and p.proc.returncode < 0:
-                _clean_killed(p)
+            _clean_primary(p)
         if self._server is not None:
             self._server.close()
             await asyncio.sleep(0)
@@ -334,9 +333,11 @@ class Run:
         return self.procs[name].tail() if name in self.procs else ""
 
 
-def _clean_killed(p: _Proc) -> None:
-    """What a killed DPDK primary leaves behind (its runtime directory, hugepage files and memif
-    socket files), removed once every process of the run has stopped, so a new run starts clean."""
+def _clean_primary(p: _Proc) -> None:
+    """What a DPDK primary may leave behind (its runtime directory, hugepage files and memif
+    socket files), removed once every process of the run has stopped, so a new run starts clean.
+    Not only a killed one: an lb stopped together with its workers (Ctrl-C reaches the whole
+    process group) exits while they still map its hugepage files, so its own cleanup leaves them."""
     args = (p.configuration.get("dpdk_args") or p.configuration.get("dpdk", {}).get("args", "")).split()
     if eal.proc_type(args) != "primary":
         return

@@ -5,6 +5,7 @@ Tests copy a seed directory and change only what must differ between runs
 meets a leftover of another; the seed files themselves are checked unchanged
 by test_config and used unchanged by test_run_seed.
 """
+import glob
 import json
 import os
 import re
@@ -47,3 +48,44 @@ SHORT = {"prepare_duration_sec": 2, "ramp_up_duration_sec": 2, "sustain_duration
 def failures(client_report: dict) -> int:
     """Failed requests and connections: every `errors` entry is a failure (the rest are `notes`)."""
     return sum(client_report["errors"].values())
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started."""
+    kids = []
+    for task in glob.glob(f"/proc/{pid}/task/*/children"):
+        kids += [int(x) for x in open(task).read().split()]
+    return kids
+
+
+def role_pid(run_pid: int, config: str) -> int:
+    """The role of `nperf run` (pid `run_pid`) that was started with the config file `config`."""
+    for kid in children(run_pid):
+        try:
+            argv = open(f"/proc/{kid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if config.encode() in argv:
+            return kid
+    raise AssertionError(f"no child of {run_pid} runs {config}")
+
+
+def leftovers(directory: str) -> list[str]:
+    """Hugepage files, DPDK runtime directories and memif sockets of a topology directory that still exist."""
+    out = []
+    for name in os.listdir(directory):
+        cfg = json.load(open(os.path.join(directory, name)))
+        args = cfg.get("dpdk_args") or cfg["dpdk"]["args"]
+        prefix = re.search(r"--file-prefix=(\S+)", args).group(1)
+        out += glob.glob(f"/dev/hugepages/{prefix}map_*") + glob.glob(f"/var/run/dpdk/{prefix}")
+        out += [p for p in re.findall(r"socket=([^,\s]+)", args) if os.path.exists(p)]
+    return out
+
+
+def balanced(client: dict) -> None:
+    """A client report (JSON) whose connections and requests are all settled, each failure by its cause."""
+    acc = client["accounting"]
+    for side in ("connections", "requests"):
+        a = acc[side]
+        assert a["started"] == a["ok"] + a["failed"] + a.get("retried", 0) + a["open_now"], (side, a)
+        assert a["open_now"] == 0 and a["failed"] == sum(a["failed_by_cause"].values()), (side, a)

@@ -6,7 +6,6 @@ partial --report whose client accounting still balances, that no DPDK
 runtime directory, hugepage file or memif socket of the run is left, and
 that the same directory runs again at once.
 """
-import glob
 import json
 import os
 import re
@@ -17,50 +16,13 @@ import time
 
 import pytest
 
-from tests.topologies import copy_topology
+from tests.topologies import balanced, copy_topology, leftovers, role_pid
 
 NPERF = [sys.executable, "-m", "nperf"]
 PHASES = {"prepare_duration_sec": 2, "ramp_up_duration_sec": 1, "sustain_duration_sec": 30,
           "ramp_down_duration_sec": 0, "close_duration_sec": 1}
 RERUN = {"prepare_duration_sec": 1, "ramp_up_duration_sec": 1, "sustain_duration_sec": 2,
          "ramp_down_duration_sec": 0, "close_duration_sec": 1}
-
-
-def children(pid: int) -> list[int]:
-    kids = []
-    for task in glob.glob(f"/proc/{pid}/task/*/children"):
-        kids += [int(x) for x in open(task).read().split()]
-    return kids
-
-
-def role_pid(run_pid: int, config: str) -> int:
-    for kid in children(run_pid):
-        try:
-            argv = open(f"/proc/{kid}/cmdline", "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if config.encode() in argv:
-            return kid
-    raise AssertionError(f"no child of {run_pid} runs {config}")
-
-
-def leftovers(directory: str) -> list[str]:
-    out = []
-    for name in os.listdir(directory):
-        cfg = json.load(open(os.path.join(directory, name)))
-        args = cfg.get("dpdk_args") or cfg["dpdk"]["args"]
-        prefix = re.search(r"--file-prefix=(\S+)", args).group(1)
-        out += glob.glob(f"/dev/hugepages/{prefix}map_*") + glob.glob(f"/var/run/dpdk/{prefix}")
-        out += [p for p in re.findall(r"socket=([^,\s]+)", args) if os.path.exists(p)]
-    return out
-
-
-def balanced(client: dict) -> None:
-    acc = client["accounting"]
-    for side in ("connections", "requests"):
-        a = acc[side]
-        assert a["started"] == a["ok"] + a["failed"] + a.get("retried", 0) + a["open_now"], (side, a)
-        assert a["open_now"] == 0 and a["failed"] == sum(a["failed_by_cause"].values()), (side, a)
 
 
 @pytest.mark.parametrize("victim", ["s", "c", "lb_s", "lb_c"])
