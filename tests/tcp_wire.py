@@ -634,3 +634,13 @@ class Peer:
                 extra: str = "") -> bytes:
         return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\n" + ("Connection: close\r\n" if close else "")
                 + extra + "\r\n").encode()
+
+
+# left out of changed() unless asked: byte counts, and tx_frames (the wire checks it equals the frames sent)
+BYTE_COUNTERS = ("rx_bytes", "tx_bytes", "tcp_bytes_in", "tcp_bytes_out", "tx_frames")
+
+
+def changed(w: Wire, before: dict, ignore=BYTE_COUNTERS) -> dict:
+    """Counters that moved since `before` (byte counts left out unless asked)."""
+    now = w.counters()
+    return {k: now[k] - before[k] for k in now if now[k] != before[k] and k not in ignore}

@@ -1,4 +1,6 @@
-"""The userspace TCP/IP stack kernels, driven frame by frame without DPDK (see tests/tcp_wire.py).
+"""The server's TCP (kernels.tcp, tcp_table, time_wait), driven frame by frame without DPDK (see
+tests/tcp_wire.py); the client's side is test_client_tcp, ARP and ICMP test_arp, frame input
+checks test_worker_input.
 
 Every test asserts exact flags, sequence and acknowledgement numbers, payload
 bytes, connection states and counters. The harness also checks every frame
@@ -21,16 +23,14 @@ from nperf.roles.http_tables import BODY_PATTERN
 from nperf.kernels import http_server as hs
 from nperf.kernels import stack as nstack
 from nperf.kernels import tcp_table as tt
-from nperf.kernels.stack import COUNTER_NAMES, V_IP_ID, V_TW_HEAD, V_TW_TAIL
+from nperf.kernels.stack import COUNTER_NAMES, V_TW_HEAD, V_TW_TAIL
 from tests.tcp_wire import (ACK, BCAST, FIN, M32, OTHER_MAC, PEER_IP, PEER_MAC, PSH, RST, SERVER_IP, SERVER_MAC,
-                            SYN, Peer, Wire, arp_frame, checksum, eth, icmp_echo, ipv4, linux_syn_options, opt_mss,
-                            tcp_frame, tcp_segment)
+                            SYN, Peer, Wire, arp_frame, changed, checksum, eth, icmp_echo, ipv4, linux_syn_options,
+                            opt_mss, tcp_segment)
 
 HERE = Path(__file__).resolve().parent.parent      # tests/
 KiB, MiB = 1024, 1 << 20
 MS = 1000                          # µs
-# left out of changed() unless asked: byte counts, and tx_frames (the wire checks it equals the frames sent)
-BYTE_COUNTERS = ("rx_bytes", "tx_bytes", "tcp_bytes_in", "tcp_bytes_out", "tx_frames")
 
 
 def body(n: int) -> bytes:
@@ -51,12 +51,6 @@ BAD_REQUEST = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent
 REQ = Peer.request("/hello")
 
 
-def changed(w: Wire, before: dict, ignore=BYTE_COUNTERS) -> dict:
-    """Counters that moved since `before` (byte counts left out unless asked)."""
-    now = w.counters()
-    return {k: now[k] - before[k] for k in now if now[k] != before[k] and k not in ignore}
-
-
 def http(w: Wire, counter: int) -> int:
     """One of the HTTP server's counters (hs.CNT_*)."""
     return int(w.s.counters[nstack.CS_HTTP_SERVER + counter])
@@ -70,7 +64,6 @@ def established(w: Wire | None = None, **peer) -> tuple[Wire, Peer, int]:
 
 def pure_ack(g, p: Peer) -> bool:
     return g.flags == ACK and g.payload == b"" and g.ack == p.snd_nxt
-
 
 # ------------------------------------------------------------------ handshake
 
@@ -707,106 +700,6 @@ def test_idle_connection_is_reset_after_idle_timeout():
     assert [(g.flags, g.seq) for g in out] == [(RST | ACK, (p.irs + 1 + len(HELLO)) & M32)]
     assert p.state == "CLOSED" and w.s.free[0] == w.max_conns
     assert changed(w, before) == {"tcp_segs_out": 1, "tcp_resets_out": 1, "conn_idle_closed": 1}
-
-
-# ------------------------------------------------------------------ IP layer, ARP, ICMP
-
-def _syn_ip(**ip) -> bytes:
-    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
-    return ipv4(PEER_IP, SERVER_IP, 6, seg, **ip)
-
-
-def _bad_frames():
-    good = tcp_frame(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
-    bad_tcp = bytearray(good)
-    bad_tcp[50] ^= 0xFF                                  # TCP checksum byte
-    short_tcp = ipv4(PEER_IP, SERVER_IP, 6, b"\0" * 12)
-    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
-    doff_16 = ipv4(PEER_IP, SERVER_IP, 6, seg[:12] + b"\x40" + seg[13:])        # (checked before the checksum)
-    doff_60 = ipv4(PEER_IP, SERVER_IP, 6, seg[:12] + b"\xf0" + seg[13:])
-    return [
-        ("bad_ip_checksum", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(bad_checksum=True)), "drop_ip_checksum"),
-        ("bad_tcp_checksum", bytes(bad_tcp), "drop_tcp_checksum"),
-        ("more_fragments", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(frag=0x2000)), "drop_fragment"),
-        ("fragment_offset", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(frag=0x0010)), "drop_fragment"),
-        ("other_mac", eth(OTHER_MAC, PEER_MAC, 0x0800, _syn_ip()), "drop_not_ours"),
-        ("ip_not_owned", tcp_frame(PEER_IP, "192.168.1.108", 40000, 8000, 1, 0, SYN, 65535), "drop_not_ours"),
-        ("runt_13", good[:13], "drop_runt"),
-        ("ip_header_cut", good[:30], "drop_bad_ip"),
-        ("ip_length_beyond_frame", good[:-1], "drop_bad_ip"),
-        ("ihl_4", eth(SERVER_MAC, PEER_MAC, 0x0800, b"\x44" + _syn_ip()[1:]), "drop_bad_ip"),
-        ("ipv6", eth(SERVER_MAC, PEER_MAC, 0x86DD, b"\x60" + b"\0" * 59), "drop_protocol"),
-        ("vlan", eth(SERVER_MAC, PEER_MAC, 0x8100, b"\0\x07\x08\x00" + _syn_ip()), "drop_protocol"),
-        ("udp", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, b"\0" * 12)), "drop_protocol"),
-        ("gre", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 47, b"\0" * 12)), "drop_protocol"),
-        ("udp_bad_checksum", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, struct.pack(
-            "!HHHH", 40000, 8000, 12, 0x1234) + b"abcd")), "drop_udp_checksum"),
-        ("tcp_shorter_than_header", eth(SERVER_MAC, PEER_MAC, 0x0800, short_tcp), "drop_bad_tcp"),
-        ("tcp_data_offset_16", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_16), "drop_bad_tcp"),
-        ("tcp_data_offset_beyond_segment", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_60), "drop_bad_tcp"),
-    ]
-
-
-@pytest.mark.parametrize("name,frame,counter", _bad_frames(), ids=[f[0] for f in _bad_frames()])
-def test_bad_frames_are_counted_and_nothing_is_sent(name, frame, counter):
-    w = Wire()
-    before = w.counters()
-    assert w.step([frame]) == [] and w.frames == []
-    assert changed(w, before) == {"rx_frames": 1, counter: 1}
-    assert w.live() == 0
-
-
-def test_frame_with_ethernet_padding_and_ip_options_is_accepted():
-    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535, options=opt_mss(1460))
-    frame = eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 6, seg, options=b"\x01\x01\x01\x00"))
-    w = Wire()
-    out = w.step([frame + b"\0" * 20])
-    assert [(g.flags, g.ack) for g in out] == [(SYN | ACK, 2)]
-
-
-def test_arp_request_for_an_owned_address_gets_the_exact_reply():
-    w = Wire()
-    before = w.counters()
-    req = arp_frame(1, PEER_MAC, PEER_IP, b"\0" * 6, "192.168.1.103") + b"\0" * 18   # padded to 60
-    assert w.step([req]) == []
-    reply = eth(PEER_MAC, SERVER_MAC, 0x0806, struct.pack(
-        "!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 2, SERVER_MAC, bytes([192, 168, 1, 103]), PEER_MAC,
-        bytes([192, 168, 1, 10])))
-    assert w.frames == [reply]
-    assert changed(w, before) == {"rx_frames": 1, "arp_in": 1, "arp_replies": 1}
-
-
-def test_arp_for_other_addresses_and_arp_replies_get_no_answer():
-    w = Wire()
-    before = w.counters()
-    w.step([arp_frame(1, PEER_MAC, PEER_IP, b"\0" * 6, "192.168.1.99")])
-    assert w.frames == []
-    w.step([arp_frame(2, PEER_MAC, PEER_IP, SERVER_MAC, SERVER_IP, dst_mac=SERVER_MAC)])
-    assert w.frames == []
-    w.step([arp_frame(1, PEER_MAC, PEER_IP, b"\0" * 6, SERVER_IP)[:40]])   # cut short
-    assert w.frames == []
-    assert changed(w, before) == {"rx_frames": 3, "arp_in": 1, "drop_not_ours": 1, "drop_bad_arp": 1}
-
-
-def test_icmp_echo_gets_the_exact_reply():
-    w = Wire()
-    data = bytes(range(56))
-    req = eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, "192.168.1.101", 1, icmp_echo(0x1234, 7, data),
-                                                  ip_id=99, ttl=17, frag=0))
-    ip_id = (int(w.s.var[V_IP_ID]) + 1) & 0xFFFF
-    before = w.counters()
-    assert w.step([req]) == []
-    expected = eth(PEER_MAC, SERVER_MAC, 0x0800, ipv4("192.168.1.101", PEER_IP, 1,
-                                                      icmp_echo(0x1234, 7, data, typ=0), ip_id=ip_id))
-    assert w.frames == [expected]
-    assert changed(w, before) == {"rx_frames": 1, "icmp_echo": 1}
-    before = w.counters()
-    reply = eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 1, icmp_echo(1, 1, b"", typ=0)))
-    bad = bytearray(req)
-    bad[-1] ^= 1                                         # ICMP checksum no longer matches
-    w.step([reply, bytes(bad)])
-    assert w.frames == []
-    assert changed(w, before) == {"rx_frames": 2, "drop_protocol": 1, "drop_bad_icmp": 1}
 
 
 # ------------------------------------------------------------------ fuzz

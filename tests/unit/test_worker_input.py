@@ -1,0 +1,65 @@
+"""A worker's frame input (kernels.worker_loop): every malformed or foreign frame is dropped and
+counted by its cause, and nothing is sent; valid padding and IP options are accepted.
+
+Driven frame by frame through tests/tcp_wire.py, like test_tcp. Like every unit test, they run once
+more with bounds checks (test_with_bounds_checks).
+"""
+import struct
+
+import pytest
+
+from tests.tcp_wire import (ACK, OTHER_MAC, PEER_IP, PEER_MAC, SERVER_IP, SERVER_MAC, SYN, Wire, changed, eth, ipv4,
+                            opt_mss, tcp_frame, tcp_segment)
+
+
+def _syn_ip(**ip) -> bytes:
+    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
+    return ipv4(PEER_IP, SERVER_IP, 6, seg, **ip)
+
+
+def _bad_frames():
+    good = tcp_frame(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
+    bad_tcp = bytearray(good)
+    bad_tcp[50] ^= 0xFF                                  # TCP checksum byte
+    short_tcp = ipv4(PEER_IP, SERVER_IP, 6, b"\0" * 12)
+    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535)
+    doff_16 = ipv4(PEER_IP, SERVER_IP, 6, seg[:12] + b"\x40" + seg[13:])        # (checked before the checksum)
+    doff_60 = ipv4(PEER_IP, SERVER_IP, 6, seg[:12] + b"\xf0" + seg[13:])
+    return [
+        ("bad_ip_checksum", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(bad_checksum=True)), "drop_ip_checksum"),
+        ("bad_tcp_checksum", bytes(bad_tcp), "drop_tcp_checksum"),
+        ("more_fragments", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(frag=0x2000)), "drop_fragment"),
+        ("fragment_offset", eth(SERVER_MAC, PEER_MAC, 0x0800, _syn_ip(frag=0x0010)), "drop_fragment"),
+        ("other_mac", eth(OTHER_MAC, PEER_MAC, 0x0800, _syn_ip()), "drop_not_ours"),
+        ("ip_not_owned", tcp_frame(PEER_IP, "192.168.1.108", 40000, 8000, 1, 0, SYN, 65535), "drop_not_ours"),
+        ("runt_13", good[:13], "drop_runt"),
+        ("ip_header_cut", good[:30], "drop_bad_ip"),
+        ("ip_length_beyond_frame", good[:-1], "drop_bad_ip"),
+        ("ihl_4", eth(SERVER_MAC, PEER_MAC, 0x0800, b"\x44" + _syn_ip()[1:]), "drop_bad_ip"),
+        ("ipv6", eth(SERVER_MAC, PEER_MAC, 0x86DD, b"\x60" + b"\0" * 59), "drop_protocol"),
+        ("vlan", eth(SERVER_MAC, PEER_MAC, 0x8100, b"\0\x07\x08\x00" + _syn_ip()), "drop_protocol"),
+        ("udp", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, b"\0" * 12)), "drop_protocol"),
+        ("gre", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 47, b"\0" * 12)), "drop_protocol"),
+        ("udp_bad_checksum", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, struct.pack(
+            "!HHHH", 40000, 8000, 12, 0x1234) + b"abcd")), "drop_udp_checksum"),
+        ("tcp_shorter_than_header", eth(SERVER_MAC, PEER_MAC, 0x0800, short_tcp), "drop_bad_tcp"),
+        ("tcp_data_offset_16", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_16), "drop_bad_tcp"),
+        ("tcp_data_offset_beyond_segment", eth(SERVER_MAC, PEER_MAC, 0x0800, doff_60), "drop_bad_tcp"),
+    ]
+
+
+@pytest.mark.parametrize("name,frame,counter", _bad_frames(), ids=[f[0] for f in _bad_frames()])
+def test_bad_frames_are_counted_and_nothing_is_sent(name, frame, counter):
+    w = Wire()
+    before = w.counters()
+    assert w.step([frame]) == [] and w.frames == []
+    assert changed(w, before) == {"rx_frames": 1, counter: 1}
+    assert w.live() == 0
+
+
+def test_frame_with_ethernet_padding_and_ip_options_is_accepted():
+    seg = tcp_segment(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535, options=opt_mss(1460))
+    frame = eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 6, seg, options=b"\x01\x01\x01\x00"))
+    w = Wire()
+    out = w.step([frame + b"\0" * 20])
+    assert [(g.flags, g.ack) for g in out] == [(SYN | ACK, 2)]
