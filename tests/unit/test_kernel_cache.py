@@ -19,6 +19,7 @@ def _copy(tmp_path) -> str:
 
 
 def _append(path: str, text: str) -> None:
+    assert os.path.isfile(path), path               # an edit, not a new file
     with open(path, "a") as f:
         f.write(text)
 
@@ -32,7 +33,7 @@ def test_the_digest_is_the_installed_sources(tmp_path):
 def test_an_edit_to_any_kernel_source_changes_the_digest(tmp_path):
     pkg = _copy(tmp_path)
     seen = {jit.sources_digest(pkg)}
-    for rel in ("kernels/tcp.py", "kernels/http.py", "bindings/intrinsics.py", "bench/pair.py"):
+    for rel in ("kernels/tcp.py", "kernels/http_server.py", "bindings/intrinsics.py", "bench/pair.py"):
         _append(os.path.join(pkg, rel), "\n# edited\n")
         seen.add(jit.sources_digest(pkg))
     assert len(seen) == 5, seen                     # each edit gave a new directory
