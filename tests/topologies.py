@@ -9,6 +9,8 @@ import glob
 import json
 import os
 import re
+import subprocess
+import sys
 
 SEEDS = os.path.join(os.path.dirname(__file__), "seed_configs")
 
@@ -89,3 +91,15 @@ def balanced(client: dict) -> None:
         a = acc[side]
         assert a["started"] == a["ok"] + a["failed"] + a.get("retried", 0) + a["open_now"], (side, a)
         assert a["open_now"] == 0 and a["failed"] == sum(a["failed_by_cause"].values()), (side, a)
+
+
+RERUN = {"prepare_duration_sec": 1, "ramp_up_duration_sec": 1, "sustain_duration_sec": 2,
+         "ramp_down_duration_sec": 0, "close_duration_sec": 1}
+
+
+def runs_again(session, tag: str) -> None:
+    """The seed's test3 with the same files, prefixes and sockets as `tag` runs at once to a clean end."""
+    again = copy_topology(session, "memif/test3", phases=RERUN, tag=tag)
+    r = subprocess.run([sys.executable, "-m", "nperf", "run", again, "--quiet"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "result: ok" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]

@@ -16,13 +16,11 @@ import time
 
 import pytest
 
-from tests.topologies import balanced, copy_topology, leftovers, role_pid
+from tests.topologies import balanced, copy_topology, leftovers, role_pid, runs_again
 
 NPERF = [sys.executable, "-m", "nperf"]
 PHASES = {"prepare_duration_sec": 2, "ramp_up_duration_sec": 1, "sustain_duration_sec": 30,
           "ramp_down_duration_sec": 0, "close_duration_sec": 1}
-RERUN = {"prepare_duration_sec": 1, "ramp_up_duration_sec": 1, "sustain_duration_sec": 2,
-         "ramp_down_duration_sec": 0, "close_duration_sec": 1}
 
 
 @pytest.mark.parametrize("victim", ["s", "c", "lb_s", "lb_c"])
@@ -62,6 +60,4 @@ def test_a_role_killed_during_the_run_stops_it_cleanly(session, victim):
     if victim != "c":
         balanced(roles["client c"]["report"])          # the client settled everything it had open
     assert leftovers(d) == []
-    again = copy_topology(session, "memif/test3", phases=RERUN, tag=victim)   # same files, prefixes, sockets
-    r = subprocess.run(NPERF + ["run", again, "--quiet"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "result: ok" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    runs_again(session, victim)

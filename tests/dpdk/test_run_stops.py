@@ -14,13 +14,11 @@ import subprocess
 import sys
 import time
 
-from tests.topologies import balanced, copy_topology, leftovers, role_pid
+from tests.topologies import balanced, copy_topology, leftovers, role_pid, runs_again
 
 NPERF = [sys.executable, "-m", "nperf"]
 PHASES = {"prepare_duration_sec": 2, "ramp_up_duration_sec": 1, "sustain_duration_sec": 8,
           "ramp_down_duration_sec": 0, "close_duration_sec": 1}
-RERUN = {"prepare_duration_sec": 1, "ramp_up_duration_sec": 1, "sustain_duration_sec": 2,
-         "ramp_down_duration_sec": 0, "close_duration_sec": 1}
 SUSTAIN = re.compile(r"\[client c\] \[ *\d+s\] sustain")
 
 
@@ -65,13 +63,6 @@ class _Run:
         return rep, {r["name"]: r for r in rep["roles"]}
 
 
-def _runs_again(session, tag: str) -> None:
-    """The same files, prefixes and sockets run at once to a clean end."""
-    again = copy_topology(session, "memif/test3", phases=RERUN, tag=tag)
-    r = subprocess.run(NPERF + ["run", again, "--quiet"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "result: ok" in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
-
-
 def test_ctrl_c_stops_every_role_and_still_reports(session):
     run = _Run(session, "int")
     try:
@@ -88,7 +79,7 @@ def test_ctrl_c_stops_every_role_and_still_reports(session):
     assert all(r["report"] is not None for r in roles.values()), {n: r["status"] for n, r in roles.items()}
     balanced(roles["client c"]["report"])
     assert leftovers(run.dir) == []
-    _runs_again(session, "int")
+    runs_again(session, "int")
 
 
 def test_keep_going_runs_the_schedule_past_a_killed_server(session):
@@ -116,7 +107,7 @@ def test_keep_going_runs_the_schedule_past_a_killed_server(session):
     assert roles["client c"]["status"] == 1 and client["errors"]["response_timeout"] > 0
     balanced(client)
     assert leftovers(run.dir) == []
-    _runs_again(session, "kg")
+    runs_again(session, "kg")
 
 
 def test_a_worker_whose_lb_dies_says_so_and_exits(session):
@@ -137,4 +128,4 @@ def test_a_worker_whose_lb_dies_says_so_and_exits(session):
     assert roles["server s"]["report"] is not None      # it stopped by itself, and reported
     balanced(roles["client c"]["report"])
     assert leftovers(run.dir) == []
-    _runs_again(session, "lbd")
+    runs_again(session, "lbd")
