@@ -387,8 +387,10 @@ class Wire:
     # --- connection table ---------------------------------------------
     def entry(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int:
         """The hash value of a 4-tuple: a slot, a TIME-WAIT record (>= time_wait.TAG) or -1."""
-        k1, k2 = (ip_int(rip) << 16) | rport, (ip_int(lip) << 16) | lport
-        return int(lookup.find(self.s, k1, k2))
+        return self._entry(ip_int(rip), rport, ip_int(lip), lport)
+
+    def _entry(self, rip: int, rport: int, lip: int, lport: int) -> int:
+        return int(lookup.find(self.s, (rip << 16) | rport, (lip << 16) | lport))
 
     def slot(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int | None:
         """The connection row of a 4-tuple (found through the stack's own hash), or None."""
@@ -413,36 +415,41 @@ class Wire:
         assert len(set(free.tolist())) == top, "a slot is twice on the free stack"
         assert np.all(states[free] == tcp_table.CLOSED), "a live slot is on the free stack"
         vals = s.pairs[:, lookup.PVAL] if s.params[st.P_DIRECT] else s.hash[:, tcp_table.H_VAL]
-        rows = vals[(vals >= 0) & (vals < time_wait.TAG)]
+        held = vals[vals >= 0]                  # one pass: a client's direct table has 512K rows
+        rows = held[held < time_wait.TAG]
         assert len(rows) == len(live), "hash entries != live connections"
         assert sorted(rows.tolist()) == sorted(live.tolist()), "hash values != live slots"
         ring, head, tail = s.tw, int(s.var[st.V_TW_HEAD]), int(s.var[st.V_TW_TAIL])
         waiting = {(head + k) % ring.shape[0] for k in range(tail - head)
                    if ring[(head + k) % ring.shape[0], time_wait.TW_DUE] != 0}
-        records = (vals[vals >= time_wait.TAG] - time_wait.TAG).tolist()
+        records = (held[held >= time_wait.TAG] - time_wait.TAG).tolist()
         assert sorted(records) == sorted(waiting), "hash TIME-WAIT entries != live TIME-WAIT records"
         for i in records:
             k1, k2 = int(ring[i, time_wait.TW_K1]), int(ring[i, time_wait.TW_K2])
             assert int(lookup.find(s, k1, k2)) == time_wait.TAG + i, f"record {i} not found by its keys"
         heads = s.wheel
         last_tick = int(s.wheel[timers.W_LAST])
-        for c in np.flatnonzero(states == tcp_table.CLOSED):
-            assert t.w_due[c] == -1 or t.w_due[c] == 0 and t.born[c] == 0, f"closed slot {c} still on the wheel"
+        w_due, w_next, born = t.w_due, t.w_next, t.born
+        closed = np.flatnonzero(states == tcp_table.CLOSED)
+        on_wheel = closed[(w_due[closed] != -1) & ((w_due[closed] != 0) | (born[closed] != 0))]
+        assert not len(on_wheel), f"closed slot {on_wheel[0]} still on the wheel"
+        rip, rport, lip, lport = t.rip, t.rport, t.lip, t.lport
+        t_rto, t_dack, t_end = t.t_rto, t.t_dack, t.t_end
         for c in live.tolist():
-            found = self.slot(ip_str(int(t.rip[c])), int(t.rport[c]), ip_str(int(t.lip[c])), int(t.lport[c]))
+            found = self._entry(int(rip[c]), int(rport[c]), int(lip[c]), int(lport[c]))
             assert found == c, f"slot {c} ({self.state(c)}) not found by its 4-tuple (got {found})"
-            deadlines = [int(d) for d in (t.t_rto[c], t.t_dack[c], t.t_end[c]) if d > 0]
+            deadlines = [int(d) for d in (t_rto[c], t_dack[c], t_end[c]) if d > 0]
             assert deadlines, f"live slot {c} in {self.state(c)} has no deadline: it could live forever"
             due_tick = -(-min(deadlines) // timers.TICK_US)
             assert due_tick > last_tick, f"slot {c} ({self.state(c)}): deadline tick {due_tick} passed, now {self.now}"
-            w = int(t.w_due[c])
+            w = int(w_due[c])
             assert last_tick < w <= due_tick, \
                 f"slot {c} ({self.state(c)}) on the wheel at tick {w}: deadline tick {due_tick}, last tick {last_tick}"
             x = int(heads[w & (timers.WHEEL - 1)])
             for _ in range(cap + 1):
                 if x == c or x < 0:
                     break
-                x = int(t.w_next[x])
+                x = int(w_next[x])
             assert x == c, f"slot {c} is not linked in its wheel slot"
 
 
