@@ -431,7 +431,8 @@ class Wire:
         last_tick = int(s.wheel[timers.W_LAST])
         w_due, w_next, born = t.w_due, t.w_next, t.born
         closed = np.flatnonzero(states == tcp_table.CLOSED)
-        on_wheel = closed[(w_due[closed] != -1) & ((w_due[closed] != 0) | (born[closed] != 0))]
+        due = w_due[closed]
+        on_wheel = closed[~((due == -1) | (due == 0) & (born[closed] == 0))]
         assert not len(on_wheel), f"closed slot {on_wheel[0]} still on the wheel"
         rip, rport, lip, lport = t.rip, t.rport, t.lip, t.lport
         t_rto, t_dack, t_end = t.t_rto, t.t_dack, t.t_end
