@@ -37,7 +37,7 @@ ROLES = ("lb", "server", "client")
 
 def _kernels(role: str) -> list[tuple[str, object, tuple]]:
     """(name, kernel, argument types) of every top-level kernel `role` calls."""
-    fns = np.zeros(len(cfn.C_NAMES), np.int64)
+    fns = np.zeros(len(cfn.CFN_NAMES), np.int64)
     if role == "lb":
         from nperf.roles.lb import owner_table      # roles.lb calls prepare(): imported here, not at the top
         lb_cfg, _ = config.load_lb(os.path.join(SEED_TEST3, "lb_s.json"))

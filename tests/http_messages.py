@@ -63,7 +63,7 @@ class Server:
         self.table = table
         self.state = np.zeros(hs.HS_WORDS, np.int64)
         self.counters = np.zeros(hs.N_COUNTERS, np.int64)
-        self.events_array = np.zeros((maxev, 2), np.int64)
+        self.events_array = np.zeros((maxev, len(hs.EVENT_WORDS)), np.int64)
         self.events: list[tuple[int, int]] = []
 
     def feed(self, *chunks: bytes) -> list[tuple[int, int]]:

@@ -21,7 +21,7 @@ from tests.tcp_wire import HERE
 CLIENT_MAC = bytes.fromhex("02000000c001")
 SERVER_MAC = bytes.fromhex("02000000c002")
 POOL = 8192
-FNS = np.zeros(len(cfn.C_NAMES), np.int64)        # the ARRAYS kind calls no C
+FNS = np.zeros(len(cfn.CFN_NAMES), np.int64)        # the ARRAYS kind calls no C
 
 
 class Side:

@@ -258,12 +258,12 @@ class Wire:
         self.s.var[st.V_RNG] = rng_seed
         self.max_conns = max_conns
         self.now = T0
-        self.s.wheel[timers.W_LAST] = T0 // timers.TICK_US
+        self.s.wheel[timers.WHEEL_LAST] = T0 // timers.TICK_US
         self.mbufs = MemoryMbufs(pool)
         self._base, self._stride = int(self.mbufs.addrs[0]), self.mbufs.stride
         self.pool = io.new_pool(self.mbufs.addrs[::-1])
         self.io = io.array_io(io.new_queue(worker_loop.BURST), io.new_queue(pool), self.pool)
-        self.fns = np.zeros(len(cfn.C_NAMES), np.int64)      # the ARRAYS kind calls no C
+        self.fns = np.zeros(len(cfn.CFN_NAMES), np.int64)      # the ARRAYS kind calls no C
         self.scratch = worker_loop.LoopScratch().arrays()
         self.frames: list[bytes] = []         # every frame sent in the last step
         self.out: list[Seg] = []              # its TCP segments
@@ -280,17 +280,17 @@ class Wire:
         return i
 
     def _new_mbuf(self, frame: bytes) -> int:
-        top = int(self.pool[io.P_TOP])
+        top = int(self.pool[io.POOL_TOP])
         assert top > 0, "the wire's pool is empty"
         addr = int(self.pool[top])
-        self.pool[io.P_TOP] = top - 1
+        self.pool[io.POOL_TOP] = top - 1
         self.mbufs.fill(self._index(addr), frame)
         return addr
 
     def _free_mbuf(self, addr: int) -> None:
-        top = int(self.pool[io.P_TOP]) + 1
+        top = int(self.pool[io.POOL_TOP]) + 1
         self.pool[top] = addr
-        self.pool[io.P_TOP] = top
+        self.pool[io.POOL_TOP] = top
 
     # --- counters -----------------------------------------------------
     def counters(self) -> dict[str, int]:
@@ -414,7 +414,7 @@ class Wire:
         free = s.free[1:top + 1]
         assert len(set(free.tolist())) == top, "a slot is twice on the free stack"
         assert np.all(states[free] == tcp_table.CLOSED), "a live slot is on the free stack"
-        vals = s.pairs[:, lookup.PVAL] if s.params[st.P_DIRECT] else s.hash[:, tcp_table.H_VAL]
+        vals = s.pairs[:, lookup.PVAL] if s.params[st.P_DIRECT] else s.hash[:, tcp_table.HASH_VAL]
         held = vals[vals >= 0]                  # one pass: a client's direct table has 512K rows
         rows = held[held < time_wait.TAG]
         assert len(rows) == len(live), "hash entries != live connections"
@@ -428,7 +428,7 @@ class Wire:
             k1, k2 = int(ring[i, time_wait.TW_K1]), int(ring[i, time_wait.TW_K2])
             assert int(lookup.find(s, k1, k2)) == time_wait.TAG + i, f"record {i} not found by its keys"
         heads = s.wheel
-        last_tick = int(s.wheel[timers.W_LAST])
+        last_tick = int(s.wheel[timers.WHEEL_LAST])
         w_due, w_next, born = t.w_due, t.w_next, t.born
         closed = np.flatnonzero(states == tcp_table.CLOSED)
         due = w_due[closed]

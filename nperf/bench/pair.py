@@ -85,7 +85,7 @@ class Pair:
         self.sio = io.array_io(to_server, to_client, pool)
         self.cscratch = worker_loop.LoopScratch().arrays()
         self.sscratch = worker_loop.LoopScratch().arrays()
-        self.fns = np.zeros(len(cfn.C_NAMES), np.int64)      # in-memory I/O calls no C
+        self.fns = np.zeros(len(cfn.CFN_NAMES), np.int64)      # in-memory I/O calls no C
         self.cycles = np.zeros(2, np.int64)
         self.hz = tsc_hz()
         self.tsc0 = int(tsc_now())

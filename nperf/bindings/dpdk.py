@@ -58,7 +58,7 @@ def is_primary() -> bool:
 
 def function_table() -> np.ndarray:
     """Addresses of the per-burst C functions, in `nperf.kernels.cfn` order."""
-    return np.array([int(ffi.cast("uintptr_t", ffi.addressof(lib, name))) for name in cfn.C_NAMES],
+    return np.array([int(ffi.cast("uintptr_t", ffi.addressof(lib, name))) for name in cfn.CFN_NAMES],
                     dtype=np.int64)
 
 

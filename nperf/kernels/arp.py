@@ -15,16 +15,22 @@ from nperf.kernels.stack import (C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_DROP
                                  V_ARP_ANNOUNCED)
 
 ARP_SLOTS = 1024
-A_EMPTY, A_PENDING, A_RESOLVED, A_FAILED = 0, 1, 2, 3
+A_EMPTY, A_PENDING, A_RESOLVED, A_FAILED = 0, 1, 2, 3       # a cache row's states
 BROADCAST = 0xFFFFFFFFFFFF
 ARP_FRAME = net.ETH_LEN + net.ARP_LEN        # 42: an ARP frame without padding
 
-
-AR_IP, AR_MAC, AR_STATE, AR_TRIES, AR_NEXT_TRY = range(5)     # cache row words
+ARP_ROW_WORDS = (                # one cache row per destination
+    "ip",           # the IPv4 address
+    "mac",          # its MAC address, once resolved
+    "state",        # A_* above
+    "tries",        # requests sent so far
+    "next_try",     # when the next request is due (us)
+)
+AR_IP, AR_MAC, AR_STATE, AR_TRIES, AR_NEXT_TRY = range(len(ARP_ROW_WORDS))
 
 
 def new_arp_cache() -> np.ndarray:
-    return np.zeros((ARP_SLOTS, 5), np.int64)
+    return np.zeros((ARP_SLOTS, len(ARP_ROW_WORDS)), np.int64)
 
 
 @inline

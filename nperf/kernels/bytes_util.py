@@ -95,14 +95,17 @@ def hex_value(c):
 # --------------------------------------------------------------- state row
 
 # Words common to the server and client rows; each side appends its own.
-W_STAGE = 0   # parser stage (ST_* here, side-specific stages from 8 up)
-W_FLAGS = 1   # F_* bits and the current field's HID_* id
-W_HASH = 2    # running FNV hash (method, path, field name, list token) or a number being read
-W_COUNT = 3   # bytes in the current element (literal position, token length, digit phase)
-W_SIZE = 4    # bytes of the current line / header section, for size limits
-W_NUM = 5     # Content-Length value, then body (or chunk) bytes still to skip
-W_KA_TIMEOUT = 6  # the Keep-Alive field's timeout=N (seconds), 0 if absent
-COMMON_WORDS = 7
+PARSER_WORDS = (
+    "stage",        # parser stage (ST_* here, side-specific stages from ST_SIDE up)
+    "flags",        # MF_* bits and the current field's HID_* id
+    "hash",         # running FNV hash (method, path, field name, list token) or a number being read
+    "count",        # bytes in the current element (literal position, token length, digit phase)
+    "size",         # bytes of the current line / header section, for size limits
+    "num",          # Content-Length value, then body (or chunk) bytes still to skip
+    "ka_timeout",   # the Keep-Alive field's timeout=N (seconds), 0 if absent
+)
+W_STAGE, W_FLAGS, W_HASH, W_COUNT, W_SIZE, W_NUM, W_KA_TIMEOUT = range(len(PARSER_WORDS))
+COMMON_WORDS = len(PARSER_WORDS)
 
 # Header-section stages (shared); side stages use values >= 8.
 ST_HDR_LINE = 1     # at the start of a field line (or the empty line)
@@ -113,15 +116,15 @@ ST_HDR_END_LF = 5   # saw CR of the empty line
 ST_SIDE = 8
 
 # Shared flag bits, collected while parsing one message head.
-F_CLOSE = 1         # a Connection token "close"
-F_KEEPALIVE = 2     # a Connection token "keep-alive"
-F_CL = 4            # Content-Length seen (value in W_NUM)
-F_TE = 8            # Transfer-Encoding seen
-F_CHUNKED = 16      # the last transfer coding seen is "chunked"
-F_HTTP10 = 32       # the message's version is HTTP/1.0
-F_TRAILER = 64      # parsing chunked trailers: field semantics are ignored
-F_EXPECT_CONTINUE = 128  # an Expect token "100-continue" (RFC 9110 section 10.1.1)
-F_SIDE = 256        # first bit free for side-specific flags
+MF_CLOSE = 1         # a Connection token "close"
+MF_KEEPALIVE = 2     # a Connection token "keep-alive"
+MF_CL = 4            # Content-Length seen (value in W_NUM)
+MF_TE = 8            # Transfer-Encoding seen
+MF_CHUNKED = 16      # the last transfer coding seen is "chunked"
+MF_HTTP10 = 32       # the message's version is HTTP/1.0
+MF_TRAILER = 64      # parsing chunked trailers: field semantics are ignored
+MF_EXPECT_CONTINUE = 128  # an Expect token "100-continue" (RFC 9110 section 10.1.1)
+MF_SIDE = 256        # first bit free for side-specific flags
 HID_SHIFT = 12      # bits 12..15: id of the field whose value is being read
 HID_MASK = 15 << HID_SHIFT
 HID_OTHER, HID_CONNECTION, HID_CONTENT_LENGTH, HID_TRANSFER_ENCODING, HID_KEEP_ALIVE, HID_EXPECT = range(6)
@@ -161,14 +164,14 @@ def begin_message(state, stage, nwords):
 def version_byte(state, c):
     """Match c against "HTTP/1.x" at position state[W_COUNT] (0..7); false if it does not fit.
 
-    The minor digit 0 sets F_HTTP10, which changes the keep-alive default.
+    The minor digit 0 sets MF_HTTP10, which changes the keep-alive default.
     """
     k = state[W_COUNT]
     state[W_COUNT] = k + 1
     if k < 7:
         return c == _HTTP1[k]
     if c == 48:
-        state[W_FLAGS] |= F_HTTP10
+        state[W_FLAGS] |= MF_HTTP10
     return has_class(c, CL_DIGIT)
 
 
@@ -255,10 +258,10 @@ def _field_id(h):
 @inline
 def _begin_value(state):
     """Name complete: remember which field it is and prepare the value's accumulators."""
-    hid = HID_OTHER if (state[W_FLAGS] & F_TRAILER) != 0 else _field_id(state[W_HASH])
+    hid = HID_OTHER if (state[W_FLAGS] & MF_TRAILER) != 0 else _field_id(state[W_HASH])
     flags = (state[W_FLAGS] & ~HID_MASK) | (hid << HID_SHIFT)
     if hid == HID_TRANSFER_ENCODING:
-        flags |= F_TE
+        flags |= MF_TE
     state[W_FLAGS] = flags
     state[W_STAGE] = ST_HDR_VALUE
     state[W_HASH] = 0 if hid == HID_CONTENT_LENGTH else np.int64(FNV_BASIS)
@@ -326,16 +329,16 @@ def _end_token(state):
         pass
     elif (flags & HID_MASK) == (HID_CONNECTION << HID_SHIFT):
         if h == H_TOKEN_CLOSE:
-            flags |= F_CLOSE
+            flags |= MF_CLOSE
         elif h == H_TOKEN_KEEPALIVE:
-            flags |= F_KEEPALIVE
+            flags |= MF_KEEPALIVE
     elif (flags & HID_MASK) == (HID_EXPECT << HID_SHIFT):
         if h == H_TOKEN_100_CONTINUE:
-            flags |= F_EXPECT_CONTINUE
+            flags |= MF_EXPECT_CONTINUE
     elif h == H_TOKEN_CHUNKED:
-        flags |= F_CHUNKED
+        flags |= MF_CHUNKED
     else:
-        flags &= ~F_CHUNKED
+        flags &= ~MF_CHUNKED
     state[W_FLAGS] = flags
     state[W_HASH] = np.int64(FNV_BASIS)
     state[W_COUNT] = 0
@@ -350,9 +353,9 @@ def _end_value(state):
         _end_token(state)
     elif hid == HID_CONTENT_LENGTH:
         v = state[W_HASH]
-        if state[W_COUNT] == 0 or ((flags & F_CL) != 0 and state[W_NUM] != v):
+        if state[W_COUNT] == 0 or ((flags & MF_CL) != 0 and state[W_NUM] != v):
             return HR_BAD
-        state[W_FLAGS] = flags | F_CL
+        state[W_FLAGS] = flags | MF_CL
         state[W_NUM] = v
     return HR_MORE
 

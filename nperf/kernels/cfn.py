@@ -15,6 +15,6 @@ TSC_HZ = 7
 SLEEP_NS = 8
 YIELD = 9
 
-C_NAMES = ("np_rx_burst", "np_tx_burst", "np_ring_enqueue", "np_ring_dequeue",
+CFN_NAMES = ("np_rx_burst", "np_tx_burst", "np_ring_enqueue", "np_ring_dequeue",
            "np_mbuf_alloc", "np_mbuf_free", "np_tsc", "np_tsc_hz", "np_sleep_ns",
            "np_yield")

@@ -21,7 +21,7 @@ once more on a new connection, keeping its intended start time):
 
 Per-connection words: T_USER = requests sent, T_APP_T = the outstanding
 request's intended start (while idle: the server's keep-alive deadline, or
-0), T_APP_DONE = CL_* bits.
+0), T_APP_DONE = CF_* bits.
 """
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency, send_queue
@@ -32,26 +32,66 @@ from nperf.kernels.tcp_table import (
     T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_TAIL, T_RIP, T_RPORT, T_STATE, T_USER)
 
 # rows of s.app.hists
-H_SECOND, H_SUSTAIN = 0, 1
+HIST_SECOND, HIST_SUSTAIN = 0, 1
 
 # T_APP_DONE bits
-CL_COUNTED = 1        # counted in K_ACTIVE
-CL_REQ_OUT = 2        # a request is outstanding
-CL_CLOSING = 4        # the scheduler is closing it (counted in K_CLOSING)
-CL_LAST = 8           # no further request on this connection (the last was sent, or the server closes)
-CL_HEAD = 16          # the outstanding request is a HEAD request
-CL_ANSWERED = 32      # a byte of the outstanding request's response has arrived
+CF_COUNTED = 1        # counted in K_ACTIVE
+CF_REQ_OUT = 2        # a request is outstanding
+CF_CLOSING = 4        # the scheduler is closing it (counted in K_CLOSING)
+CF_LAST = 8           # no further request on this connection (the last was sent, or the server closes)
+CF_HEAD = 16          # the outstanding request is a HEAD request
+CF_ANSWERED = 32      # a byte of the outstanding request's response has arrived
 
 # objective types
 O_HTTP_REQUESTS, O_TCP_CONCURRENT, O_TOTAL_CONNECTIONS, O_UDP_STREAM = range(4)
 
-# scheduler words
+SCHED_WORDS = (                 # the scheduler's words (s.app.sched; built by nperf.roles.worker_stack)
+    "type",             # the objective: O_* below
+    "value",            # the objective's value (connections, requests/s, concurrency or datagrams/s)
+    "rpc",              # requests per connection
+    "interval_ns",      # between paced requests (or datagrams); 0: not paced
+    "next_ns",          # when the next paced request is due
+    "start",            # when the run began (us); -1: not yet
+    "ph_prepare",       # when each phase ends, from the start (us): prepare,
+    "ph_ramp_up",       #   ramp-up,
+    "ph_sustain",       #   sustain,
+    "ph_ramp_down",     #   ramp-down,
+    "ph_close",         #   close
+    "phase",            # the current phase: PH_* below
+    "target",           # connections the current phase wants open
+    "active",           # connections counted open (CF_COUNTED)
+    "closing",          #   of which the scheduler is closing (CF_CLOSING)
+    "opened",           # connections opened so far
+    "cursor",           # the next destination / source pair to try
+    "paths",            # configured request paths
+    "path_next",        # the next path to request (round robin)
+    "dip_first",        # the first destination address
+    "dip_count",        #   and how many
+    "dport_first",      # the first destination port
+    "dport_count",      #   and how many
+    "conc_cap",         # most connections open at once
+    "idle_head",        # the ring of idle kept-alive connections: read position
+    "idle_tail",        #   and write position
+    "scan",             # the table row where the next scan for connections to close starts
+    "finished",         # 1: the objective is met and every connection closed
+    "outstanding",      # requests sent and not yet answered or failed
+    "retry_on",         # 1: retry a request lost to a server's keep-alive close (http_config.retry_reused)
+    "retry_head",       # the ring of requests to retry: read position
+    "retry_tail",       #   and write position
+)
 (K_TYPE, K_VALUE, K_RPC, K_INTERVAL_NS, K_NEXT_NS, K_START, K_PH_PREPARE, K_PH_RAMP_UP, K_PH_SUSTAIN,
  K_PH_RAMP_DOWN, K_PH_CLOSE, K_PHASE, K_TARGET, K_ACTIVE, K_CLOSING, K_OPENED, K_CURSOR, K_PATHS,
  K_PATH_NEXT, K_DIP_FIRST, K_DIP_COUNT, K_DPORT_FIRST, K_DPORT_COUNT, K_CONC_CAP, K_IDLE_HEAD, K_IDLE_TAIL,
- K_SCAN, K_FINISHED, K_OUTSTANDING, K_RETRY_ON, K_RETRY_HEAD, K_RETRY_TAIL, N_SCHED) = range(33)
+ K_SCAN, K_FINISHED, K_OUTSTANDING, K_RETRY_ON, K_RETRY_HEAD, K_RETRY_TAIL) = range(len(SCHED_WORDS))
+N_SCHED = len(SCHED_WORDS)
 PH_PREPARE, PH_RAMP_UP, PH_SUSTAIN, PH_RAMP_DOWN, PH_CLOSE, PH_DONE = range(6)
 PHASE_NAMES = ("prepare", "ramp-up", "sustain", "ramp-down", "close", "done")
+
+RETRY_WORDS = (                 # s.app.retry: one row per request waiting for a new connection
+    "kind",         # its request template (path index)
+    "start",        # its intended start (us), from which its latency counts
+)
+RT_KIND, RT_START = range(len(RETRY_WORDS))
 
 KA_MARGIN_US = 100_000    # an idle connection is not reused this close to the server's keep-alive timeout
 
@@ -82,7 +122,7 @@ CLIENT_COUNTER_NAMES = (
  CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_CONNECTION_RESET, CC_CONNECTION_TIMEOUT, CC_CONNECTION_ABORTED,
  CC_ARP_FAILED, CC_NO_SOURCE_PAIR,
  CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT, CC_PAIR_REUSED_EARLY, CC_SOURCE_PAIR_BUSY,
- CC_CLOSED_UNUSED) = range(26)
+ CC_CLOSED_UNUSED) = range(len(CLIENT_COUNTER_NAMES))
 N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
 REQUEST_CAUSES = (CC_BAD_STATUS, CC_ABORTED_AT_EXIT + 1)          # [first, end) of request failure causes
 CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
@@ -90,7 +130,6 @@ CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
 # carried one (a connection lost while established usually failed its request too: counted once)
 FAILURES = (CC_FAILED, CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)
 FAILED_AT_ALL = (CC_FAILED, CC_CONN_FAILED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)     # any makes the run fail
-assert CLIENT_COUNTER_NAMES.index("udp_sent") == CC_UDP_SENT
 
 CLIENT = 1
 
@@ -111,8 +150,8 @@ def _send(s, c, path, start):
     send_queue.push(t, c, path, 1 if last else 0, length)
     t[c, T_USER] = n
     t[c, T_APP_T] = start
-    t[c, T_APP_DONE] = (t[c, T_APP_DONE] & ~(CL_HEAD | CL_ANSWERED)) | CL_REQ_OUT | (CL_LAST if last else 0) \
-        | (CL_HEAD if hc.request_is_head(s.app.requests, path) else 0)
+    t[c, T_APP_DONE] = (t[c, T_APP_DONE] & ~(CF_HEAD | CF_ANSWERED)) | CF_REQ_OUT | (CF_LAST if last else 0) \
+        | (CF_HEAD if hc.request_is_head(s.app.requests, path) else 0)
     k[K_OUTSTANDING] += 1
     _cc(s)[CC_REQUESTS] += 1
 
@@ -147,8 +186,8 @@ def _retry_later(s, c):
     k = s.app.sched
     ring = s.app.retry
     j = k[K_RETRY_TAIL] % ring.shape[0]
-    ring[j, 0] = t[c, T_Q_KIND + (t[c, T_Q_TAIL] - 1) % APPQ]
-    ring[j, 1] = t[c, T_APP_T]
+    ring[j, RT_KIND] = t[c, T_Q_KIND + (t[c, T_Q_TAIL] - 1) % APPQ]
+    ring[j, RT_START] = t[c, T_APP_T]
     k[K_RETRY_TAIL] += 1
 
 
@@ -161,7 +200,7 @@ def _send_retry(s, c):
     k[K_RETRY_HEAD] += 1
     k[K_OUTSTANDING] -= 1
     _cc(s)[CC_RETRIED] += 1
-    _send(s, c, ring[j, 0], ring[j, 1])
+    _send(s, c, ring[j, RT_KIND], ring[j, RT_START])
 
 
 @kernel
@@ -196,9 +235,9 @@ def _idle_push(s, c):
 def _closing(s, c):
     """The scheduler counts c as going away (a replacement may open); nothing more is sent on it."""
     t = s.tcb
-    t[c, T_APP_DONE] |= CL_LAST
-    if not t[c, T_APP_DONE] & CL_CLOSING:
-        t[c, T_APP_DONE] |= CL_CLOSING
+    t[c, T_APP_DONE] |= CF_LAST
+    if not t[c, T_APP_DONE] & CF_CLOSING:
+        t[c, T_APP_DONE] |= CF_CLOSING
         s.app.sched[K_CLOSING] += 1
 
 
@@ -222,7 +261,7 @@ def next_step(s, c, now):
     k = s.app.sched
     if k[K_TYPE] == O_TCP_CONCURRENT:
         return
-    if t[c, T_APP_DONE] & (CL_LAST | CL_CLOSING):
+    if t[c, T_APP_DONE] & (CF_LAST | CF_CLOSING):
         return                      # the server closes after the last response; or we are closing
     if retries_pending(s) > 0 and k[K_PHASE] < PH_CLOSE:
         _send_retry(s, c)
@@ -241,10 +280,10 @@ def _response(s, c, ev, now):
     k = s.app.sched
     cc = _cc(s)
     v = now - t[c, T_APP_T]
-    latency.record(s.app.hists[H_SECOND], v)
+    latency.record(s.app.hists[HIST_SECOND], v)
     if k[K_PHASE] == PH_SUSTAIN:
-        latency.record(s.app.hists[H_SUSTAIN], v)
-    t[c, T_APP_DONE] &= ~CL_REQ_OUT
+        latency.record(s.app.hists[HIST_SUSTAIN], v)
+    t[c, T_APP_DONE] &= ~CF_REQ_OUT
     k[K_OUTSTANDING] -= 1
     if ev == hc.EV_OK:
         cc[CC_OK] += 1
@@ -266,13 +305,13 @@ def client_input(s, c, b, start, n, now):
     t = s.tcb
     i = start
     end = start + n
-    t[c, T_APP_DONE] |= CL_ANSWERED
+    t[c, T_APP_DONE] |= CF_ANSWERED
     while i < end:
-        head = (t[c, T_APP_DONE] & CL_HEAD) != 0
+        head = (t[c, T_APP_DONE] & CF_HEAD) != 0
         i, ev = hc.client_parse(t[c, T_APP:T_APP + APP_WORDS], b, i, end, http_client_counters(s), head)
         if ev == hc.EV_NONE:
             break
-        if not t[c, T_APP_DONE] & CL_REQ_OUT:
+        if not t[c, T_APP_DONE] & CF_REQ_OUT:
             _cc(s)[CC_UNSOLICITED] += 1     # a response nobody asked for: not ours to count as a result
             _close(s, c)
             return n
@@ -302,7 +341,7 @@ def keepalive_expired(s, c, now):
 def client_peer_closed(s, c, now):
     """The server closed: a response delimited by the close is complete; we close too."""
     t = s.tcb
-    if t[c, T_APP_DONE] & CL_REQ_OUT:
+    if t[c, T_APP_DONE] & CF_REQ_OUT:
         ev = hc.client_eof(t[c, T_APP:T_APP + APP_WORDS], http_client_counters(s))
         if ev != hc.EV_NONE:
             _response(s, c, ev, now)
@@ -318,7 +357,7 @@ def _retry_allowed(s, c):
         # so at most one is waiting per connection row (the ring has rows + 64); counted, and failed
         s.counters[C_RING_OVERFLOW] += 1
         return False
-    return s.app.sched[K_RETRY_ON] != 0 and t[c, T_USER] > 1 and not t[c, T_APP_DONE] & CL_ANSWERED
+    return s.app.sched[K_RETRY_ON] != 0 and t[c, T_USER] > 1 and not t[c, T_APP_DONE] & CF_ANSWERED
 
 
 @step
@@ -328,12 +367,12 @@ def client_closed(s, c, how, now):
     k = s.app.sched
     cc = _cc(s)
     d = t[c, T_APP_DONE]
-    if d & CL_COUNTED:
+    if d & CF_COUNTED:
         k[K_ACTIVE] -= 1
-    if d & CL_CLOSING:
+    if d & CF_CLOSING:
         k[K_CLOSING] -= 1
     t[c, T_APP_DONE] = 0
-    if not d & CL_COUNTED:
+    if not d & CF_COUNTED:
         return
     if t[c, T_STATE] == SYN_SENT:
         cc[CC_CONN_FAILED] += 1
@@ -341,7 +380,7 @@ def client_closed(s, c, how, now):
            else CC_CONNECT_TIMEOUT] += 1
         return
     failed = False
-    if d & CL_REQ_OUT:
+    if d & CF_REQ_OUT:
         if (how == END_RESET or how == END_CLOSED) and _retry_allowed(s, c):
             _retry_later(s, c)            # still outstanding until it is sent again
         else:
@@ -351,7 +390,7 @@ def client_closed(s, c, how, now):
                else CC_ABORTED_AT_EXIT if how == END_ABORT else CC_RESPONSE_TIMEOUT] += 1
             failed = how != END_CLOSED
     elif how == END_RESET or how == END_ABORT:
-        failed = how == END_RESET and not d & CL_CLOSING    # a reset of a connection we were done with is no failure
+        failed = how == END_RESET and not d & CF_CLOSING    # a reset of a connection we were done with is no failure
     elif how != END_CLOSED:
         failed = True
     if failed:
@@ -369,7 +408,7 @@ def client_idle(s, c):
     """The TCP idle timer ran out on c: True to abort it. A client keeps an established connection
     that owes and awaits nothing (TCP_CONCURRENT holds them on purpose); anything else has timed out."""
     t = s.tcb
-    return t[c, T_STATE] != ESTABLISHED or (t[c, T_APP_DONE] & (CL_REQ_OUT | CL_CLOSING)) != 0
+    return t[c, T_STATE] != ESTABLISHED or (t[c, T_APP_DONE] & (CF_REQ_OUT | CF_CLOSING)) != 0
 
 
 @step

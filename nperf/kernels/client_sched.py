@@ -112,7 +112,7 @@ def _open(s, k, want, now):
         c = tcp.tcp_connect(s, lip, lport, rip, rport, mac, now)
         if c < 0:
             break
-        s.tcb[c, T_APP_DONE] = ca.CL_COUNTED
+        s.tcb[c, T_APP_DONE] = ca.CF_COUNTED
         s.tcb[c, T_USER] = 0
         k[ca.K_ACTIVE] += 1
         k[ca.K_OPENED] += 1
@@ -135,8 +135,8 @@ def _close_excess(s, k, excess):
         c = k[ca.K_SCAN] % cap
         k[ca.K_SCAN] = c + 1
         # one awaiting a response is left to next_step, which closes it once answered (never abandoned)
-        if t[c, T_STATE] == ESTABLISHED and t[c, T_APP_DONE] & ca.CL_COUNTED and \
-                not t[c, T_APP_DONE] & (ca.CL_CLOSING | ca.CL_REQ_OUT):
+        if t[c, T_STATE] == ESTABLISHED and t[c, T_APP_DONE] & ca.CF_COUNTED and \
+                not t[c, T_APP_DONE] & (ca.CF_CLOSING | ca.CF_REQ_OUT):
             ca._close(s, c)
             tcp.work_push(s, c)
             closed += 1
@@ -152,8 +152,8 @@ def _paced_requests(s, k, now):
         c = fifo[k[ca.K_IDLE_HEAD] % fifo.shape[0]]
         k[ca.K_IDLE_HEAD] += 1
         t = s.tcb
-        if t[c, T_STATE] != ESTABLISHED or t[c, T_APP_DONE] & (ca.CL_CLOSING | ca.CL_REQ_OUT | ca.CL_LAST) or \
-                not t[c, T_APP_DONE] & ca.CL_COUNTED:
+        if t[c, T_STATE] != ESTABLISHED or t[c, T_APP_DONE] & (ca.CF_CLOSING | ca.CF_REQ_OUT | ca.CF_LAST) or \
+                not t[c, T_APP_DONE] & ca.CF_COUNTED:
             continue
         if ca.keepalive_expired(s, c, now):
             tcp.work_push(s, c)

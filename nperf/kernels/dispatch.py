@@ -20,24 +20,25 @@ NOT_IP = -2
 TRUNCATED = -3
 GRATUITOUS_ARP = -4      # not a drop: a peer's announcement (freed, counted in ARP_ANNOUNCEMENTS)
 
-# lb counters (int64 words of the lb's shared area, see nperf.roles.lb_shared)
-RX_PACKETS = 0
-RX_BYTES = 1
-TX_PACKETS = 2
-TX_BYTES = 3
-DROP_NO_WORKER = 4
-DROP_NOT_IP = 5
-DROP_TRUNCATED = 6
-DROP_RING_FULL = 7
-DROP_PORT_TX_FULL = 8
-DROP_NO_MBUF = 9
-DROP_RX_MISSED = 10
-ARP_ANNOUNCEMENTS = 11   # peers' gratuitous ARP for addresses no worker owns (not drops)
-N_COUNTERS = 12
-
-DROP_NAMES = ("no_worker", "not_ip_or_arp", "truncated", "worker_ring_full",
-              "port_tx_full", "no_mbuf", "port_rx_missed")
+COUNTER_NAMES = (               # lb counters (int64 words of the lb's shared area, see nperf.roles.lb_shared)
+    "rx_packets",       # frames received from the port
+    "rx_bytes",
+    "tx_packets",       # frames the port took
+    "tx_bytes",
+    "no_worker",        # drops: no worker owns the destination
+    "not_ip_or_arp",    #   neither IPv4, IPv6 nor ARP
+    "truncated",        #   shorter than the headers that route it
+    "worker_ring_full", #   the worker's RX ring was full
+    "port_tx_full",     #   the port still refused it at stop (in steady state frames wait: see lb_loop)
+    "no_mbuf",          #   the port had no buffer for it (rte_eth_stats rx_nombuf)
+    "port_rx_missed",   #   the port missed it (rte_eth_stats imissed)
+    "arp_announcements",  # peers' gratuitous ARP for addresses no worker owns (not drops)
+)
+(RX_PACKETS, RX_BYTES, TX_PACKETS, TX_BYTES, DROP_NO_WORKER, DROP_NOT_IP, DROP_TRUNCATED, DROP_RING_FULL,
+ DROP_PORT_TX_FULL, DROP_NO_MBUF, DROP_RX_MISSED, ARP_ANNOUNCEMENTS) = range(len(COUNTER_NAMES))
+N_COUNTERS = len(COUNTER_NAMES)
 DROP_FIRST = DROP_NO_WORKER
+DROP_NAMES = COUNTER_NAMES[DROP_FIRST:ARP_ANNOUNCEMENTS]
 
 _HASH32 = np.uint64(0x9E3779B1)
 _HASH64 = np.uint64(0x9E3779B97F4A7C15)

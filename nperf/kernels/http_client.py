@@ -19,35 +19,38 @@ no body.  A Keep-Alive field's ``timeout=N`` is kept in W_KA_TIMEOUT.
 import numpy as np
 
 from nperf.kernels.bytes_util import (
-    CL_DIGIT, CL_FIELD, CL_HEX, COMMON_WORDS, CR, F_CHUNKED, F_CL, F_CLOSE, F_HTTP10, F_KEEPALIVE,
-    F_SIDE, F_TE, F_TRAILER, HR_DONE, HR_MORE, HTAB, LF, MAX_LENGTH, SP, ST_HDR_LINE, ST_SIDE,
-    W_COUNT, W_FLAGS, W_KA_TIMEOUT, W_NUM, W_SIZE, W_STAGE, begin_message, copy_span, has_class, header_run, hex_value,
-    version_byte, window_size,
+    CL_DIGIT, CL_FIELD, CL_HEX, COMMON_WORDS, CR, HR_DONE, HR_MORE, HTAB, LF, MAX_LENGTH, MF_CHUNKED, MF_CL,
+    MF_CLOSE, MF_HTTP10, MF_KEEPALIVE, MF_SIDE, MF_TE, MF_TRAILER, PARSER_WORDS, SP, ST_HDR_LINE, ST_SIDE,
+    W_COUNT, W_FLAGS, W_KA_TIMEOUT, W_NUM, W_SIZE, W_STAGE, begin_message, copy_span, has_class, header_run,
+    hex_value, version_byte, window_size,
 )
 from nperf.kernels.jit import inline, kernel
 
 # --------------------------------------------------------------- state row
 
-W_STATUS = COMMON_WORDS      # status code of the current / last response
-W_BODY = COMMON_WORDS + 1    # body bytes received of the current / last response
-HC_WORDS = COMMON_WORDS + 2
+RESPONSE_PARSER_WORDS = PARSER_WORDS + (
+    "status",       # status code of the current / last response
+    "body",         # body bytes received of the current / last response
+)
+W_STATUS, W_BODY = range(COMMON_WORDS, len(RESPONSE_PARSER_WORDS))
+HC_WORDS = len(RESPONSE_PARSER_WORDS)
 
-C_IDLE = 0                   # between responses (zeroed row)
-C_VERSION = ST_SIDE          # status line and chunk framing: C_VERSION..C_CHUNK_LF, byte by byte
-C_CODE = ST_SIDE + 1
-C_REASON = ST_SIDE + 2
-C_LINE_LF = ST_SIDE + 3
-C_CHUNK_SIZE = ST_SIDE + 4   # chunk-size line (this and the next two: see _line_end)
-C_CHUNK_EXT = ST_SIDE + 5
-C_CHUNK_SIZE_LF = ST_SIDE + 6
-C_CHUNK_CR = ST_SIDE + 7     # CRLF after chunk data
-C_CHUNK_LF = ST_SIDE + 8
-C_BODY = ST_SIDE + 9         # Content-Length body
-C_CHUNK_DATA = ST_SIDE + 10
-C_UNTIL_CLOSE = ST_SIDE + 11  # body delimited by the connection's end
-C_DEAD = ST_SIDE + 12        # after a closing or malformed response: input is ignored
+RS_IDLE = 0                   # between responses (zeroed row)
+RS_VERSION = ST_SIDE          # status line and chunk framing: RS_VERSION..RS_CHUNK_LF, byte by byte
+RS_CODE = ST_SIDE + 1
+RS_REASON = ST_SIDE + 2
+RS_LINE_LF = ST_SIDE + 3
+RS_CHUNK_SIZE = ST_SIDE + 4   # chunk-size line (this and the next two: see _line_end)
+RS_CHUNK_EXT = ST_SIDE + 5
+RS_CHUNK_SIZE_LF = ST_SIDE + 6
+RS_CHUNK_CR = ST_SIDE + 7     # CRLF after chunk data
+RS_CHUNK_LF = ST_SIDE + 8
+RS_BODY = ST_SIDE + 9         # Content-Length body
+RS_CHUNK_DATA = ST_SIDE + 10
+RS_UNTIL_CLOSE = ST_SIDE + 11  # body delimited by the connection's end
+RS_DEAD = ST_SIDE + 12        # after a closing or malformed response: input is ignored
 
-F_CONN_CLOSE = F_SIDE        # the last response ends the connection
+MF_CONN_CLOSE = MF_SIDE        # the last response ends the connection
 
 HEADER_LIMIT = 80 * 1024     # a longer header section is malformed (wrk's parser and curl stop near here;
                              # nothing is buffered, the bound says the peer is broken)
@@ -60,29 +63,37 @@ EV_BAD_STATUS = 2   # complete, 4xx or 5xx
 EV_MALFORMED = 3    # unparsable: the connection is dead
 EV_TRUNCATED = 4    # the server closed in the middle of a response
 
-# client_parse counters (int64 array of N_COUNTERS)
-CNT_RESPONSES = 0   # complete final responses
-CNT_BODY_BYTES = 1
-CNT_BYTES = 2       # bytes consumed
-CNT_MALFORMED = 3
-CNT_STATUS_1XX = 4  # one counter per status class: CNT_STATUS_1XX + class - 1 (1xx counts interim responses)
-CNT_STATUS_2XX = 5
-CNT_STATUS_3XX = 6
-CNT_STATUS_4XX = 7
-CNT_STATUS_5XX = 8
-CNT_TRUNCATED = 9   # responses cut short by the server's close
-N_COUNTERS = 10
+COUNTER_NAMES = (               # client_parse counters (int64 array of N_COUNTERS)
+    "responses",        # complete final responses
+    "body_bytes",
+    "bytes",            # bytes consumed
+    "malformed",
+    "status_1xx",       # one counter per status class: CNT_STATUS_1XX + class - 1 (1xx counts interim responses)
+    "status_2xx",
+    "status_3xx",
+    "status_4xx",
+    "status_5xx",
+    "truncated",        # responses cut short by the server's close
+)
+(CNT_RESPONSES, CNT_BODY_BYTES, CNT_BYTES, CNT_MALFORMED, CNT_STATUS_1XX, CNT_STATUS_2XX, CNT_STATUS_3XX,
+ CNT_STATUS_4XX, CNT_STATUS_5XX, CNT_TRUNCATED) = range(len(COUNTER_NAMES))
+N_COUNTERS = len(COUNTER_NAMES)
 
 # --------------------------------------------------------------- table
 
-# RequestTable.arrays() = (meta int64[N, Q_COLS], blob uint8[:]); request i is
+# RequestTable.arrays() = (meta int64[N, REQ_COLS], blob uint8[:]); request i is
 # prefix + host + suffix, the suffix in a keep-alive (+0) and close (+1) variant.
-Q_PRE_OFF = 0
-Q_PRE_LEN = 1
-Q_SUF_OFF = 2
-Q_SUF_LEN = 4
-Q_HEAD = 6          # 1 when the method is HEAD (its response has no body)
-Q_COLS = 7
+REQUEST_COLUMNS = (
+    "pre_off",          # the prefix (the request line and "Host: "): its offset in blob
+    "pre_len",          #   and length
+    "suf_off",          # the suffix (after the host, to the head's end): offset, keep-alive variant
+    "suf_off_close",    #   Connection: close variant
+    "suf_len",          # its length, keep-alive variant
+    "suf_len_close",    #   Connection: close variant
+    "head",             # 1 when the method is HEAD (its response has no body)
+)
+REQ_PRE_OFF, REQ_PRE_LEN, REQ_SUF_OFF, _, REQ_SUF_LEN, _, REQ_HEAD = range(len(REQUEST_COLUMNS))
+REQ_COLS = len(REQUEST_COLUMNS)
 
 
 # --------------------------------------------------------------- requests
@@ -140,12 +151,12 @@ def request_length(table, index, close, ip, port):
     meta = table[0]
     if index < 0 or index >= meta.shape[0]:
         return np.int64(0)
-    return meta[index, Q_PRE_LEN] + host_length(ip, port) + meta[index, Q_SUF_LEN + (close != 0)]
+    return meta[index, REQ_PRE_LEN] + host_length(ip, port) + meta[index, REQ_SUF_LEN + (close != 0)]
 
 
 @inline
 def request_is_head(table, index):
-    return table[0][index, Q_HEAD] != 0
+    return table[0][index, REQ_HEAD] != 0
 
 
 @kernel
@@ -155,11 +166,11 @@ def request_copy(table, index, close, ip, port, offset, out, out_pos, n):
     n = window_size(request_length(table, index, close, ip, port), offset, out, out_pos, n)
     if n == 0:
         return n
-    pre = meta[index, Q_PRE_LEN]
+    pre = meta[index, REQ_PRE_LEN]
     c = close != 0
-    copy_span(blob, meta[index, Q_PRE_OFF], pre, 0, offset, out, out_pos, n)
+    copy_span(blob, meta[index, REQ_PRE_OFF], pre, 0, offset, out, out_pos, n)
     _write_host(ip, port, pre, offset, out, out_pos, n)
-    copy_span(blob, meta[index, Q_SUF_OFF + c], meta[index, Q_SUF_LEN + c], pre + host_length(ip, port),
+    copy_span(blob, meta[index, REQ_SUF_OFF + c], meta[index, REQ_SUF_LEN + c], pre + host_length(ip, port),
               offset, out, out_pos, n)
     return n
 
@@ -194,7 +205,7 @@ def client_keepalive_timeout(state):
 @inline
 def client_close_requested(state):
     """Whether the last response ends the connection (Connection: close, HTTP/1.0, or read-until-close)."""
-    return (state[W_FLAGS] & F_CONN_CLOSE) != 0
+    return (state[W_FLAGS] & MF_CONN_CLOSE) != 0
 
 
 @kernel
@@ -210,7 +221,7 @@ def client_parse(state, data, start, end, counters, head):
     i = start = max(0, min(start, end))
     ev = EV_NONE
     while i < end and ev == EV_NONE:
-        if state[W_STAGE] == C_DEAD:
+        if state[W_STAGE] == RS_DEAD:
             i = end
             break
         i, ev = _client_step(state, data, i, end, counters, head)
@@ -223,12 +234,12 @@ def client_eof(state, counters):
     """The server closed: completes a read-until-close body; a response cut short is EV_TRUNCATED."""
     stage = state[W_STAGE]
     ev = EV_NONE
-    if stage == C_UNTIL_CLOSE:
+    if stage == RS_UNTIL_CLOSE:
         ev = _complete(state, counters)
-    elif stage != C_IDLE and stage != C_DEAD:
+    elif stage != RS_IDLE and stage != RS_DEAD:
         counters[CNT_TRUNCATED] += 1
         ev = EV_TRUNCATED
-    state[W_STAGE] = C_DEAD
+    state[W_STAGE] = RS_DEAD
     return ev
 
 
@@ -236,15 +247,15 @@ def client_eof(state, counters):
 def _client_step(state, data, i, end, counters, head):
     """Advance through one stage's worth of bytes; returns (i, EV_*)."""
     stage = state[W_STAGE]
-    if stage == C_IDLE:
-        begin_message(state, C_VERSION, HC_WORDS)
+    if stage == RS_IDLE:
+        begin_message(state, RS_VERSION, HC_WORDS)
         return i, EV_NONE
     if stage < ST_SIDE:
         i, res = header_run(state, data, i, end, HEADER_LIMIT)
         if res == HR_MORE:
             return i, EV_NONE
         return i, _head_done(state, counters, head) if res == HR_DONE else _malformed(state, counters)
-    if stage > C_CHUNK_LF:
+    if stage > RS_CHUNK_LF:
         return _take_body(state, i, end, counters)
     return _framing_run(state, data, i, end, counters)
 
@@ -253,7 +264,7 @@ def _client_step(state, data, i, end, counters, head):
 def _framing_run(state, data, i, end, counters):
     """Status-line and chunk-framing bytes, until the stage moves on, the data ends or a byte is wrong."""
     ok = True
-    while ok and i < end and ST_SIDE <= state[W_STAGE] <= C_CHUNK_LF:
+    while ok and i < end and ST_SIDE <= state[W_STAGE] <= RS_CHUNK_LF:
         ok = _framing_byte(state, data[i])
         i += 1
     return i, EV_NONE if ok else _malformed(state, counters)
@@ -263,25 +274,25 @@ def _framing_run(state, data, i, end, counters):
 def _framing_byte(state, c):
     """One byte of a status line or of chunk framing; false if malformed."""
     stage = state[W_STAGE]
-    if stage == C_VERSION:
+    if stage == RS_VERSION:
         if state[W_COUNT] < 8:
             return version_byte(state, c)
-        return _goto(state, C_CODE, c == SP)
-    if stage == C_CODE:
+        return _goto(state, RS_CODE, c == SP)
+    if stage == RS_CODE:
         return _status_byte(state, c)
-    if stage == C_REASON or stage == C_CHUNK_EXT:
+    if stage == RS_REASON or stage == RS_CHUNK_EXT:
         if c == CR or c == LF:
             return _line_end(state, c)
         return has_class(c, CL_FIELD)
-    if stage == C_CHUNK_SIZE:
+    if stage == RS_CHUNK_SIZE:
         return _chunk_size_byte(state, c)
-    if stage == C_CHUNK_CR:
+    if stage == RS_CHUNK_CR:
         if c == CR:
-            return _goto(state, C_CHUNK_LF, True)
-        return _goto(state, C_CHUNK_SIZE, c == LF)
-    if stage == C_CHUNK_LF:
-        return _goto(state, C_CHUNK_SIZE, c == LF)
-    return c == LF and _line_end(state, c)  # C_LINE_LF, C_CHUNK_SIZE_LF
+            return _goto(state, RS_CHUNK_LF, True)
+        return _goto(state, RS_CHUNK_SIZE, c == LF)
+    if stage == RS_CHUNK_LF:
+        return _goto(state, RS_CHUNK_SIZE, c == LF)
+    return c == LF and _line_end(state, c)  # RS_LINE_LF, RS_CHUNK_SIZE_LF
 
 
 @inline
@@ -303,7 +314,7 @@ def _status_byte(state, c):
         state[W_COUNT] += 1
         return state[W_COUNT] < 3 or 100 <= state[W_STATUS] <= 599
     if c == SP:
-        return _goto(state, C_REASON, True)
+        return _goto(state, RS_REASON, True)
     return (c == CR or c == LF) and _line_end(state, c)
 
 
@@ -320,7 +331,7 @@ def _chunk_size_byte(state, c):
     if state[W_COUNT] == 0:
         return False
     if c == 59 or c == SP or c == HTAB:  # ';'
-        state[W_STAGE] = C_CHUNK_EXT
+        state[W_STAGE] = RS_CHUNK_EXT
         return True
     return (c == CR or c == LF) and _line_end(state, c)
 
@@ -330,20 +341,20 @@ def _line_end(state, c):
     """CR waits for its LF; LF ends the status line or a chunk-size line."""
     stage = state[W_STAGE]
     if c == CR:
-        state[W_STAGE] = C_CHUNK_SIZE_LF if stage >= C_CHUNK_SIZE else C_LINE_LF
+        state[W_STAGE] = RS_CHUNK_SIZE_LF if stage >= RS_CHUNK_SIZE else RS_LINE_LF
         return True
-    if stage < C_CHUNK_SIZE:
+    if stage < RS_CHUNK_SIZE:
         _start_fields(state, 0)
     elif state[W_NUM] == 0:
-        _start_fields(state, F_TRAILER)
+        _start_fields(state, MF_TRAILER)
     else:
-        state[W_STAGE] = C_CHUNK_DATA
+        state[W_STAGE] = RS_CHUNK_DATA
     return True
 
 
 @inline
 def _start_fields(state, flag):
-    """Enter the header section (flag 0) or the trailer section (F_TRAILER)."""
+    """Enter the header section (flag 0) or the trailer section (MF_TRAILER)."""
     state[W_STAGE] = ST_HDR_LINE
     state[W_FLAGS] |= flag
     state[W_SIZE] = 0
@@ -354,26 +365,26 @@ def _head_done(state, counters, head):
     """End of a header or trailer section: choose how the body is framed, or finish."""
     f = state[W_FLAGS]
     status = state[W_STATUS]
-    if (f & F_TRAILER) != 0:
+    if (f & MF_TRAILER) != 0:
         return _complete(state, counters)
     if status < 200:
         counters[CNT_STATUS_1XX] += 1
-        state[W_STAGE] = C_IDLE
+        state[W_STAGE] = RS_IDLE
         return EV_NONE
-    if (f & F_CLOSE) != 0 or ((f & F_HTTP10) != 0 and (f & F_KEEPALIVE) == 0):
-        f |= F_CONN_CLOSE
-    stage = C_BODY
+    if (f & MF_CLOSE) != 0 or ((f & MF_HTTP10) != 0 and (f & MF_KEEPALIVE) == 0):
+        f |= MF_CONN_CLOSE
+    stage = RS_BODY
     if head or status == 204 or status == 304:
         state[W_NUM] = 0
-    elif (f & F_TE) != 0:
-        stage = C_CHUNK_SIZE if (f & F_CHUNKED) != 0 else C_UNTIL_CLOSE
+    elif (f & MF_TE) != 0:
+        stage = RS_CHUNK_SIZE if (f & MF_CHUNKED) != 0 else RS_UNTIL_CLOSE
         state[W_NUM] = 0
-    elif (f & F_CL) == 0:
-        stage = C_UNTIL_CLOSE
-    if stage == C_UNTIL_CLOSE:
-        f |= F_CONN_CLOSE
+    elif (f & MF_CL) == 0:
+        stage = RS_UNTIL_CLOSE
+    if stage == RS_UNTIL_CLOSE:
+        f |= MF_CONN_CLOSE
     state[W_FLAGS] = f
-    if stage == C_BODY and state[W_NUM] == 0:
+    if stage == RS_BODY and state[W_NUM] == 0:
         return _complete(state, counters)
     _goto(state, stage, True)
     return EV_NONE
@@ -383,17 +394,17 @@ def _head_done(state, counters, head):
 def _take_body(state, i, end, counters):
     """Skip body bytes (all that are there when reading until close), counting them."""
     stage = state[W_STAGE]
-    k = end - i if stage == C_UNTIL_CLOSE else min(end - i, state[W_NUM])
+    k = end - i if stage == RS_UNTIL_CLOSE else min(end - i, state[W_NUM])
     state[W_BODY] += k
     counters[CNT_BODY_BYTES] += k
-    if stage == C_UNTIL_CLOSE:
+    if stage == RS_UNTIL_CLOSE:
         return end, EV_NONE
     state[W_NUM] -= k
     if state[W_NUM] > 0:
         return i + k, EV_NONE
-    if stage == C_BODY:
+    if stage == RS_BODY:
         return i + k, _complete(state, counters)
-    state[W_STAGE] = C_CHUNK_CR
+    state[W_STAGE] = RS_CHUNK_CR
     return i + k, EV_NONE
 
 
@@ -403,12 +414,12 @@ def _complete(state, counters):
     status = state[W_STATUS]
     counters[CNT_RESPONSES] += 1
     counters[CNT_STATUS_1XX + status // 100 - 1] += 1
-    state[W_STAGE] = C_DEAD if (state[W_FLAGS] & F_CONN_CLOSE) != 0 else C_IDLE
+    state[W_STAGE] = RS_DEAD if (state[W_FLAGS] & MF_CONN_CLOSE) != 0 else RS_IDLE
     return EV_OK if status < 400 else EV_BAD_STATUS
 
 
 @kernel
 def _malformed(state, counters):
     counters[CNT_MALFORMED] += 1
-    state[W_STAGE] = C_DEAD
+    state[W_STAGE] = RS_DEAD
     return EV_MALFORMED

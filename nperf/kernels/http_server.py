@@ -31,30 +31,33 @@ answers; without it a client that waits for the 100 would stall.
 import numpy as np
 
 from nperf.kernels.bytes_util import (
-    CL_TCHAR, CL_VISIBLE, COMMON_WORDS, CR, F_CLOSE, F_EXPECT_CONTINUE, F_HTTP10, F_KEEPALIVE, F_SIDE, F_TE, FNV_BASIS,
-    HR_BAD, HR_DONE, HR_MORE, LF, SP, ST_HDR_LINE, ST_SIDE, W_COUNT, W_FLAGS, W_HASH, W_NUM, W_SIZE,
-    W_STAGE, begin_message, copy_bytes, copy_span, fnv64, fnv_step, has_class, header_run, version_byte,
-    window_size,
+    CL_TCHAR, CL_VISIBLE, COMMON_WORDS, CR, FNV_BASIS, HR_BAD, HR_DONE, HR_MORE, LF, MF_CLOSE,
+    MF_EXPECT_CONTINUE, MF_HTTP10, MF_KEEPALIVE, MF_SIDE, MF_TE, PARSER_WORDS, SP, ST_HDR_LINE, ST_SIDE,
+    W_COUNT, W_FLAGS, W_HASH, W_NUM, W_SIZE, W_STAGE, begin_message, copy_bytes, copy_span, fnv64, fnv_step,
+    has_class, header_run, version_byte, window_size,
 )
 from nperf.kernels.jit import inline, kernel
 
 # --------------------------------------------------------------- state row
 
-W_ROUTE = COMMON_WORDS  # response index chosen from the path
-HS_WORDS = COMMON_WORDS + 1
+REQUEST_PARSER_WORDS = PARSER_WORDS + (
+    "route",        # response index chosen from the path
+)
+W_ROUTE, = range(COMMON_WORDS, len(REQUEST_PARSER_WORDS))
+HS_WORDS = len(REQUEST_PARSER_WORDS)
 
-S_IDLE = 0              # between requests (zeroed row)
-S_METHOD = ST_SIDE
-S_TARGET = ST_SIDE + 1  # path part of the request-target
-S_QUERY = ST_SIDE + 2   # after '?': not routed
-S_VERSION = ST_SIDE + 3
-S_LINE_LF = ST_SIDE + 4
-S_BODY = ST_SIDE + 5    # skipping Content-Length body bytes
-S_DEAD = ST_SIDE + 6    # after a closing event: input is consumed and ignored
+RQ_IDLE = 0              # between requests (zeroed row)
+RQ_METHOD = ST_SIDE
+RQ_TARGET = ST_SIDE + 1  # path part of the request-target
+RQ_QUERY = ST_SIDE + 2   # after '?': not routed
+RQ_VERSION = ST_SIDE + 3
+RQ_LINE_LF = ST_SIDE + 4
+RQ_BODY = ST_SIDE + 5    # skipping Content-Length body bytes
+RQ_DEAD = ST_SIDE + 6    # after a closing event: input is consumed and ignored
 
-F_HEAD = F_SIDE         # method is HEAD
-F_NOT_ALLOWED = F_SIDE << 1    # a registered method other than GET/HEAD: 405
-F_UNKNOWN_METHOD = F_SIDE << 2  # not a registered method: 501
+MF_HEAD = MF_SIDE         # method is HEAD
+MF_NOT_ALLOWED = MF_SIDE << 1    # a registered method other than GET/HEAD: 405
+MF_UNKNOWN_METHOD = MF_SIDE << 2  # not a registered method: 501
 
 LINE_LIMIT = 8192
 HEADER_LIMIT = 16384
@@ -66,6 +69,11 @@ H_METHODS_NOT_ALLOWED = tuple(fnv64(m) for m in (
 
 # --------------------------------------------------------------- events
 
+EVENT_WORDS = (                 # one row per request parsed: what to answer it with
+    "response",     # the response's row in the response table
+    "flags",        # FLAG_* bits
+)
+E_RESPONSE, E_FLAGS = range(len(EVENT_WORDS))
 FLAG_CLOSE = 1  # close the connection after this response
 FLAG_HEAD = 2   # HEAD: send the header only
 FLAG_INTERIM = 4  # a 1xx response: the request's final response follows
@@ -74,30 +82,36 @@ FLAG_INTERIM = 4  # a 1xx response: the request's final response follows
 R404, R400, R414, R431, R501, R405, R100 = range(7)
 N_FIXED_RESPONSES = 7
 
-# server_parse counters (int64 array of N_COUNTERS)
-CNT_REQUESTS = 0         # final responses owed (errors included; 100 Continue is not one)
-CNT_BAD_REQUEST = 1      # 400
-CNT_TOO_LARGE = 2        # 414 and 431
-CNT_NOT_FOUND = 3        # 404
-CNT_NOT_IMPLEMENTED = 4  # 501
-CNT_BYTES = 5            # bytes consumed
-CNT_NOT_ALLOWED = 6      # 405
-CNT_CONTINUE = 7         # 100 Continue sent
-N_COUNTERS = 8
+COUNTER_NAMES = (               # server_parse counters (int64 array of N_COUNTERS)
+    "requests",         # final responses owed (errors included; 100 Continue is not one)
+    "bad_request",      # 400
+    "too_large",        # 414 and 431
+    "not_found",        # 404
+    "not_implemented",  # 501
+    "bytes",            # bytes consumed
+    "not_allowed",      # 405
+    "continue_sent",    # 100 Continue sent
+)
+(CNT_REQUESTS, CNT_BAD_REQUEST, CNT_TOO_LARGE, CNT_NOT_FOUND, CNT_NOT_IMPLEMENTED, CNT_BYTES, CNT_NOT_ALLOWED,
+ CNT_CONTINUE) = range(len(COUNTER_NAMES))
+N_COUNTERS = len(COUNTER_NAMES)
 
 # --------------------------------------------------------------- table
 
-# ResponseTable.arrays() = (meta int64[R, M_COLS], blob uint8[:], routes int64[P, 2])
-# meta row r: header offset/length in blob for the keep-alive (+0) and close (+1)
-# variants, body length, and the body source: offset in blob of a pattern of
-# `period` bytes stored twice, so that any slice of up to `period` bytes from
-# phase < period is contiguous.  routes row p: (path hash, path length).
-M_HDR_OFF = 0
-M_HDR_LEN = 2
-M_BODY_LEN = 4
-M_BODY_OFF = 5
-M_BODY_PERIOD = 6
-M_COLS = 7
+# ResponseTable.arrays() = (meta int64[R, RESP_COLS], blob uint8[:], routes int64[P, 2]).
+# The body comes from a pattern of `period` bytes stored twice, so that any slice of up to
+# `period` bytes from phase < period is contiguous.  routes row p: (path hash, path length).
+RESPONSE_COLUMNS = (
+    "hdr_off",          # the head's offset in blob, keep-alive variant
+    "hdr_off_close",    #   Connection: close variant
+    "hdr_len",          # its length, keep-alive variant
+    "hdr_len_close",    #   Connection: close variant
+    "body_len",         # the body's length
+    "body_off",         # the body pattern's offset in blob
+    "body_period",      #   and its period
+)
+RESP_HDR_OFF, _, RESP_HDR_LEN, _, RESP_BODY_LEN, RESP_BODY_OFF, RESP_BODY_PERIOD = range(len(RESPONSE_COLUMNS))
+RESP_COLS = len(RESPONSE_COLUMNS)
 ROUTE_HASH, ROUTE_LEN = 0, 1
 
 
@@ -123,7 +137,7 @@ def server_parse(state, data, start, end, table, events, counters):
     maxev = events.shape[0] if events.shape[1] >= 2 else 0
     nev = 0
     while i < end:
-        if state[W_STAGE] == S_DEAD:
+        if state[W_STAGE] == RQ_DEAD:
             i = end
             break
         if nev == maxev:
@@ -141,9 +155,9 @@ def _server_step(state, data, i, end, routes):
     """Advance through one stage's worth of bytes; returns (i, response or -1, FLAG_*)."""
     npaths = routes.shape[0]
     stage = state[W_STAGE]
-    if stage == S_IDLE:
+    if stage == RQ_IDLE:
         return _skip_blank_lines(state, data, i, end), -1, 0
-    if stage == S_BODY:
+    if stage == RQ_BODY:
         return _skip_body(state, i, end)
     if stage < ST_SIDE:
         i, res = header_run(state, data, i, end, HEADER_LIMIT)
@@ -163,7 +177,7 @@ def _skip_blank_lines(state, data, i, end):
     while i < end and (data[i] == CR or data[i] == LF):
         i += 1
     if i < end:
-        begin_message(state, S_METHOD, HS_WORDS)
+        begin_message(state, RQ_METHOD, HS_WORDS)
     return i
 
 
@@ -190,30 +204,30 @@ def _line_run(state, data, i, end, routes):
 def _line_byte(state, c, routes):
     """One request-line byte: METHOD SP target SP HTTP/1.x CRLF; HR_MORE, HR_DONE or HR_BAD."""
     stage = state[W_STAGE]
-    if stage == S_TARGET:
+    if stage == RQ_TARGET:
         if c == SP or c == 63:  # '?'
             if c == SP and state[W_COUNT] == 0:
                 return HR_BAD
             state[W_ROUTE] = _method_route(state[W_FLAGS], routes, state[W_HASH], state[W_COUNT])
-            _enter(state, S_VERSION if c == SP else S_QUERY)
+            _enter(state, RQ_VERSION if c == SP else RQ_QUERY)
             return HR_MORE
         return _hash_byte(state, c, CL_VISIBLE)
-    if stage == S_METHOD:
+    if stage == RQ_METHOD:
         if c == SP and state[W_COUNT] > 0:
             state[W_FLAGS] |= _method_flags(state[W_HASH])
-            _enter(state, S_TARGET)
+            _enter(state, RQ_TARGET)
             return HR_MORE
         return _hash_byte(state, c, CL_TCHAR)
-    if stage == S_QUERY:
+    if stage == RQ_QUERY:
         if c == SP:
-            _enter(state, S_VERSION)
+            _enter(state, RQ_VERSION)
             return HR_MORE
         return HR_MORE if has_class(c, CL_VISIBLE) else HR_BAD
-    if stage == S_VERSION:
+    if stage == RQ_VERSION:
         if state[W_COUNT] < 8:
             return HR_MORE if version_byte(state, c) else HR_BAD
         if c == CR:
-            state[W_STAGE] = S_LINE_LF
+            state[W_STAGE] = RQ_LINE_LF
             return HR_MORE
     return HR_DONE if c == LF else HR_BAD
 
@@ -237,23 +251,23 @@ def _enter(state, stage):
 
 @inline
 def _method_flags(h):
-    """F_HEAD, F_NOT_ALLOWED or F_UNKNOWN_METHOD for a method's hash; 0 for GET."""
+    """MF_HEAD, MF_NOT_ALLOWED or MF_UNKNOWN_METHOD for a method's hash; 0 for GET."""
     if h == H_METHOD_GET:
         return 0
     if h == H_METHOD_HEAD:
-        return F_HEAD
+        return MF_HEAD
     for m in H_METHODS_NOT_ALLOWED:
         if h == m:
-            return F_NOT_ALLOWED
-    return F_UNKNOWN_METHOD
+            return MF_NOT_ALLOWED
+    return MF_UNKNOWN_METHOD
 
 
 @inline
 def _method_route(f, routes, h, n):
     """The response for the method in flags f and the path: 405 or 501 before any path."""
-    if (f & F_NOT_ALLOWED) != 0:
+    if (f & MF_NOT_ALLOWED) != 0:
         return np.int64(routes.shape[0] + R405)
-    if (f & F_UNKNOWN_METHOD) != 0:
+    if (f & MF_UNKNOWN_METHOD) != 0:
         return np.int64(routes.shape[0] + R501)
     return _route(routes, h, n)
 
@@ -270,8 +284,8 @@ def _route(routes, h, n):
 @inline
 def _event_flags(f):
     """FLAG_* for a request with parser flags f: HEAD, and close per version and Connection."""
-    flags = FLAG_HEAD if (f & F_HEAD) != 0 else 0
-    if (f & F_CLOSE) != 0 or ((f & F_HTTP10) != 0 and (f & F_KEEPALIVE) == 0):
+    flags = FLAG_HEAD if (f & MF_HEAD) != 0 else 0
+    if (f & MF_CLOSE) != 0 or ((f & MF_HTTP10) != 0 and (f & MF_KEEPALIVE) == 0):
         flags |= FLAG_CLOSE
     return np.int64(flags)
 
@@ -280,11 +294,11 @@ def _event_flags(f):
 def _head_done(state, npaths):
     """Header section complete: the event now, or after the Content-Length body (a 100 first if asked)."""
     f = state[W_FLAGS]
-    if (f & F_TE) != 0:
+    if (f & MF_TE) != 0:
         return np.int64(npaths + R501), _event_flags(f) | FLAG_CLOSE
     if state[W_NUM] > 0:
-        state[W_STAGE] = S_BODY
-        if (f & F_EXPECT_CONTINUE) != 0 and (f & F_HTTP10) == 0:
+        state[W_STAGE] = RQ_BODY
+        if (f & MF_EXPECT_CONTINUE) != 0 and (f & MF_HTTP10) == 0:
             return np.int64(npaths + R100), np.int64(FLAG_INTERIM)
         return np.int64(-1), np.int64(0)
     return state[W_ROUTE], _event_flags(f)
@@ -303,8 +317,8 @@ def _skip_body(state, i, end):
 @kernel
 def _emit(state, events, nev, resp, flags, counters, npaths):
     """Record the event and its counters; after a final response the connection dies or waits for the next."""
-    events[nev, 0] = resp
-    events[nev, 1] = flags
+    events[nev, E_RESPONSE] = resp
+    events[nev, E_FLAGS] = flags
     if (flags & FLAG_INTERIM) != 0:
         counters[CNT_CONTINUE] += 1
         return
@@ -320,7 +334,7 @@ def _emit(state, events, nev, resp, flags, counters, npaths):
         counters[CNT_NOT_IMPLEMENTED] += 1
     elif err == R405:
         counters[CNT_NOT_ALLOWED] += 1
-    state[W_STAGE] = S_DEAD if (flags & FLAG_CLOSE) != 0 else S_IDLE
+    state[W_STAGE] = RQ_DEAD if (flags & FLAG_CLOSE) != 0 else RQ_IDLE
 
 
 # --------------------------------------------------------------- responses
@@ -332,7 +346,7 @@ def response_header_length(table, index, flags):
     meta = table[0]
     if index < 0 or index >= meta.shape[0]:
         return np.int64(0)
-    return meta[index, M_HDR_LEN + (flags & FLAG_CLOSE)]
+    return meta[index, RESP_HDR_LEN + (flags & FLAG_CLOSE)]
 
 
 @kernel
@@ -340,7 +354,7 @@ def response_length(table, index, flags):
     """Total bytes of a response as sent for these FLAG_* (HEAD: the header only)."""
     n = response_header_length(table, index, flags)
     if n > 0 and (flags & FLAG_HEAD) == 0:
-        n += table[0][index, M_BODY_LEN]
+        n += table[0][index, RESP_BODY_LEN]
     return n
 
 
@@ -356,11 +370,11 @@ def response_copy(table, index, flags, offset, out, out_pos, n):
     if n == 0:
         return n
     close = flags & FLAG_CLOSE
-    hlen = meta[index, M_HDR_LEN + close]
-    copy_span(blob, meta[index, M_HDR_OFF + close], hlen, 0, offset, out, out_pos, n)
+    hlen = meta[index, RESP_HDR_LEN + close]
+    copy_span(blob, meta[index, RESP_HDR_OFF + close], hlen, 0, offset, out, out_pos, n)
     if offset + n > hlen:
         skip = max(offset, hlen)
-        _copy_body(blob, meta[index, M_BODY_OFF], meta[index, M_BODY_PERIOD],
+        _copy_body(blob, meta[index, RESP_BODY_OFF], meta[index, RESP_BODY_PERIOD],
                    skip - hlen, out, out_pos + skip - offset, offset + n - skip)
     return n
 

@@ -1,7 +1,7 @@
 """A worker's I/O by name: receive and transmit a burst, allocate and free mbufs.
 
 Kernels reach DPDK through C functions whose addresses arrive in `fns`
-(`nperf.bindings.dpdk.function_table()`, in the order of `cfn.C_NAMES`): a
+(`nperf.bindings.dpdk.function_table()`, in the order of `cfn.CFN_NAMES`): a
 cached kernel may not reference cffi functions (see `intrinsics.call_c`).
 The helpers here are the only callers, so a poll loop reads like DPDK's
 l2fwd: `rx_burst`, `tx_burst`, `mbuf_alloc_bulk`, `mbuf_free_bulk`.
@@ -40,7 +40,7 @@ N_IO = len(IO_WORDS)
 PORT, RING, ARRAYS = range(3)
 
 Q_HEAD, Q_TAIL, Q_FIRST = 0, 1, 2      # queue words, then its slots
-P_TOP = 0                              # pool word, then the free mbufs
+POOL_TOP = 0                              # pool word, then the free mbufs
 
 
 def new_queue(slots: int) -> np.ndarray:
@@ -49,7 +49,7 @@ def new_queue(slots: int) -> np.ndarray:
 
 def new_pool(addrs) -> np.ndarray:
     pool = np.zeros(len(addrs) + 1, np.int64)
-    pool[P_TOP] = len(addrs)
+    pool[POOL_TOP] = len(addrs)
     pool[1:] = addrs
     return pool
 
@@ -139,21 +139,21 @@ def _queue_put(q, bufs, n):
 
 @inline
 def _pool_take(pool, bufs, n):
-    top = pool[P_TOP]
+    top = pool[POOL_TOP]
     if top < n:
         return 0
     for i in range(n):
         bufs[i] = pool[top - i]
-    pool[P_TOP] = top - n
+    pool[POOL_TOP] = top - n
     return n
 
 
 @inline
 def _pool_put(pool, bufs, n):
-    top = pool[P_TOP]
+    top = pool[POOL_TOP]
     for i in range(n):
         pool[top + 1 + i] = bufs[i]
-    pool[P_TOP] = top + n
+    pool[POOL_TOP] = top + n
 
 
 # --- a worker's I/O ------------------------------------------------------

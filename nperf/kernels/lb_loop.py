@@ -12,21 +12,25 @@ import numpy as np
 from nperf.kernels import capture, io, mbuf
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.dispatch import DROP_PORT_TX_FULL, DROP_RING_FULL, TX_BYTES, TX_PACKETS, sort_burst
-from nperf.kernels.poll import N_POLL_STATE, account, idle_backoff
+from nperf.kernels.poll import N_POLL_STATE, POLL_WORDS, account, idle_backoff
 
 BURST = 32
 PENDING = 256
 
-# per-worker counters (rows of the lb shared area)
-W_TO_WORKER = 0
-W_FROM_WORKER = 1
-W_RING_FULL = 2
-N_WORKER_COUNTERS = 4
+WORKER_COUNTER_NAMES = (        # per-worker counters (rows of the lb shared area)
+    "to_worker",        # frames put on the worker's RX ring
+    "from_worker",      # frames taken from its TX ring
+    "ring_full",        # frames its RX ring had no room for (dropped, counted in worker_ring_full too)
+)
+WC_TO_WORKER, WC_FROM_WORKER, WC_RING_FULL = range(len(WORKER_COUNTER_NAMES))
+N_WORKER_COUNTERS = 4           # a row's words: one spare
 
-# lb loop state words, after the poll state
-ST_PENDING = N_POLL_STATE
-ST_NEXT_RING = N_POLL_STATE + 1
-N_STATE = N_POLL_STATE + 2
+LB_STATE_WORDS = POLL_WORDS + (  # the loop's state words: the poll state's, then the lb's own
+    "pending",          # frames taken from the workers that the port has not taken yet
+    "next_ring",        # the worker TX ring to dequeue from first next time (round robin)
+)
+PS_PENDING, PS_NEXT_RING = range(N_POLL_STATE, len(LB_STATE_WORDS))
+N_STATE = len(LB_STATE_WORDS)
 
 
 class LbScratch:
@@ -55,10 +59,10 @@ def _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters):
             continue
         row = buckets[w]
         sent = io.ring_enqueue_burst(fns, rx_rings[w], row, k)
-        wcounters[w, W_TO_WORKER] += sent
+        wcounters[w, WC_TO_WORKER] += sent
         if sent < k:
             counters[DROP_RING_FULL] += k - sent
-            wcounters[w, W_RING_FULL] += k - sent
+            wcounters[w, WC_RING_FULL] += k - sent
             io.pool_free_bulk(fns, row[sent:], k - sent)
         bucket_len[w] = 0
 
@@ -67,8 +71,8 @@ def _to_workers(fns, rx_rings, buckets, bucket_len, counters, wcounters):
 def _from_workers(fns, tx_rings, pending, pending_len, state, wcounters):
     """Top up `pending` from the worker TX rings, round robin; returns the fill."""
     nw = tx_rings.shape[0]
-    npend = state[ST_PENDING]
-    first = state[ST_NEXT_RING]
+    npend = state[PS_PENDING]
+    first = state[PS_NEXT_RING]
     for i in range(nw):
         space = PENDING - npend
         if space == 0:
@@ -77,9 +81,9 @@ def _from_workers(fns, tx_rings, pending, pending_len, state, wcounters):
         got = io.ring_dequeue_burst(fns, tx_rings[w], pending[npend:], min(space, BURST))
         for j in range(npend, npend + got):
             pending_len[j] = mbuf.pkt_len(pending[j])
-        wcounters[w, W_FROM_WORKER] += got
+        wcounters[w, WC_FROM_WORKER] += got
         npend += got
-    state[ST_NEXT_RING] = (first + 1) % nw
+    state[PS_NEXT_RING] = (first + 1) % nw
     return npend
 
 
@@ -110,7 +114,7 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
         n = io.port_rx_burst(fns, port, 0, rx, BURST)
         if n > 0 and capture.wanted(cap):
             capture.take(cap, rx, n, capture.IN, tsc)
-        before = state[ST_PENDING]
+        before = state[PS_PENDING]
         if n > 0:
             ndrop = sort_burst(rx, n, table, buckets, bucket_len, drops, counters)
             io.pool_free_bulk(fns, drops, ndrop)
@@ -121,7 +125,7 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
         sent = 0
         if npend:
             sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
-        state[ST_PENDING] = npend
+        state[PS_PENDING] = npend
         did = n > 0 or sent > 0
         idle_backoff(fns, state, did, io.tsc(fns), idle_cycles, max_sleep_ns)
         now = io.tsc(fns)
@@ -135,7 +139,7 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
 def lb_flush(fns, port, scratch, counters, tries):
     """At stop: transmit what is pending, free and count what the port refuses."""
     rx, buckets, bucket_len, drops, pending, pending_len, state, cap = scratch
-    npend = state[ST_PENDING]
+    npend = state[PS_PENDING]
     for _ in range(tries):
         if npend == 0:
             break
@@ -143,4 +147,4 @@ def lb_flush(fns, port, scratch, counters, tries):
     if npend:
         counters[DROP_PORT_TX_FULL] += npend
         io.pool_free_bulk(fns, pending, npend)
-    state[ST_PENDING] = 0
+    state[PS_PENDING] = 0

@@ -27,8 +27,8 @@ def server_input(s, c, b, start, n, now):
     end, nev = hs.server_parse(t[c, T_APP:T_APP + APP_WORDS], b, start, start + n, table, events[:room],
                                http_server_counters(s))
     for e in range(nev):
-        kind = events[e, 0]
-        flags = events[e, 1]
+        kind = events[e, hs.E_RESPONSE]
+        flags = events[e, hs.E_FLAGS]
         send_queue.push(t, c, kind, flags, hs.response_length(table, kind, flags))
         if flags & hs.FLAG_CLOSE:
             t[c, T_FLAGS] |= F_FIN_QUEUED

@@ -10,7 +10,7 @@ Kernels take the whole `Stack` as one argument; Python builds it once
 kernel that is not inlined, so it is kept to few arrays: one row table, one
 hash array, one counters array with regions.
 
-`params` are fixed at start (P_*), `var` holds the few mutable scalars (V_*),
+`params` are fixed at start (P_*, PARAM_WORDS), `var` holds the few mutable scalars (V_*, VAR_WORDS),
 `counters` are the per-second statistics: the stack's (C_*, names in
 COUNTER_NAMES), then the HTTP server's, the HTTP client's and the client
 application's (regions from CS_*).
@@ -29,83 +29,118 @@ App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "i
 SERVER = 0
 CLIENT = 1
 
-# params
+PARAM_WORDS = (                 # fixed at start (nperf.roles.worker_stack)
+    "role",             # SERVER or CLIENT
+    "mac",              # the port's MAC address
+    "ip_first",         # the first owned IPv4 address
+    "ip_count",         #   and how many follow it
+    "port_first",       # the first local port (server: listen ports; client: source ports)
+    "port_last",        #   and the last
+    "mss",              # the MSS we announce and send at most
+    "rcv_wnd",          # receive window (bytes, before scaling)
+    "rcv_wscale",       # our window scale shift
+    "time_wait_us",     # how long our TIME-WAIT records live
+    "rto_min_us",       # retransmission timeout bounds (RFC 6298)
+    "rto_max_us",
+    "rto_init_us",      # the RTO before the first RTT sample
+    "syn_retries",      # SYN (or SYN-ACK) retransmissions before giving up
+    "data_retries",     # data retransmissions before giving up
+    "idle_us",          # close a connection idle this long; 0: never
+    "dack_us",          # delayed-ACK timeout; 0: ACK at once
+    "loss_ppm",         # the test loss knob: frames dropped on output per million
+    "init_cwnd",        # initial congestion window (segments)
+    "arp_retry_us",     # ARP request interval
+    "arp_tries",        #   and requests before a destination fails
+    "direct",           # 1: connections found through the direct pairs index (nperf.kernels.lookup)
+    "peer_time_wait_us",  # how long a peer is assumed to hold TIME-WAIT (the pair-reuse counter)
+)
 (P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
  P_TIME_WAIT_US, P_RTO_MIN_US, P_RTO_MAX_US, P_RTO_INIT_US, P_SYN_RETRIES, P_DATA_RETRIES, P_IDLE_US,
  P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, P_DIRECT, P_PEER_TIME_WAIT_US,
- N_PARAMS) = range(24)
+ ) = range(len(PARAM_WORDS))
+N_PARAMS = len(PARAM_WORDS)
 
-# var: mutable scalars
+VAR_WORDS = (                   # the few mutable scalars
+    "rng",              # xorshift64 state (random64)
+    "ip_id",            # the next IPv4 identification
+    "stash_n",          # free mbufs in `stash`
+    "txq_n",            # frames queued in `txq`
+    "work_head",        # the work ring's read position (connections with output pending)
+    "work_tail",        #   and its write position
+    "now_us",           # this turn's clock
+    "arp_announced",    # owned addresses announced by gratuitous ARP so far
+    "txq_held",         # frames at the head of `txq` the port did not take last turn (flush)
+    "tw_head",          # the TIME-WAIT ring's oldest record
+    "tw_tail",          #   and the next free one
+    "evict_at",         # where the next SYN-flood eviction scan starts (nperf.kernels.tcp)
+)
 (V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,
- V_TW_HEAD, V_TW_TAIL, V_EVICT_AT, N_VAR) = range(13)
+ V_TW_HEAD, V_TW_TAIL, V_EVICT_AT) = range(len(VAR_WORDS))
+N_VAR = len(VAR_WORDS)
 
 COUNTER_NAMES = (
-    "rx_frames", "rx_bytes", "tx_frames", "tx_bytes",
-    "drop_not_ours", "drop_bad_ip", "drop_ip_checksum", "drop_fragment", "drop_protocol",
-    "drop_tcp_checksum", "drop_bad_tcp", "drop_no_mbuf", "drop_tx_full", "drop_test_loss",
-    "arp_in", "arp_replies", "arp_requests", "icmp_echo",
-    "tcp_segs_in", "tcp_segs_out", "tcp_bytes_in", "tcp_bytes_out", "tcp_retransmits",
-    "tcp_fast_retransmits", "tcp_timeouts", "tcp_dupacks", "tcp_out_of_order", "tcp_duplicate_segs",
-    "tcp_resets_in", "tcp_resets_out", "tcp_syns_in", "tcp_table_full", "tcp_no_listener",
-    "conn_opened", "conn_closed", "conn_reset", "conn_timed_out", "conn_idle_closed",
-    "tcp_window_probes", "udp_in", "udp_bytes_in", "conn_aborted",
-    "tcp_time_wait", "tcp_time_wait_evicted", "tcp_syn_challenged",
-    "drop_runt", "drop_bad_arp", "drop_bad_icmp", "drop_udp_checksum", "ring_overflow", "tcp_syn_evicted",
+    "rx_frames",              # frames received
+    "rx_bytes",
+    "tx_frames",              # frames the port or ring took
+    "tx_bytes",
+    "drop_not_ours",          # drops: a frame for another MAC address, an ARP for another address
+    "drop_bad_ip",            #   not IPv4 version 4, or shorter than its IPv4 header
+    "drop_ip_checksum",       #   a bad IPv4 header checksum
+    "drop_fragment",          #   an IPv4 fragment (not reassembled)
+    "drop_protocol",          #   an ethertype, IP protocol, ICMP type or UDP port nperf does not serve
+    "drop_tcp_checksum",      #   a bad TCP checksum
+    "drop_bad_tcp",           #   a TCP header shorter than 20 bytes or than its data offset
+    "drop_no_mbuf",           #   no free mbuf to answer with
+    "drop_tx_full",           #   no room in the transmit queue to answer in place
+    "drop_test_loss",         #   dropped on purpose by the loss knob (P_LOSS_PPM)
+    "arp_in",                 # ARP packets received
+    "arp_replies",            # ARP replies sent
+    "arp_requests",           # ARP requests sent
+    "icmp_echo",              # echo requests answered
+    "tcp_segs_in",            # TCP segments received
+    "tcp_segs_out",           #   and sent
+    "tcp_bytes_in",           # TCP payload bytes received
+    "tcp_bytes_out",          #   and sent (retransmissions included)
+    "tcp_retransmits",        # segments retransmitted
+    "tcp_fast_retransmits",   #   of which after three duplicate ACKs
+    "tcp_timeouts",           # retransmission timeouts
+    "tcp_dupacks",            # duplicate ACKs received
+    "tcp_out_of_order",       # segments beyond rcv_nxt (dropped, answered by an ACK)
+    "tcp_duplicate_segs",     # segments wholly before rcv_nxt
+    "tcp_resets_in",          # RSTs accepted (in the window: RFC 5961)
+    "tcp_resets_out",         # RSTs sent
+    "tcp_syns_in",            # SYNs received
+    "tcp_table_full",         # SYNs dropped: the table was full of established connections
+    "tcp_no_listener",        # segments of no connection, and no SYN to a listening port
+    "conn_opened",            # connections established
+    "conn_closed",            # connections ended: cleanly
+    "conn_reset",             #   by a reset
+    "conn_timed_out",         #   by retransmission or connect timeout
+    "conn_idle_closed",       #   by the idle timeout
+    "tcp_window_probes",      # zero-window probes sent
+    "udp_in",                 # UDP datagrams received (UDP_STREAM)
+    "udp_bytes_in",           #   and their payload bytes
+    "conn_aborted",           # connections still open at exit
+    "tcp_time_wait",          # connections that entered TIME-WAIT
+    "tcp_time_wait_evicted",  # TIME-WAIT records reused early (the ring was full)
+    "tcp_syn_challenged",     # a SYN answered by an ACK of another connection (a peer's TIME-WAIT)
+    "drop_runt",              # shorter than an Ethernet header
+    "drop_bad_arp",           # not an Ethernet/IPv4 ARP packet, or truncated
+    "drop_bad_icmp",          # an ICMP message too short, with a bad checksum, or after IP options
+    "drop_udp_checksum",      # a bad UDP checksum
+    "ring_overflow",          # a work, idle or retry ring was full (sized never to be: see each push)
+    "tcp_syn_evicted",        # a half-open connection freed for a new SYN when the table was full
 )
+(C_RX_FRAMES, C_RX_BYTES, C_TX_FRAMES, C_TX_BYTES, C_DROP_NOT_OURS, C_DROP_BAD_IP, C_DROP_IP_CHECKSUM,
+ C_DROP_FRAGMENT, C_DROP_PROTOCOL, C_DROP_TCP_CHECKSUM, C_DROP_BAD_TCP, C_DROP_NO_MBUF, C_DROP_TX_FULL,
+ C_DROP_TEST_LOSS, C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_ICMP_ECHO, C_TCP_SEGS_IN, C_TCP_SEGS_OUT,
+ C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_RETRANSMITS, C_TCP_FAST_RETRANSMITS, C_TCP_TIMEOUTS, C_TCP_DUPACKS,
+ C_TCP_OUT_OF_ORDER, C_TCP_DUPLICATE_SEGS, C_TCP_RESETS_IN, C_TCP_RESETS_OUT, C_TCP_SYNS_IN,
+ C_TCP_TABLE_FULL, C_TCP_NO_LISTENER, C_CONN_OPENED, C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT,
+ C_CONN_IDLE_CLOSED, C_TCP_WINDOW_PROBES, C_UDP_IN, C_UDP_BYTES_IN, C_CONN_ABORTED, C_TCP_TIME_WAIT,
+ C_TCP_TIME_WAIT_EVICTED, C_TCP_SYN_CHALLENGED, C_DROP_RUNT, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
+ C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
-
-C_RX_FRAMES = 0
-C_RX_BYTES = 1
-C_TX_FRAMES = 2
-C_TX_BYTES = 3
-C_DROP_NOT_OURS = 4
-C_DROP_BAD_IP = 5
-C_DROP_IP_CHECKSUM = 6
-C_DROP_FRAGMENT = 7
-C_DROP_PROTOCOL = 8
-C_DROP_TCP_CHECKSUM = 9
-C_DROP_BAD_TCP = 10
-C_DROP_NO_MBUF = 11
-C_DROP_TX_FULL = 12
-C_DROP_TEST_LOSS = 13
-C_ARP_IN = 14
-C_ARP_REPLIES = 15
-C_ARP_REQUESTS = 16
-C_ICMP_ECHO = 17
-C_TCP_SEGS_IN = 18
-C_TCP_SEGS_OUT = 19
-C_TCP_BYTES_IN = 20
-C_TCP_BYTES_OUT = 21
-C_TCP_RETRANSMITS = 22
-C_TCP_FAST_RETRANSMITS = 23
-C_TCP_TIMEOUTS = 24
-C_TCP_DUPACKS = 25
-C_TCP_OUT_OF_ORDER = 26
-C_TCP_DUPLICATE_SEGS = 27
-C_TCP_RESETS_IN = 28
-C_TCP_RESETS_OUT = 29
-C_TCP_SYNS_IN = 30
-C_TCP_TABLE_FULL = 31
-C_TCP_NO_LISTENER = 32
-C_CONN_OPENED = 33
-C_CONN_CLOSED = 34
-C_CONN_RESET = 35
-C_CONN_TIMED_OUT = 36
-C_CONN_IDLE_CLOSED = 37
-C_TCP_WINDOW_PROBES = 38
-C_UDP_IN = 39
-C_UDP_BYTES_IN = 40
-C_CONN_ABORTED = 41
-C_TCP_TIME_WAIT = 42
-C_TCP_TIME_WAIT_EVICTED = 43
-C_TCP_SYN_CHALLENGED = 44        # a SYN answered by an ACK of another connection (a peer's TIME-WAIT)
-C_DROP_RUNT = 45                 # shorter than an Ethernet header
-C_DROP_BAD_ARP = 46              # not an Ethernet/IPv4 ARP packet, or truncated
-C_DROP_BAD_ICMP = 47             # an ICMP message too short, with a bad checksum, or after IP options
-C_DROP_UDP_CHECKSUM = 48
-C_RING_OVERFLOW = 49             # a work, idle or retry ring was full (sized never to be: see each push)
-C_TCP_SYN_EVICTED = 50           # a half-open connection freed for a new SYN when the table was full
-assert all(globals()["C_" + name.upper()] == i for i, name in enumerate(COUNTER_NAMES))
 
 # counters regions after the stack's own
 CS_HTTP_SERVER = N_COUNTERS

@@ -45,60 +45,60 @@ APP_WORDS = 10          # the application's parser state (nperf.kernels.http_ser
 # how a connection ended (the `how` of tcp.release and app.app_closed); END_ABORT: still open at exit
 END_CLOSED, END_RESET, END_TIMEOUT, END_IDLE, END_ABORT = range(5)
 
-# row words
-FIELDS = ('state', 'flags', 'snd_una', 'snd_nxt', 'snd_max', 'snd_end', 'snd_wnd', 'rcv_nxt', 'iss',
-          'irs', 'mss', 'cwnd', 'ssthresh', 't_rto', 't_dack', 't_end', 'lip', 'rip', 'lport', 'rport',
-          'peer_mac', 'snd_wscale', 'rcv_wscale', 'snd_wl1', 'dupacks', 'recover', 'srtt', 'rttvar',
-          'rto', 'rtt_seq', 'rtt_start', 'backoff', 'w_due', 'w_next', 'w_prev', 'q_head', 'q_tail',
-          'app_done', 'app_t', 'born', 'user',)
-T_STATE = 0
-T_FLAGS = 1
-T_SND_UNA = 2
-T_SND_NXT = 3
-T_SND_MAX = 4
-T_SND_END = 5
-T_SND_WND = 6
-T_RCV_NXT = 7
-T_ISS = 8
-T_IRS = 9
-T_MSS = 10
-T_CWND = 11
-T_SSTHRESH = 12
-T_T_RTO = 13
-T_T_DACK = 14
-T_T_END = 15
-T_LIP = 16
-T_RIP = 17
-T_LPORT = 18
-T_RPORT = 19
-T_PEER_MAC = 20
-T_SND_WSCALE = 21
-T_RCV_WSCALE = 22
-T_SND_WL1 = 23
-T_DUPACKS = 24
-T_RECOVER = 25
-T_SRTT = 26
-T_RTTVAR = 27
-T_RTO = 28
-T_RTT_SEQ = 29
-T_RTT_START = 30
-T_BACKOFF = 31
-T_W_DUE = 32
-T_W_NEXT = 33
-T_W_PREV = 34
-T_Q_HEAD = 35
-T_Q_TAIL = 36
-T_APP_DONE = 37
-T_APP_T = 38
-T_BORN = 39
-T_USER = 40
-T_Q_KIND = 41                      # + k: message k's kind (response / request index)
+# row words: hot ones first (one segment mostly touches the first two cache lines)
+FIELDS = (
+    "state",        # CLOSED .. TIME_WAIT
+    "flags",        # F_* bits
+    "snd_una",      # oldest unacknowledged sequence offset
+    "snd_nxt",      # next sequence offset to send
+    "snd_max",      # highest sequence offset sent (snd_nxt falls back on retransmission)
+    "snd_end",      # end of the queued data (the FIN follows it)
+    "snd_wnd",      # the peer's window, scaled (bytes)
+    "rcv_nxt",      # next sequence offset expected from the peer
+    "iss",          # our initial sequence number (wire value)
+    "irs",          # the peer's initial sequence number (wire value)
+    "mss",          # the segment size agreed for sending
+    "cwnd",         # congestion window (bytes)
+    "ssthresh",     # slow-start threshold (bytes)
+    "t_rto",        # deadline of the retransmission (or persist, or SYN) timer; 0: off
+    "t_dack",       # deadline of the delayed ACK; 0: off
+    "t_end",        # deadline of the idle timeout; 0: off
+    "lip",          # local IPv4 address
+    "rip",          # remote IPv4 address
+    "lport",        # local port
+    "rport",        # remote port
+    "peer_mac",     # the next hop's MAC address
+    "snd_wscale",   # the peer's window scale shift
+    "rcv_wscale",   # ours (0 when the peer did not offer scaling)
+    "snd_wl1",      # the segment sequence of the last window update (RFC 9293 SND.WL1)
+    "dupacks",      # duplicate ACKs in a row
+    "recover",      # NewReno: snd_max when fast recovery began
+    "srtt",         # smoothed RTT (us); 0: no sample yet
+    "rttvar",       # RTT variation (us)
+    "rto",          # the retransmission timeout (us, RFC 6298), before back-off doubles it
+    "rtt_seq",      # the sequence offset being timed (F_RTT)
+    "rtt_start",    #   and when it was sent
+    "backoff",      # retransmissions in a row of the segment at snd_una
+    "w_due",        # timer wheel: the tick this row is queued at; -1: not queued
+    "w_next",       #   next row in that slot's list
+    "w_prev",       #   previous row
+    "q_head",       # the application's message queue: first message not fully acknowledged
+    "q_tail",       #   and the next free position (k = position % APPQ)
+    "app_done",     # the application's per-connection bits (client: CF_* bits)
+    "app_t",        # the application's time word (client: the outstanding request's start)
+    "born",         # when the connection started (us; 0 for a row never used)
+    "user",         # the application's count word (client: requests sent)
+)
+(T_STATE, T_FLAGS, T_SND_UNA, T_SND_NXT, T_SND_MAX, T_SND_END, T_SND_WND, T_RCV_NXT, T_ISS, T_IRS, T_MSS,
+ T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_LPORT, T_RPORT, T_PEER_MAC, T_SND_WSCALE,
+ T_RCV_WSCALE, T_SND_WL1, T_DUPACKS, T_RECOVER, T_SRTT, T_RTTVAR, T_RTO, T_RTT_SEQ, T_RTT_START, T_BACKOFF,
+ T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER) = range(len(FIELDS))
+T_Q_KIND = len(FIELDS)              # + k: message k's kind (response / request index)
 T_Q_FLAGS = T_Q_KIND + APPQ
 T_Q_START = T_Q_FLAGS + APPQ        # stream offset of its first byte
 T_Q_LEN = T_Q_START + APPQ
 T_APP = T_Q_LEN + APPQ
 N_WORDS = T_APP + APP_WORDS
-assert all(globals()["T_" + f.upper()] == i for i, f in enumerate(FIELDS))
 
 
 def new_tcb(capacity: int) -> np.ndarray:
@@ -152,18 +152,22 @@ def slot_free(free, c):
 
 
 # --- 4-tuple hash -------------------------------------------------------
-# one row per slot: (k1 = remote ip << 16 | remote port, k2 = local ip << 16 | local port, slot or -1)
 
-H_K1, H_K2, H_VAL = 0, 1, 2
-HASH_BYTES_PER_CONN = 2 * 3 * 8     # two rows per connection
+HASH_WORDS = (
+    "k1",       # remote ip << 16 | remote port
+    "k2",       # local ip << 16 | local port
+    "val",      # the connection's row, a TIME-WAIT record (time_wait.TAG + index), or -1: empty
+)
+HASH_K1, HASH_K2, HASH_VAL = range(len(HASH_WORDS))
+HASH_BYTES_PER_CONN = 2 * len(HASH_WORDS) * 8     # two rows per connection
 
 
 def new_hash(capacity: int) -> np.ndarray:
     size = 1
     while size < 2 * capacity:
         size *= 2
-    h = tables.zeros((size, 3))
-    h[:, H_VAL] = -1
+    h = tables.zeros((size, len(HASH_WORDS)))
+    h[:, HASH_VAL] = -1
     return h
 
 
@@ -177,9 +181,9 @@ def _home(k1, k2, mask):
 def hash_find(h, k1, k2):
     mask = h.shape[0] - 1
     i = _home(k1, k2, mask)
-    while h[i, H_VAL] >= 0:
-        if h[i, H_K1] == k1 and h[i, H_K2] == k2:
-            return h[i, H_VAL]
+    while h[i, HASH_VAL] >= 0:
+        if h[i, HASH_K1] == k1 and h[i, HASH_K2] == k2:
+            return h[i, HASH_VAL]
         i = (i + 1) & mask
     return np.int64(-1)
 
@@ -189,9 +193,9 @@ def hash_set(h, k1, k2, v):
     """Give an existing key the value v; False if the key is absent."""
     mask = h.shape[0] - 1
     i = _home(k1, k2, mask)
-    while h[i, H_VAL] >= 0:
-        if h[i, H_K1] == k1 and h[i, H_K2] == k2:
-            h[i, H_VAL] = v
+    while h[i, HASH_VAL] >= 0:
+        if h[i, HASH_K1] == k1 and h[i, HASH_K2] == k2:
+            h[i, HASH_VAL] = v
             return True
         i = (i + 1) & mask
     return False
@@ -207,11 +211,11 @@ def hash_home_addr(h, k1, k2):
 def hash_insert(h, k1, k2, c):
     mask = h.shape[0] - 1
     i = _home(k1, k2, mask)
-    while h[i, H_VAL] >= 0:
+    while h[i, HASH_VAL] >= 0:
         i = (i + 1) & mask
-    h[i, H_K1] = k1
-    h[i, H_K2] = k2
-    h[i, H_VAL] = c
+    h[i, HASH_K1] = k1
+    h[i, HASH_K2] = k2
+    h[i, HASH_VAL] = c
 
 
 @kernel
@@ -219,22 +223,22 @@ def hash_remove(h, k1, k2):
     """Delete a key, shifting later members of its probe run back into the hole."""
     mask = h.shape[0] - 1
     i = _home(k1, k2, mask)
-    while h[i, H_VAL] >= 0 and not (h[i, H_K1] == k1 and h[i, H_K2] == k2):
+    while h[i, HASH_VAL] >= 0 and not (h[i, HASH_K1] == k1 and h[i, HASH_K2] == k2):
         i = (i + 1) & mask
-    if h[i, H_VAL] < 0:
+    if h[i, HASH_VAL] < 0:
         return False
     hole = i
     j = (i + 1) & mask
-    while h[j, H_VAL] >= 0:
-        home = _home(h[j, H_K1], h[j, H_K2], mask)
+    while h[j, HASH_VAL] >= 0:
+        home = _home(h[j, HASH_K1], h[j, HASH_K2], mask)
         # j's entry may move into the hole if its home is not in (hole, j]
         if ((j - home) & mask) >= ((j - hole) & mask):
-            h[hole, H_K1] = h[j, H_K1]
-            h[hole, H_K2] = h[j, H_K2]
-            h[hole, H_VAL] = h[j, H_VAL]
+            h[hole, HASH_K1] = h[j, HASH_K1]
+            h[hole, HASH_K2] = h[j, HASH_K2]
+            h[hole, HASH_VAL] = h[j, HASH_VAL]
             hole = j
         j = (j + 1) & mask
-    h[hole, H_VAL] = -1
+    h[hole, HASH_VAL] = -1
     return True
 
 

@@ -16,13 +16,13 @@ from nperf.kernels.tcp_table import T_W_DUE, T_W_NEXT, T_W_PREV
 TICK_US = 1000
 WHEEL_BITS = 12
 WHEEL = 1 << WHEEL_BITS           # 4.096 s per turn
-W_LAST = WHEEL                    # the word after the slot heads: the last tick fully processed
+WHEEL_LAST = WHEEL                # the word after the slot heads: the last tick fully processed
 
 
 def new_wheel() -> np.ndarray:
-    """Slot heads (-1 = empty), then W_LAST."""
+    """Slot heads (-1 = empty), then WHEEL_LAST."""
     wheel = np.full(WHEEL + 1, -1, np.int64)
-    wheel[W_LAST] = 0
+    wheel[WHEEL_LAST] = 0
     return wheel
 
 
@@ -52,7 +52,7 @@ def timer_at(t, heads, c, due_us):
     A deadline in a tick the wheel has already walked (due now, or passed)
     goes in the next tick to walk: in its own slot it would wait a whole turn.
     """
-    tick = max((due_us + TICK_US - 1) // TICK_US, heads[W_LAST] + 1)
+    tick = max((due_us + TICK_US - 1) // TICK_US, heads[WHEEL_LAST] + 1)
     if t[c, T_W_DUE] >= 0:
         if t[c, T_W_DUE] <= tick:
             return
@@ -77,8 +77,8 @@ def timers_due(t, heads, now_us, out):
     """
     n = 0
     now_tick = now_us // TICK_US
-    tick = heads[W_LAST] + 1
-    last = min(now_tick, heads[W_LAST] + WHEEL)
+    tick = heads[WHEEL_LAST] + 1
+    last = min(now_tick, heads[WHEEL_LAST] + WHEEL)
     while tick <= last:
         c = heads[tick & (WHEEL - 1)]
         while c >= 0:
@@ -90,6 +90,6 @@ def timers_due(t, heads, now_us, out):
                 out[n] = c
                 n += 1
             c = nxt
-        heads[W_LAST] = tick
+        heads[WHEEL_LAST] = tick
         tick += 1
     return n

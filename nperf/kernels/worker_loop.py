@@ -19,7 +19,7 @@ from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECK
                                  C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_FRAMES, C_TX_BYTES,
                                  C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_STASH_N, V_TXQ_HELD, V_TXQ_N, random64)
 from nperf.kernels.tcp_table import tuple_keys
-from nperf.kernels.timers import TICK_US, W_LAST, timers_due
+from nperf.kernels.timers import TICK_US, WHEEL_LAST, timers_due
 
 BURST = 32
 BROADCAST = 0xFFFFFFFFFFFF
@@ -154,7 +154,7 @@ def run_timers(s, now):
         for j in range(k):
             tcp.tcp_timer(s, s.fired[j], now)
         total += k
-        if k < s.fired.shape[0] and s.wheel[W_LAST] >= now // TICK_US:
+        if k < s.fired.shape[0] and s.wheel[WHEEL_LAST] >= now // TICK_US:
             return total
 
 

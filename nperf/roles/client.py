@@ -5,17 +5,15 @@ per-second line, the sustain-phase averages and the report come from those.
 """
 import numpy as np
 
-from nperf.kernels import client_app as ca
 from nperf import histogram
-from nperf.kernels import latency, stack, tcp
+from nperf.kernels import client_app as ca
+from nperf.kernels import http_client, latency, stack, tcp
 from nperf.reports import Accounting, ClientReport, Latency, Outcomes, Sustain
 from nperf.roles.worker import Worker
 from nperf.roles.worker_stack import owned_range
 from nperf.stats_format import count, mbps
 
 
-HTTP_NAMES = ("responses", "body_bytes", "bytes", "malformed",
-              "status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "truncated")
 NOTE_NAMES = ("retried", "unsolicited", "keepalive_closed", "pair_reused_early", "source_pair_busy",
               "closed_unused")
 
@@ -65,7 +63,7 @@ class Client(Worker):
         cc = self.stack.counters[stack.CS_CLIENT:].copy()
         dcc = cc - (self._prev_cc if self._prev_cc is not None else 0)
         self._prev_cc = cc
-        hist = self.stack.app.hists[ca.H_SECOND]
+        hist = self.stack.app.hists[ca.HIST_SECOND]
         p50, p90, p99, p999, top = (float(v) / 1000 for v in latency.percentiles(hist))
         self.second_latency = histogram.encode(hist)
         hist[:] = 0
@@ -121,9 +119,9 @@ class Client(Worker):
         sustain = [s for s in self.per_second if s["phase"] == "sustain"] or self.per_second
         n = max(len(sustain), 1)
         avg = Sustain(*(float(sum(s[f] for s in sustain)) / n for f in ("cps", "rps", "tx_mbps", "rx_mbps")))
-        hist = self.stack.app.hists[ca.H_SUSTAIN]
+        hist = self.stack.app.hists[ca.HIST_SUSTAIN]
         if not hist.any():
-            hist = hist + self.stack.app.hists[ca.H_SECOND]
+            hist = hist + self.stack.app.hists[ca.HIST_SECOND]
         lat = Latency(*(v / 1000 for v in latency.percentiles(hist)))
         acc = self.accounting()
         errors = {**acc.requests.failed_by_cause, **acc.connections.failed_by_cause,
@@ -135,7 +133,7 @@ class Client(Worker):
         return ClientReport("client", self.config_name, self.seconds, int(cc[ca.CC_OPENED]), int(cc[ca.CC_REQUESTS]),
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             self.stack_counters(),
-                            {n: int(v) for n, v in zip(HTTP_NAMES, self.http())},
+                            {n: int(v) for n, v in zip(http_client.COUNTER_NAMES, self.http())},
                             acc, notes, int(cc[ca.CC_UDP_SENT]), histogram.encode(hist))
 
     def accounting(self) -> Accounting:

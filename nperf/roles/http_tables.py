@@ -147,7 +147,7 @@ def build_response_table(http_config: HttpConfig) -> ResponseTable:
     for p in http_config.paths:
         key = p.path.encode().split(b"?", 1)[0]
         routes.append((fnv64(key), len(key)))
-    meta = np.array(rows, np.int64).reshape(-1, hs.M_COLS)
+    meta = np.array(rows, np.int64).reshape(-1, hs.RESP_COLS)
     return ResponseTable(meta, blob.array(), np.array(routes, np.int64).reshape(-1, 2))
 
 
@@ -162,4 +162,4 @@ def build_request_table(http_config: HttpConfig) -> RequestTable:
         keep, close = suffix + b"\r\n", suffix + b"Connection: close\r\n\r\n"
         rows.append((blob.add(prefix), len(prefix), blob.add(keep), blob.add(close), len(keep), len(close),
                      int(p.method == "HEAD")))
-    return RequestTable(np.array(rows, np.int64).reshape(-1, hc.Q_COLS), blob.array())
+    return RequestTable(np.array(rows, np.int64).reshape(-1, hc.REQ_COLS), blob.array())

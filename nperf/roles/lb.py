@@ -14,7 +14,7 @@ from nperf import eal, perf_map, reports
 from nperf.roles import pcapng
 from nperf.bindings import dpdk
 from nperf.kernels import capture, dispatch, lb_loop, poll
-from nperf.roles.lb_shared import (H_LINK, H_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
+from nperf.roles.lb_shared import (HDR_LINK, HDR_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
                              rx_ring_name, tx_ring_name)
 from nperf.reports import LbReport, PoolUse, PortCounters, WorkerCounters
 from nperf.stats_format import count, rate_line
@@ -95,7 +95,7 @@ class Lb:
         self._poll(0)            # compiles (or loads) the kernel before saying "ready"
         perf_map.write()
         self.pool_start = self.pool.in_use()     # the port's RX descriptors hold their share already
-        self.area.words[H_STATE] = STATE_READY
+        self.area.words[HDR_STATE] = STATE_READY
         self.running = True
         self.ready_detail = (f"port {self.port.name} mac {_mac(self.port.mac())}, "
                              f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")
@@ -123,7 +123,7 @@ class Lb:
         self.seconds = elapsed
         self._sync_port_drops()
         up = self.port.link_up()
-        self.area.words[H_LINK] = int(up)
+        self.area.words[HDR_LINK] = int(up)
         c = self.area.counters.copy()
         d = c - (self._last if self._last is not None else 0)
         self._last = c
@@ -154,7 +154,8 @@ class Lb:
         c = self.area.counters
         port = PortCounters(self.port.name, _mac(self.port.mac()), int(c[dispatch.RX_PACKETS]),
                             int(c[dispatch.TX_PACKETS]), int(c[dispatch.RX_BYTES]), int(c[dispatch.TX_BYTES]))
-        workers = [WorkerCounters(w.id, *(int(v) for v in self.wcounters[pos, :3]))
+        names = lb_loop.WORKER_COUNTER_NAMES
+        workers = [WorkerCounters(w.id, **{n: int(v) for n, v in zip(names, self.wcounters[pos])})
                    for pos, w in enumerate(self.cfg.clients)]
         return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers,
                         int(c[dispatch.ARP_ANNOUNCEMENTS]), pool)
@@ -164,7 +165,7 @@ class Lb:
         so that a start that failed partway leaves no port, runtime directory or hugepage file."""
         if self.running:
             self.running = False
-            self.area.words[H_STATE] = STATE_STOPPING
+            self.area.words[HDR_STATE] = STATE_STOPPING
             lb_loop.lb_flush(self.fns, self.port.id, self.scratch.arrays(), self.area.counters, 100)
             self._sync_port_drops()
             report = self.report(self._pool_use())

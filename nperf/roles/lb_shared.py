@@ -19,17 +19,34 @@ MAGIC = 0x6E70_6572_665F_6C62      # "nperf_lb"
 VERSION = 1
 MAX_WORKERS = 128
 
-# The memzone's words: the header (H_*), then the lb's counters, then one counters row per
-# worker, then one registry row per worker. Each constant below is the *first word* of its region.
-H_MAGIC, H_VERSION, H_STATE, H_NWORKERS, H_MAC, H_PID, H_LINK, H_LCORE = range(8)
+# The memzone's words: the header (HDR_*), then the lb's counters, then one counters row per
+# worker, then one registry row per worker.
+HEADER_WORDS = (
+    "magic",        # MAGIC once the area is filled in
+    "version",      # VERSION: a worker of another nperf version refuses to attach
+    "state",        # STATE_* below
+    "nworkers",     # worker ring pairs (rows in use below)
+    "mac",          # the port's MAC address
+    "pid",          # the lb's process
+    "link",         # 1 while the port's link is up
+    "lcore",        # the lb's lcore id (a worker must not take it)
+)
+HDR_MAGIC, HDR_VERSION, HDR_STATE, HDR_NWORKERS, HDR_MAC, HDR_PID, HDR_LINK, HDR_LCORE = range(len(HEADER_WORDS))
 STATE_STARTING, STATE_READY, STATE_STOPPING = 0, 1, 2
+REGISTRY_WORDS = (              # one row per worker ring pair
+    "id",           # the worker id that the ring pair belongs to
+    "pid",          # the attached worker's process; 0: none
+    "lcore",        #   and its lcore id
+    "spare",
+)
+R_ID, R_PID, R_LCORE, _R_SPARE = range(len(REGISTRY_WORDS))
+# Each region's *first word*:
 COUNTERS = 16            # the lb's counters: dispatch.N_COUNTERS words (room for 48)
 WORKER_COUNTERS = 64     # per worker: MAX_WORKERS rows of lb_loop.N_WORKER_COUNTERS words
 REGISTRY = WORKER_COUNTERS + MAX_WORKERS * lb_loop.N_WORKER_COUNTERS     # per worker: a row of R_* words
-R_ID, R_PID, R_LCORE, _R_SPARE = range(4)       # registry row words
-N_WORDS = REGISTRY + MAX_WORKERS * 4
+N_WORDS = REGISTRY + MAX_WORKERS * len(REGISTRY_WORDS)
 
-assert H_LCORE < COUNTERS and dispatch.N_COUNTERS <= WORKER_COUNTERS - COUNTERS
+assert len(HEADER_WORDS) <= COUNTERS and dispatch.N_COUNTERS <= WORKER_COUNTERS - COUNTERS
 
 
 def rx_ring_name(worker_id: int) -> str:
@@ -55,35 +72,35 @@ class SharedArea:
         self.words = words
         self.counters = words[COUNTERS:COUNTERS + dispatch.N_COUNTERS]
         self.worker_counters = words[WORKER_COUNTERS:REGISTRY].reshape(MAX_WORKERS, lb_loop.N_WORKER_COUNTERS)
-        self.registry = words[REGISTRY:N_WORDS].reshape(MAX_WORKERS, 4)
+        self.registry = words[REGISTRY:N_WORDS].reshape(MAX_WORKERS, len(REGISTRY_WORDS))
 
     @classmethod
     def create(cls, worker_ids: list[int], mac: bytes, lcore: int) -> "SharedArea":
         area = cls(dpdk.memzone_reserve(MZ_NAME, N_WORDS))
         w = area.words
-        w[H_VERSION], w[H_NWORKERS], w[H_MAC] = VERSION, len(worker_ids), mac_word(mac)
-        w[H_PID], w[H_LCORE], w[H_STATE] = os.getpid(), lcore, STATE_STARTING
+        w[HDR_VERSION], w[HDR_NWORKERS], w[HDR_MAC] = VERSION, len(worker_ids), mac_word(mac)
+        w[HDR_PID], w[HDR_LCORE], w[HDR_STATE] = os.getpid(), lcore, STATE_STARTING
         for pos, wid in enumerate(worker_ids):
             area.registry[pos, R_ID] = wid
-        w[H_MAGIC] = MAGIC
+        w[HDR_MAGIC] = MAGIC
         return area
 
     @classmethod
     def lookup(cls) -> "SharedArea":
         area = cls(dpdk.memzone_lookup(MZ_NAME, N_WORDS))
-        if area.words[H_MAGIC] != MAGIC or area.words[H_VERSION] != VERSION:
+        if area.words[HDR_MAGIC] != MAGIC or area.words[HDR_VERSION] != VERSION:
             raise dpdk.DpdkError("the DPDK primary with this file prefix is not an nperf lb of this version")
         return area
 
     @property
     def mac(self) -> bytes:
-        return mac_bytes(self.words[H_MAC])
+        return mac_bytes(self.words[HDR_MAC])
 
     def position_of(self, worker_id: int) -> int:
-        for pos in range(int(self.words[H_NWORKERS])):
+        for pos in range(int(self.words[HDR_NWORKERS])):
             if self.registry[pos, R_ID] == worker_id:
                 return pos
-        ids = [int(self.registry[p, R_ID]) for p in range(int(self.words[H_NWORKERS]))]
+        ids = [int(self.registry[p, R_ID]) for p in range(int(self.words[HDR_NWORKERS]))]
         raise dpdk.DpdkError(f"the lb has no worker ring pair {worker_id} (its clients[].id: {ids})")
 
 
@@ -92,7 +109,7 @@ class Attachment:
 
     def __init__(self, worker_id: int, lcore: int):
         self.area = SharedArea.lookup()
-        if self.area.words[H_STATE] != STATE_READY:
+        if self.area.words[HDR_STATE] != STATE_READY:
             raise dpdk.DpdkError("the lb is not ready (starting or stopping)")
         self.position = self.area.position_of(worker_id)
         self._claim(lcore)
@@ -106,9 +123,9 @@ class Attachment:
         owner = int(reg[self.position, R_PID])
         if owner and owner != os.getpid() and _alive(owner):
             raise dpdk.DpdkError(f"worker ring pair {reg[self.position, R_ID]} is in use by process {owner}")
-        if lcore == words[H_LCORE]:
+        if lcore == words[HDR_LCORE]:
             raise dpdk.DpdkError(f"core_id {lcore} is the lb's own; give this worker another core_id")
-        for pos in range(int(words[H_NWORKERS])):
+        for pos in range(int(words[HDR_NWORKERS])):
             if pos != self.position and reg[pos, R_LCORE] == lcore and _alive(int(reg[pos, R_PID])):
                 raise dpdk.DpdkError(f"core_id {lcore} is used by worker {reg[pos, R_ID]}; "
                                      "workers of one lb need distinct core_id values")
@@ -117,7 +134,7 @@ class Attachment:
 
     def lb_alive(self) -> bool:
         """Whether the lb process (the DPDK primary) still runs."""
-        return _alive(int(self.area.words[H_PID]))
+        return _alive(int(self.area.words[HDR_PID]))
 
     def release(self) -> None:
         if self.area.registry[self.position, R_PID] == os.getpid():

@@ -5,9 +5,6 @@ from nperf.reports import ServerReport
 from nperf.roles.worker import Worker
 from nperf.stats_format import count, mbps
 
-HTTP_NAMES = ("requests", "bad_request", "too_large", "not_found", "not_implemented", "bytes", "not_allowed",
-              "continue_sent")
-
 
 class Server(Worker):
 
@@ -51,7 +48,7 @@ class Server(Worker):
     def report(self) -> ServerReport:
         return ServerReport("server", self.config_name, self.seconds,
                             self.stack_counters(),
-                            {n: int(v) for n, v in zip(HTTP_NAMES, self.http())}, self.active())
+                            {n: int(v) for n, v in zip(hs.COUNTER_NAMES, self.http())}, self.active())
 
     def summary(self, r: ServerReport) -> str:
         return (f"{count(r.counters['conn_opened'])} connections, {count(r.http['requests'])} requests, "

@@ -76,12 +76,12 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     assert max(http_server.HS_WORDS, http_client.HC_WORDS) <= tcp_table.APP_WORDS
     app = stack.App(
         responses=http_tables.build_response_table(cfg.http_config).arrays(),
-        events=np.zeros((tcp_table.APPQ, 2), np.int64),
+        events=np.zeros((tcp_table.APPQ, len(http_server.EVENT_WORDS)), np.int64),
         requests=http_tables.build_request_table(cfg.http_config).arrays(),
         sched=client_schedule(cfg, opts),
         hists=np.zeros((2, latency.BUCKETS), np.int64),
         idle=tables.zeros(2 * cap + 64),
-        retry=tables.zeros((cap + 64, 2)),
+        retry=tables.zeros((cap + 64, len(client_app.RETRY_WORDS))),
         payload=udp_payload(cfg))
     return stack.Stack(
         tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(1 if p[P_DIRECT] else cap + cap),

@@ -50,7 +50,7 @@ def test_round_trip_every_split_point(index, flags):
     for i in range(len(text) + 1):
         c = Client()
         assert c.feed(text[:i], text[i:]) == [(ev, status, body_len, closing)], i
-        assert c.stage == (hc.C_DEAD if closing else hc.C_IDLE)
+        assert c.stage == (hc.RS_DEAD if closing else hc.RS_IDLE)
         assert c.counters.tolist() == [1, body_len, len(text), 0, 0, int(ev == 1), 0, int(ev == 2), 0, 0]
 
 
@@ -132,7 +132,7 @@ def test_malformed_response_kills_connection(text):
     c = Client()
     events = c.feed(text, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
     assert [e[0] for e in events] == [hc.EV_MALFORMED]
-    assert c.stage == hc.C_DEAD and c.counters[hc.CNT_MALFORMED] == 1 and c.counters[hc.CNT_RESPONSES] == 0
+    assert c.stage == hc.RS_DEAD and c.counters[hc.CNT_MALFORMED] == 1 and c.counters[hc.CNT_RESPONSES] == 0
     assert c.eof() == hc.EV_NONE
 
 
@@ -147,13 +147,13 @@ def test_response_header_section_limit():
     assert Client().feed(at) == [(hc.EV_OK, 204, 0, False)]
     for chunks in ([over], [over[:40000], over[40000:]]):
         c = Client()
-        assert [e[0] for e in c.feed(*chunks)] == [hc.EV_MALFORMED] and c.stage == hc.C_DEAD
+        assert [e[0] for e in c.feed(*chunks)] == [hc.EV_MALFORMED] and c.stage == hc.RS_DEAD
 
 
 def test_read_until_close():
     c = Client()
     assert c.feed(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nabc", b"defg") == []
-    assert c.stage == hc.C_UNTIL_CLOSE
+    assert c.stage == hc.RS_UNTIL_CLOSE
     assert c.eof() == hc.EV_OK
     assert c.events == [(1, 200, 7, True)]
     assert c.counters.tolist() == [1, 7, 37, 0, 0, 1, 0, 0, 0, 0]
@@ -176,7 +176,7 @@ def test_eof_cases():
     assert truncated.counters[hc.CNT_MALFORMED] == 0
     idle = Client()
     idle.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
-    assert idle.eof() == hc.EV_NONE and idle.stage == hc.C_DEAD
+    assert idle.eof() == hc.EV_NONE and idle.stage == hc.RS_DEAD
     state = np.full(hc.HC_WORDS, 9, np.int64)
     hc.client_reset(state)
     assert not state.any()
@@ -215,12 +215,12 @@ def test_fuzz_client_parse(case):
     assert counters[hc.CNT_STATUS_2XX:hc.CNT_STATUS_5XX + 1].sum() == counters[hc.CNT_RESPONSES]
     assert counters[hc.CNT_BODY_BYTES] <= len(data)
     if not events:
-        assert c.stage != hc.C_DEAD
-        assert c.stage != hc.C_IDLE or not data or counters[hc.CNT_STATUS_1XX] > 0
+        assert c.stage != hc.RS_DEAD
+        assert c.stage != hc.RS_IDLE or not data or counters[hc.CNT_STATUS_1XX] > 0
     stage = c.stage
     ev = c.eof()
-    assert (ev == hc.EV_NONE) == (stage in (hc.C_IDLE, hc.C_DEAD))
-    assert c.stage == hc.C_DEAD
+    assert (ev == hc.EV_NONE) == (stage in (hc.RS_IDLE, hc.RS_DEAD))
+    assert c.stage == hc.RS_DEAD
 
 
 @FUZZ

@@ -106,7 +106,7 @@ def test_every_seed_path_routed():
     for i, p in enumerate(HTTP.paths):
         s = Server()
         assert s.feed(request(i, False)) == [(i, 0)]
-        assert s.stage == hs.S_IDLE
+        assert s.stage == hs.RQ_IDLE
         assert counts(s) == {**NONE_COUNTED, "requests": 1, "bytes": len(request(i, False))}
 
 
@@ -166,7 +166,7 @@ BAD_REQUESTS = [
 def test_bad_request_400_then_dead(req):
     s = Server()
     assert s.feed(req, b"GET / HTTP/1.1\r\n\r\n") == [(RT.r400, CLOSE)]
-    assert s.stage == hs.S_DEAD
+    assert s.stage == hs.RQ_DEAD
     c = counts(s)
     assert (c["requests"], c["bad"], c["bytes"]) == (1, 1, len(req) + 18)
 
@@ -217,7 +217,7 @@ def test_transfer_encoding_501(te):
     s = Server()
     assert s.feed(b"POST /hello HTTP/1.1\r\nTransfer-encoding: " + te + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n") \
         == [(RT.r501, CLOSE)]
-    assert counts(s)["not_implemented"] == 1 and s.stage == hs.S_DEAD
+    assert counts(s)["not_implemented"] == 1 and s.stage == hs.RQ_DEAD
 
 
 @pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE", b"OPTIONS", b"TRACE", b"CONNECT", b"PATCH",
@@ -237,7 +237,7 @@ def test_unknown_methods_501_keep_connection(method):
     assert s.feed(method + b" /hello HTTP/1.1\r\n\r\n" + method + b" / HTTP/1.0\r\n\r\n") == [
         (RT.r501, 0), (RT.r501, CLOSE)]
     c = counts(s)
-    assert (c["requests"], c["not_implemented"], c["not_allowed"]) == (2, 2, 0) and s.stage == hs.S_DEAD
+    assert (c["requests"], c["not_implemented"], c["not_allowed"]) == (2, 2, 0) and s.stage == hs.RQ_DEAD
 
 
 EXPECTING = b"GET /hello HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
@@ -246,12 +246,12 @@ EXPECTING = b"GET /hello HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r
 def test_expect_100_continue_before_the_body():
     s = Server()
     assert s.feed(EXPECTING) == [(RT.r100, INTERIM)]
-    assert s.stage == hs.S_BODY
+    assert s.stage == hs.RQ_BODY
     c = counts(s)
     assert (c["requests"], c["continue"]) == (0, 1)
     assert s.feed(b"hello") == [(RT.r100, INTERIM), (0, 0)]
     c = counts(s)
-    assert (c["requests"], c["continue"], c["bytes"]) == (1, 1, len(EXPECTING) + 5) and s.stage == hs.S_IDLE
+    assert (c["requests"], c["continue"], c["bytes"]) == (1, 1, len(EXPECTING) + 5) and s.stage == hs.RQ_IDLE
     whole = EXPECTING + b"helloGET / HTTP/1.1\r\n\r\n"
     for i in range(len(whole) + 1):
         assert Server().feed(whole[:i], whole[i:]) == [(RT.r100, INTERIM), (0, 0), (2, 0)], i
@@ -297,7 +297,7 @@ def test_connection_persistence(version, connection, flags):
         req += b"CONNECTION:" + connection + b"\r\n"
     s = Server()
     assert s.feed(req + b"\r\n" + b"GET / HTTP/1.1\r\n\r\n") == [(0, flags)] + ([] if flags else [(2, 0)])
-    assert s.stage == (hs.S_DEAD if flags else hs.S_IDLE)
+    assert s.stage == (hs.RQ_DEAD if flags else hs.RQ_IDLE)
 
 
 PIPELINE = (b"GET /hello?q=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nconnection: keep-alive\r\n\r\nhello"
@@ -326,7 +326,7 @@ def test_large_request_body_across_calls():
     body = b"x" * 1_000_000
     s = Server()
     assert s.feed(b"GET /hello HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", body[:700_000]) == []
-    assert s.stage == hs.S_BODY
+    assert s.stage == hs.RQ_BODY
     assert s.feed(body[700_000:] + b"GET /zz HTTP/1.1\r\n\r\n") == [(0, 0), (RT.r404, 0)]
 
 
@@ -406,7 +406,7 @@ def test_fuzz_server_parse(case, maxev):
         assert flags & CLOSE or index in KEEPING or index < RT.num_paths
         assert not flags & CLOSE or k == len(events) - 1
     if not events:
-        assert s.stage != hs.S_DEAD and (s.stage != hs.S_IDLE or set(data) <= {13, 10})
+        assert s.stage != hs.RQ_DEAD and (s.stage != hs.RQ_IDLE or set(data) <= {13, 10})
 
 
 @FUZZ

@@ -2,14 +2,14 @@
 import numpy as np
 
 from nperf.kernels import tcp_table, timers
-from nperf.kernels.timers import TICK_US, W_LAST, WHEEL, timer_at, timer_cancel, timers_due
+from nperf.kernels.timers import TICK_US, WHEEL_LAST, WHEEL, timer_at, timer_cancel, timers_due
 
 
 def wheel_at(tick: int, conns: int = 4):
     t = tcp_table.new_tcb(conns)
     t[:, tcp_table.T_W_DUE] = -1
     heads = timers.new_wheel()
-    heads[W_LAST] = tick
+    heads[WHEEL_LAST] = tick
     return t, heads, np.zeros(16, np.int64)
 
 
@@ -19,7 +19,7 @@ def test_a_deadline_in_a_tick_already_walked_fires_at_the_next_walk():
     timer_at(t, heads, 1, 990 * TICK_US)                 # already passed
     assert timers_due(t, heads, 1001 * TICK_US, out) == 2
     assert sorted(out[:2].tolist()) == [0, 1]
-    assert heads[W_LAST] == 1001 and t[0, tcp_table.T_W_DUE] == -1
+    assert heads[WHEEL_LAST] == 1001 and t[0, tcp_table.T_W_DUE] == -1
 
 
 def test_deadlines_fire_in_their_own_tick_and_not_before():
