@@ -2,6 +2,7 @@
 
     python examples/dut-haproxy/run.py [--mode http|tcp] [--duration S] [--requests-per-connection N]
                                        [--concurrency N] [--client nperf|wrk] [--json OUT]
+                                       [--generator-cpu N] [--haproxy-cpu N]
 
 Inside a network namespace of its own (deleted at the end), an nperf client
 on TAP port npdut0 opens connections to haproxy on 10.78.0.1:8088 (the
@@ -18,6 +19,14 @@ With `--client wrk` the same haproxy and nperf server are loaded by wrk
 (one thread, the client's concurrency) instead, for the side-by-side
 benchmark: requests/s, haproxy's CPU share, and the generator's CPU share
 (wrk's CPU time; for nperf, its poll loop's busy share).
+
+`--generator-cpu` and `--haproxy-cpu` place the sides for the co-location
+measurement: the generator (both nperf roles, or wrk and the nperf server)
+on one CPU, haproxy pinned to the same CPU or another. Without them the
+nperf roles run on their files' cores (0 and 1) and haproxy where Linux puts
+it. Sharing a CPU with a busy device is fair only if nperf's idle poll loops
+back off: compare haproxy's rate pinned away from the generator with its
+rate on the generator's CPU.
 
 haproxy's addresses sit on the namespace's loopback, so haproxy listens
 before nperf's ports exist and no connection meets a closed port; routes to
@@ -127,7 +136,8 @@ def route_ports(ns: Namespace, stop: threading.Event) -> None:
                 ns.ip("route", "add", *pending.pop(port).split(), "dev", port)
 
 
-def topology(run: str, rpc: int | None, duration: float | None, concurrency: int | None) -> str:
+def topology(run: str, rpc: int | None, duration: float | None, concurrency: int | None,
+             cpu: int | None) -> str:
     """This directory's c.json and s.json, copied into `run` with the changes asked for."""
     out = os.path.join(run, "topology")
     os.makedirs(out)
@@ -140,19 +150,26 @@ def topology(run: str, rpc: int | None, duration: float | None, concurrency: int
             cfg["objective"]["value"] = concurrency
         if duration:
             cfg["scheduler"]["sustain_duration_sec"] = int(duration)
+        if cpu is not None:
+            cfg["dpdk"]["core_id"] = cpu
         with open(os.path.join(out, name), "w") as f:
             json.dump(cfg, f)
     return out
 
 
-def run_wrk(ns: Namespace, cfg: dict, seconds: int) -> tuple[dict, float]:
+def pinned(argv: list[str], cpu: int | None) -> list[str]:
+    """`argv` run on CPU `cpu` (taskset), or unpinned."""
+    return argv if cpu is None else ["taskset", "-c", str(cpu), *argv]
+
+
+def run_wrk(ns: Namespace, cfg: dict, seconds: int, cpu: int | None) -> tuple[dict, float]:
     """wrk against haproxy with the client file's concurrency: its figures and its CPU share."""
     conns = cfg["objective"]["value"]
     argv = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
     if cfg["objective"]["requests_per_connection"] == 1:
         argv += ["-H", "Connection: close"]
     url = f"http://{FRONTEND}:8088{cfg['http_config']['paths'][0]['path']}"
-    wrk = subprocess.Popen(ns.argv(*argv, url), stdout=subprocess.PIPE, text=True)
+    wrk = subprocess.Popen(ns.argv(*pinned(argv, cpu), url), stdout=subprocess.PIPE, text=True)
     sampler = CpuSampler(wrk.pid)
     sampler.start()
     out = wrk.communicate(timeout=seconds + 60)[0]
@@ -210,6 +227,8 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, help="connections open at once (default: c.json's 32)")
     ap.add_argument("--client", choices=("nperf", "wrk"), default="nperf")
     ap.add_argument("--json", help="write nperf's run report with haproxy's figures and the checks here")
+    ap.add_argument("--generator-cpu", type=int, help="the CPU of both nperf roles (and of wrk)")
+    ap.add_argument("--haproxy-cpu", type=int, help="the CPU haproxy is pinned to (default: unpinned)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run.py needs root (network namespace, TAP ports, hugepages)")
@@ -218,7 +237,7 @@ def main() -> int:
     with open(os.path.join(run, "haproxy.cfg"), "w") as f:
         f.write(HAPROXY_CFG.format(sock=sock, mode=args.mode, frontend=FRONTEND, server=SERVER,
                                    source=BACKEND_SOURCE))
-    where = topology(run, args.requests_per_connection, args.duration, args.concurrency)
+    where = topology(run, args.requests_per_connection, args.duration, args.concurrency, args.generator_cpu)
     with open(os.path.join(where, "c.json")) as f:
         client_cfg = json.load(f)
     sustain = client_cfg["scheduler"]["sustain_duration_sec"]
@@ -228,7 +247,8 @@ def main() -> int:
         for addr in (FRONTEND, BACKEND_SOURCE):
             ns.ip("addr", "add", f"{addr}/32", "dev", "lo")
         subprocess.run(ns.argv("sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"), check=True)
-        haproxy = subprocess.Popen(ns.argv("haproxy", "-db", "-f", os.path.join(run, "haproxy.cfg")))
+        haproxy = subprocess.Popen(ns.argv(*pinned(["haproxy", "-db", "-f", os.path.join(run, "haproxy.cfg")],
+                                                   args.haproxy_cpu)))
         procs.append(haproxy)
         for _ in range(100):
             if os.path.exists(sock):
@@ -298,7 +318,7 @@ def _with_wrk(ns, procs, where, report, client_cfg, sustain, sampler, sock, args
         return 1
     threading.Thread(target=lambda: [print(x, end="") for x in server.stdout], daemon=True).start()
     time.sleep(1.0)                          # ARP and the routes settle
-    figures, wrk_busy = run_wrk(ns, client_cfg, sustain)
+    figures, wrk_busy = run_wrk(ns, client_cfg, sustain, args.generator_cpu)
     stats = haproxy_stats(sock)
     sampler.done.set()
     server.send_signal(signal.SIGINT)
