@@ -108,6 +108,17 @@ def _bench(args) -> int:
     return run_bench(args.what, args)
 
 
+def _cert(args) -> int:
+    from nperf import tls
+    try:
+        cert, key = tls.self_signed(args.dir, args.name or ["localhost"], args.days, args.force)
+    except tls.CertError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {cert} and {key} (self-signed, for {', '.join(args.name or ['localhost'])}, {args.days} days)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nperf", description="HTTP/TCP performance tests on DPDK")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -174,6 +185,14 @@ def _parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="check hugepages, DPDK, privileges, CPUs and the kernel cache")
     doc.set_defaults(func=_doctor)
+
+    crt = sub.add_parser("cert", help="write a self-signed test certificate and key (server.crt, server.key)")
+    crt.add_argument("dir", help="directory to write them into (created if missing)")
+    crt.add_argument("--name", action="append", metavar="NAME",
+                     help="a host name or IP address the certificate is for, repeatable [localhost]")
+    crt.add_argument("--days", type=_checked(_positive), default=825, help="validity [825]")
+    crt.add_argument("--force", action="store_true", help="replace existing files")
+    crt.set_defaults(func=_cert)
 
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
     b.add_argument("what", choices=["lb", "tcp", "e2e", "results", "dperf", "soak"])

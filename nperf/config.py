@@ -110,10 +110,20 @@ class HttpPath(Struct, kw_only=True):
     method: Literal["GET", "HEAD"] = "GET"       # what the client sends (nperf extension)
 
 
+TlsVersion = Literal["1.2", "1.3"]
+
+
 class HttpConfig(Struct, kw_only=True):
     use_https: Flag = 0
-    cert_path: str = ""
+    cert_path: str = ""         # server, PEM; relative to the config file's directory
     key_path: str = ""
+    # TLS settings (nperf extension), checked by OpenSSL when use_https is 1 (nperf.tls):
+    tls_versions: Annotated[list[TlsVersion], Meta(min_length=1)] = field(default_factory=lambda: ["1.2", "1.3"])
+    tls_ciphers: str = ""       # TLS 1.2 cipher list, OpenSSL syntax; "" = OpenSSL's default
+    tls_ciphersuites: str = ""  # TLS 1.3 cipher suites
+    tls_groups: str = ""        # key exchange groups, e.g. "X25519:P-256"
+    sni: str = ""               # client: the server name sent; "" = the server's address
+    session_resumption: Literal["off", "tickets", "ids"] = "off"   # client: resume TLS sessions
     paths: Annotated[list[HttpPath], Meta(min_length=1)] = field(
         default_factory=lambda: [HttpPath(path="/")]
     )

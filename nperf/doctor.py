@@ -50,7 +50,7 @@ def dpdk_libraries() -> Check:
         importlib.import_module("nperf.bindings.dpdk")      # loads librte_* through the extension
     except ImportError as e:
         return Check("DPDK libraries", False, str(e).splitlines()[0],
-                     "apt-get install libdpdk-dev dpdk-dev pkg-config, then pip install . again")
+                     "apt-get install libdpdk-dev dpdk-dev libssl-dev pkg-config, then pip install . again")
     return Check("DPDK libraries", True, f"DPDK {version or '(pkg-config does not know libdpdk)'}, extension loads")
 
 

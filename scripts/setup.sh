@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="libdpdk-dev dpdk-dev pkg-config iputils-ping curl wrk nginx haproxy apache2 lighttpd h2o caddy iproute2 coreutils tcpdump"
+APT_PACKAGES="libdpdk-dev dpdk-dev libssl-dev openssl pkg-config iputils-ping curl wrk nginx haproxy apache2 lighttpd h2o caddy iproute2 coreutils tcpdump"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from nperf import config, eal, perf_map, reports, warmup
+from nperf import config, eal, perf_map, reports, tls, warmup
 from nperf.roles import pcapng
 from nperf.bindings import dpdk
 from nperf.kernels import arp, capture, io, poll, stack, worker_loop
@@ -60,9 +60,13 @@ class Worker:
 
     # --- start ---------------------------------------------------------
     def start(self) -> None:
-        warmup.prepare(self.role, lambda line: self.say(f"[{self.name}] {line}"))
         d = self.cfg.dpdk
         self.eal_args, lcore, cpu, warning = eal.build(d.args, d.core_id, self.core, self.name)
+        if self.cfg.http_config.use_https:     # every TLS key checked, before anything is compiled or started
+            tls.Context(self.cfg.http_config, self.role, self.config_name).close()
+            raise config.ConfigError(self.config_name, "$.http_config.use_https",
+                                     "the TLS settings are valid, but HTTPS does not run yet: use 0")
+        warmup.prepare(self.role, lambda line: self.say(f"[{self.name}] {line}"))
         kind = eal.proc_type(self.eal_args)
         if d.is_dpdk_client and kind != "secondary":
             raise dpdk.DpdkError(f"{self.name}: is_dpdk_client is 1, so dpdk.args must attach to an lb: "
@@ -73,9 +77,6 @@ class Worker:
         if d.is_dpdk_client and not eal.primary_running(self.eal_args):
             raise dpdk.DpdkError(f"{self.name}: no lb is running with file prefix "
                                  f"{eal.file_prefix(self.eal_args)} (start `nperf lb` first)")
-        if self.cfg.http_config.use_https:
-            raise config.ConfigError(self.config_name, "$.http_config.use_https",
-                                     "HTTPS is not implemented yet: use 0")
         if mss(self.cfg) < self.cfg.interface.mtu - 40:
             self.say(f"warning: {self.name}: interface.mtu {self.cfg.interface.mtu} is larger than a packet buffer "
                      f"holds; segments carry at most {mss(self.cfg)} bytes")
