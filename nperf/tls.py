@@ -8,8 +8,10 @@ is not the certificate's, a cipher list, suite list or group list that
 OpenSSL refuses. Certificate and key paths are relative to the directory of
 the config file that names them, as in the seed configs.
 
-TLS itself (the records over nperf's TCP stack) is not running yet: a role
-with `use_https: 1` checks all of the above and then refuses to start.
+Each connection will have its own `SSL` from this context, driven by the
+kernels through the per-connection calls of `nperf/bindings/tls.c`. They do
+not call it yet: a role with `use_https: 1` checks all of the above and then
+refuses to start.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from nperf.bindings.dpdk import ffi, lib
 from nperf.config import ConfigError, HttpConfig
 
 VERSIONS = {"1.2": lib.TLS1_2_VERSION, "1.3": lib.TLS1_3_VERSION}
+RESUMPTION = {"off": 0, "tickets": 1, "ids": 2}     # np_tls_ctx_new's `resume`
 
 # np_tls_ctx_credentials' and np_tls_ctx_algorithms' failures: (key, what OpenSSL refused)
 _CREDENTIALS = {1: ("cert_path", "holds no PEM certificate"), 2: ("key_path", "holds no PEM private key"),
@@ -45,7 +48,8 @@ class Context:
     def __init__(self, http: HttpConfig, role: str, config_file: str):
         self.file = config_file
         versions = sorted(VERSIONS[v] for v in http.tls_versions)
-        self.ctx = lib.np_tls_ctx_new(int(role == "server"), versions[0], versions[-1])
+        self.ctx = lib.np_tls_ctx_new(int(role == "server"), versions[0], versions[-1],
+                                      RESUMPTION[http.session_resumption])
         if self.ctx == ffi.NULL:
             raise ConfigError(config_file, "$.http_config.tls_versions",
                               f"OpenSSL cannot make a TLS context{_openssl_reason()}")

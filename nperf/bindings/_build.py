@@ -9,10 +9,11 @@ so that one Numba intrinsic can call any of them through a function address
 (see `nperf.bindings.intrinsics`); cached kernels cannot reference cffi
 functions directly.
 
-OpenSSL is compiled into the same extension (TLS_CDEF, TLS_SOURCE) so that
-kernels can later reach it by function address like the burst wrappers; for
-now it checks a role's TLS settings and writes test certificates.
+OpenSSL is compiled into the same extension (TLS_CDEF here, the C in
+`tls.c`) so that kernels reach it by function address like the burst
+wrappers.
 """
+import os
 import shlex
 import subprocess
 import sys
@@ -247,125 +248,44 @@ TLS_CDEF = """
 /* TLS (OpenSSL 3): one SSL_CTX per role and process */
 #define TLS1_2_VERSION ...
 #define TLS1_3_VERSION ...
-void *np_tls_ctx_new(int server, int min_version, int max_version);
+void *np_tls_ctx_new(int server, int min_version, int max_version, int resume);
 int np_tls_ctx_credentials(void *ctx, const char *cert, const char *key);
 int np_tls_ctx_algorithms(void *ctx, const char *ciphers, const char *suites, const char *groups);
 void np_tls_ctx_free(void *ctx);
 void np_tls_error(char *out, size_t len);
 int np_tls_self_signed(const char *cert, const char *key, const char *cn, const char *san, int days);
+
+/* per connection (by address from kernels: int64_t f(u64, u64, u64, u64)) */
+#define NP_TLS_CLOSED ...
+#define NP_TLS_FAILED ...
+int64_t np_tls_new(uint64_t ctx, uint64_t server, uint64_t sni, uint64_t session);
+int64_t np_tls_input(uint64_t ssl, uint64_t data, uint64_t len, uint64_t unused);
+int64_t np_tls_read(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t unused);
+int64_t np_tls_write(uint64_t ssl, uint64_t data, uint64_t len, uint64_t unused);
+int64_t np_tls_output(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t unused);
+int64_t np_tls_pending(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
+int64_t np_tls_state(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
+int64_t np_tls_session(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
+int64_t np_tls_session_free(uint64_t session, uint64_t b, uint64_t c, uint64_t d);
+int64_t np_tls_close(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
+int64_t np_tls_free(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
 """
 
-TLS_SOURCE = r"""
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-void *np_tls_ctx_new(int server, int min_version, int max_version) {
-    ERR_clear_error();
-    SSL_CTX *c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-    if (c == NULL) return NULL;
-    if (!SSL_CTX_set_min_proto_version(c, min_version) || !SSL_CTX_set_max_proto_version(c, max_version)) {
-        SSL_CTX_free(c);
-        return NULL;
-    }
-    return c;
-}
-
-/* 0: loaded; 1: the certificate file holds no PEM certificate; 2: the key file
-   holds no PEM private key; 3: the key is not the certificate's. */
-int np_tls_ctx_credentials(void *ctx, const char *cert, const char *key) {
-    ERR_clear_error();
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) return 1;
-    BIO *b = BIO_new_file(key, "r");
-    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    if (k == NULL) return 2;
-    int ok = SSL_CTX_use_PrivateKey(ctx, k) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-    EVP_PKEY_free(k);
-    return ok ? 0 : 3;
-}
-
-/* 0: set; 1, 2, 3: OpenSSL refused the TLS 1.2 ciphers, the TLS 1.3 suites or the groups.
-   An empty string keeps OpenSSL's default. */
-int np_tls_ctx_algorithms(void *ctx, const char *ciphers, const char *suites, const char *groups) {
-    ERR_clear_error();
-    if (*ciphers && SSL_CTX_set_cipher_list(ctx, ciphers) != 1) return 1;
-    if (*suites && SSL_CTX_set_ciphersuites(ctx, suites) != 1) return 2;
-    if (*groups && SSL_CTX_set1_groups_list(ctx, groups) != 1) return 3;
-    return 0;
-}
-
-void np_tls_ctx_free(void *ctx) { SSL_CTX_free(ctx); }
-
-/* The reason of the last queued OpenSSL error ("" if none), and the queue cleared. */
-void np_tls_error(char *out, size_t len) {
-    unsigned long e = ERR_peek_last_error();
-    const char *why = e ? ERR_reason_error_string(e) : NULL;
-    snprintf(out, len, "%s", why ? why : "");
-    ERR_clear_error();
-}
-
-static int add_ext(X509 *x, int nid, const char *value) {
-    X509V3_CTX v3;
-    X509V3_set_ctx_nodb(&v3);
-    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-    int ok = ext != NULL && X509_add_ext(x, ext, -1) == 1;
-    X509_EXTENSION_free(ext);
-    return ok;
-}
-
-/* A P-256 key and a self-signed certificate for `cn` with subjectAltName `san`
-   ("DNS:host,IP:addr"), valid `days`, written as PEM. 0 or -1. */
-int np_tls_self_signed(const char *cert, const char *key, const char *cn, const char *san, int days) {
-    ERR_clear_error();
-    int ok = 0;
-    unsigned char serial[16];
-    EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    BIGNUM *bn = NULL;
-    BIO *out = NULL;
-    if (k == NULL || x == NULL || RAND_bytes(serial, sizeof serial) != 1) goto done;
-    serial[0] &= 0x7f;
-    bn = BN_bin2bn(serial, sizeof serial, NULL);
-    X509_NAME *name = X509_get_subject_name(x);
-    ok = bn != NULL && X509_set_version(x, 2) && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL
-        && X509_gmtime_adj(X509_getm_notBefore(x), 0) && X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400)
-        && X509_set_pubkey(x, k)
-        && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)
-        && X509_set_issuer_name(x, name)
-        && add_ext(x, NID_basic_constraints, "critical,CA:TRUE")
-        && add_ext(x, NID_subject_key_identifier, "hash")
-        && add_ext(x, NID_subject_alt_name, san)
-        && X509_sign(x, k, EVP_sha256()) > 0;
-    if (!ok) goto done;
-    out = BIO_new_file(key, "w");
-    ok = out != NULL && PEM_write_bio_PrivateKey(out, k, NULL, NULL, 0, NULL, NULL);
-    BIO_free(out);
-    if (!ok) goto done;
-    out = BIO_new_file(cert, "w");
-    ok = out != NULL && PEM_write_bio_X509(out, x);
-    BIO_free(out);
-done:
-    BN_free(bn);
-    X509_free(x);
-    EVP_PKEY_free(k);
-    return ok ? 0 : -1;
-}
-"""
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF + TLS_CDEF)
+
+
+def _tls_source() -> str:
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls.c")) as f:
+        return f.read()
 
 
 def _configure() -> None:
     cflags = _pkg_config("--cflags")
     libs = _pkg_config("--libs")
     ffibuilder.set_source(
-        "nperf.bindings._dpdk", SOURCE + TLS_SOURCE,
+        "nperf.bindings._dpdk", SOURCE + _tls_source(),
         extra_compile_args=[f for f in cflags] + ["-O2", "-Wno-deprecated-declarations"],
         extra_link_args=libs,
     )

@@ -1,6 +1,7 @@
 """nperf.tls: `nperf cert` writes a certificate OpenSSL's own tools accept, and every TLS
 mistake in a worker file is one error line naming the file and the key, checked by
 OpenSSL before anything starts."""
+import hashlib
 import json
 import os
 import subprocess
@@ -177,3 +178,158 @@ def test_server_role_with_valid_settings_says_https_does_not_run_yet(tmp_path):
     assert r.returncode == 2
     assert r.stderr.splitlines()[-1] == (f"error: {tmp_path}/s.json: $.http_config.use_https: the TLS settings "
                                          "are valid, but HTTPS does not run yet: use 0")
+
+
+# --------------------------------------------------- one connection, in memory
+
+
+def addr(cdata) -> int:
+    return int(tls.ffi.cast("uintptr_t", cdata))
+
+
+class Peer:
+    """One side of a TLS connection through the per-connection C calls, as a kernel makes them:
+    ciphertext in (`feed`) and out (`take`), plaintext in (`send`) and out (`plain`)."""
+
+    def __init__(self, ctx: tls.Context, server: bool, sni: str = "", session: int = 0):
+        self.sni = tls.ffi.new("char[]", sni.encode()) if sni else tls.ffi.NULL
+        self.ssl = tls.lib.np_tls_new(addr(ctx.ctx), int(server), addr(self.sni), session)
+        assert self.ssl != 0
+        self.buf = tls.ffi.new("char[]", 1 << 14)
+        self.plain = bytearray()
+        self.status = 0
+
+    def read(self) -> None:
+        while (n := tls.lib.np_tls_read(self.ssl, addr(self.buf), len(self.buf), 0)) > 0:
+            self.plain += tls.ffi.buffer(self.buf, n)
+        self.status = n
+
+    def feed(self, data: bytes) -> None:
+        assert tls.lib.np_tls_input(self.ssl, addr(tls.ffi.from_buffer(data)), len(data), 0) == len(data)
+        self.read()
+
+    def take(self) -> bytes:
+        pending = tls.lib.np_tls_pending(self.ssl, 0, 0, 0)
+        out = bytearray()
+        while (n := tls.lib.np_tls_output(self.ssl, addr(self.buf), len(self.buf), 0)) > 0:
+            out += tls.ffi.buffer(self.buf, n)
+        assert len(out) == pending and tls.lib.np_tls_pending(self.ssl, 0, 0, 0) == 0
+        return bytes(out)
+
+    def send(self, data: bytes) -> None:
+        assert tls.lib.np_tls_write(self.ssl, addr(tls.ffi.from_buffer(data)), len(data), 0) == len(data)
+
+    @property
+    def state(self) -> tuple[bool, bool, bool, int]:
+        """(handshake done, resumed, ALPN http/1.1, protocol version)"""
+        st = tls.lib.np_tls_state(self.ssl, 0, 0, 0)
+        return bool(st & 1), bool(st & 2), bool(st & 4), st >> 8
+
+    def free(self) -> None:
+        tls.lib.np_tls_free(self.ssl, 0, 0, 0)
+
+
+def shuttle(client: Peer, server: Peer) -> None:
+    """Carry ciphertext both ways until neither side has any to send."""
+    for _ in range(20):
+        c = client.take()
+        if c:
+            server.feed(c)
+        s = server.take()
+        if s:
+            client.feed(s)
+        if not c and not s:
+            return
+    raise AssertionError("the exchange did not settle")
+
+
+def contexts(pair, client_versions=("1.2", "1.3"), server_versions=("1.2", "1.3"), resumption="off"):
+    cert, key = pair
+    server = tls.Context(http(cert_path=cert, key_path=key, tls_versions=list(server_versions)), "server", "/s.json")
+    client = tls.Context(http(tls_versions=list(client_versions), session_resumption=resumption), "client", "/c.json")
+    return client, server
+
+
+def open_pair(client_ctx, server_ctx, session: int = 0) -> tuple[Peer, Peer]:
+    client, server = Peer(client_ctx, False, sni="nperf.test", session=session), Peer(server_ctx, True)
+    client.read()                       # the ClientHello
+    assert client.status == 0 and not client.state[0]
+    shuttle(client, server)
+    return client, server
+
+
+@pytest.mark.parametrize("version, wire", [("1.2", 0x0303), ("1.3", 0x0304)])
+def test_handshake_then_exact_bytes_both_ways(pair, version, wire):
+    client_ctx, server_ctx = contexts(pair, client_versions=[version])
+    client, server = open_pair(client_ctx, server_ctx)
+    assert client.state == server.state == (True, False, True, wire)
+    request = b"GET /hello HTTP/1.1\r\nHost: nperf.test\r\n\r\n"
+    client.send(request)
+    records = client.take()
+    assert request not in records and len(records) > len(request)
+    server.feed(records)
+    assert bytes(server.plain) == request and server.status == 0
+    body = hashlib.sha256(b"nperf").digest() * (1 << 15)          # 1 MiB, many records
+    server.send(body)
+    shuttle(client, server)
+    assert bytes(client.plain) == body and client.status == 0
+    for p in (client, server):
+        p.free()
+    for c in (client_ctx, server_ctx):
+        c.close()
+
+
+@pytest.mark.parametrize("mode, version", [("tickets", "1.3"), ("tickets", "1.2"), ("ids", "1.2")])
+def test_session_resumption(pair, mode, version):
+    client_ctx, server_ctx = contexts(pair, client_versions=[version], resumption=mode)
+    first, server = open_pair(client_ctx, server_ctx)
+    session = tls.lib.np_tls_session(first.ssl, 0, 0, 0)
+    assert session != 0
+    again, server2 = open_pair(client_ctx, server_ctx, session=session)
+    assert again.state[:2] == server2.state[:2] == (True, True)
+    fresh, server3 = open_pair(client_ctx, server_ctx)
+    assert fresh.state[:2] == (True, False)
+    tls.lib.np_tls_session_free(session, 0, 0, 0)
+    for p in (first, server, again, server2, fresh, server3):
+        p.free()
+
+
+def test_no_common_version_fails_both_sides(pair):
+    client_ctx, server_ctx = contexts(pair, client_versions=["1.2"], server_versions=["1.3"])
+    client, server = open_pair(client_ctx, server_ctx)
+    assert server.status == client.status == tls.lib.NP_TLS_FAILED
+    assert not client.state[0] and not server.state[0]
+
+
+def test_plain_http_to_a_tls_port_fails(pair):
+    """OpenSSL knows an HTTP request when it sees one and answers no alert to a peer that speaks no TLS."""
+    _, server_ctx = contexts(pair)
+    server = Peer(server_ctx, True)
+    server.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert server.status == tls.lib.NP_TLS_FAILED
+    assert server.take() == b""
+
+
+def test_a_malformed_client_hello_gets_an_alert(pair):
+    _, server_ctx = contexts(pair)
+    server = Peer(server_ctx, True)
+    server.feed(b"\x16\x03\x01\x00\x05" + b"\x01\x00\x00\x01\x00")    # a ClientHello of one byte
+    assert server.status == tls.lib.NP_TLS_FAILED
+    alert = server.take()
+    assert len(alert) == 7 and alert[:1] == b"\x15" and alert[5] == 2         # one fatal alert record
+
+
+def test_close_notify_reaches_the_peer(pair):
+    client_ctx, server_ctx = contexts(pair)
+    client, server = open_pair(client_ctx, server_ctx)
+    assert tls.lib.np_tls_close(client.ssl, 0, 0, 0) == 0
+    server.feed(client.take())
+    assert server.status == tls.lib.NP_TLS_CLOSED
+
+
+def test_writes_wait_for_the_handshake(pair):
+    client_ctx, _ = contexts(pair)
+    client = Peer(client_ctx, False)
+    assert tls.lib.np_tls_write(client.ssl, addr(tls.ffi.from_buffer(b"early")), 5, 0) == 0
+    client.read()
+    assert client.take()[:1] == b"\x16"                  # a handshake record: the ClientHello
