@@ -110,12 +110,13 @@ def _bench(args) -> int:
 
 def _cert(args) -> int:
     from nperf import tls
+    names = args.name or ["localhost"]
     try:
-        cert, key = tls.self_signed(args.dir, args.name or ["localhost"], args.days, args.force)
+        cert, key = tls.self_signed(args.dir, names, args.days, args.force)
     except tls.CertError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {cert} and {key} (self-signed, for {', '.join(args.name or ['localhost'])}, {args.days} days)")
+    print(f"wrote {cert} and {key} (self-signed, for {', '.join(names)}, {args.days} days)")
     return 0
 
 

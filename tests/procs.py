@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -17,6 +18,12 @@ from nperf.subproc import Proc, clean_prefix
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LEAKS: list[str] = []        # DPDK files that sessions' processes left behind
+
+
+def run_nperf(*args: str, timeout: float = 300, cwd: str | None = None) -> subprocess.CompletedProcess:
+    """One short `nperf` command run to its end, its output captured (for commands that start no role)."""
+    return subprocess.run([sys.executable, "-m", "nperf", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)
 
 
 def prefix_files(prefix: str) -> list[str]:

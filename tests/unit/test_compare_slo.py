@@ -1,12 +1,11 @@
 """`nperf compare` and `--slo` on crafted reports: exact headline figures, verdicts, exit statuses."""
 import json
-import subprocess
-import sys
 
 import pytest
 
 from nperf import headline, slo
 from tests import crafted
+from tests.procs import run_nperf
 
 A_C1 = [0, 100, 1000, 1000, 1000, 100, 0]
 A_C2 = [0, 100, 2000, 2000, 2000, 100, 0]
@@ -24,8 +23,6 @@ def run_b():
                        crafted.client("c2", A_C2, [60] * 90 + [125] * 10, failed=4, connect_refused=1))
 
 
-def nperf(*args):
-    return subprocess.run([sys.executable, "-m", "nperf", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
@@ -42,7 +39,7 @@ def test_headline_figures_add_clients_and_merge_their_histograms():
 
 
 def test_compare_prints_a_verdict_per_figure(files):
-    r = nperf("compare", *files)
+    r = run_nperf("compare", *files)
     assert r.returncode == 0, r.stderr
     rows = {line[:17].strip(): line.split()[-1] for line in r.stdout.splitlines()[1:]}
     assert rows == {"sustain CPS": "better", "sustain RPS": "better", "latency p50": "same", "latency p90": "worse",
@@ -52,17 +49,17 @@ def test_compare_prints_a_verdict_per_figure(files):
 
 
 def test_tolerance_decides_same(files):
-    r = nperf("compare", *files, "--tolerance", "10")
+    r = run_nperf("compare", *files, "--tolerance", "10")
     assert r.returncode == 0
     verdict = {line[:17].strip(): line.split()[-1] for line in r.stdout.splitlines()[1:]}
     assert verdict["sustain CPS"] == "same" and verdict["latency p99"] == "worse"
 
 
 def test_slo_on_compare_judges_b_and_sets_the_exit_status(files):
-    ok = nperf("compare", *files, "--slo", "cps>3100", "--slo", "fail_rate<0.1%", "--slo", "p99<=125us")
+    ok = run_nperf("compare", *files, "--slo", "cps>3100", "--slo", "fail_rate<0.1%", "--slo", "p99<=125us")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "slo ok     cps>3100: cps is 3,200 conn/s" in ok.stdout
-    bad = nperf("compare", *files, "--slo", "p99<0.1ms", "--slo", "fail_rate<0.01%", "--slo", "drops<=10")
+    bad = run_nperf("compare", *files, "--slo", "p99<0.1ms", "--slo", "fail_rate<0.01%", "--slo", "drops<=10")
     assert bad.returncode == 1
     assert "slo FAILED p99<0.1ms: p99 is 0.125 ms" in bad.stdout
     assert "slo FAILED fail_rate<0.01%: fail_rate is 0.05 %" in bad.stdout
@@ -86,7 +83,7 @@ def test_slo_parse(rule, figure, op, limit):
 ])
 def test_bad_slo_is_an_error_line_and_status_2(files, rule, why):
     for argv in (["compare", *files, "--slo", rule], ["run", "/nonexistent", "--slo", rule]):
-        r = nperf(*argv)
+        r = run_nperf(*argv)
         assert r.returncode == 2 and why in r.stderr and "error:" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -99,5 +96,5 @@ def test_unreadable_reports_are_refused(tmp_path, files):
     old.write_text(json.dumps({"ok": True, "roles": []}))
     for path, why in ((bad, "not JSON"), (newer, "schema_version 2; this nperf reads 1"),
                       (old, "no schema_version"), (tmp_path / "missing.json", "No such file")):
-        r = nperf("compare", files[0], str(path))
+        r = run_nperf("compare", files[0], str(path))
         assert r.returncode == 2 and f"error: {path}: " in r.stderr and why in r.stderr, r.stderr

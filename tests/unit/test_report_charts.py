@@ -2,13 +2,12 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import matplotlib.image
 
 from nperf import runner
 from tests import crafted
+from tests.procs import run_nperf
 from tests.unit.test_compare_slo import A_C1, A_C2
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -20,13 +19,11 @@ def make(tmp_path):
     return result, crafted.write(result, str(tmp_path / "run.json"))
 
 
-def nperf(*args):
-    return subprocess.run([sys.executable, "-m", "nperf", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_report_prints_the_summary_again(tmp_path):
     result, path = make(tmp_path)
-    r = nperf("report", path)
+    r = run_nperf("report", path)
     assert r.returncode == 0, r.stderr
     assert r.stdout == runner.summary(result) + "\n"
     assert "client c1  0       3,200 conns" in r.stdout and "result: ok" in r.stdout
@@ -35,7 +32,7 @@ def test_report_prints_the_summary_again(tmp_path):
 def test_html_is_one_offline_file_with_the_series_and_the_configuration(tmp_path):
     _, path = make(tmp_path)
     out = tmp_path / "run.html"
-    r = nperf("report", path, "--html", str(out))
+    r = run_nperf("report", path, "--html", str(out))
     assert r.returncode == 0, r.stderr
     page = out.read_text()
     assert "<script src" not in page.lower() and "<link" not in page.lower() and "<iframe" not in page.lower()
@@ -54,7 +51,7 @@ def test_html_is_one_offline_file_with_the_series_and_the_configuration(tmp_path
 
 def test_png_writes_each_chart(tmp_path):
     _, path = make(tmp_path)
-    r = nperf("report", path, "--png", str(tmp_path / "png"))
+    r = run_nperf("report", path, "--png", str(tmp_path / "png"))
     assert r.returncode == 0, r.stderr
     names = sorted(os.listdir(tmp_path / "png"))
     assert names == sorted(f"{c}.png" for c in ("rates", "concurrency", "throughput", "latency", "distribution",
@@ -69,5 +66,5 @@ def test_report_refuses_a_role_report_file(tmp_path):
     _, path = make(tmp_path)
     role_report = tmp_path / "client.json"
     role_report.write_text(json.dumps(json.load(open(path))["roles"][2]["report"]))
-    r = nperf("report", str(role_report))
+    r = run_nperf("report", str(role_report))
     assert r.returncode == 2 and "not an nperf run report (no schema_version" in r.stderr

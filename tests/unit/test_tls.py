@@ -5,21 +5,16 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from nperf import tls
 from nperf.config import ConfigError, HttpConfig, load_worker
+from tests.procs import run_nperf
 
 HERE = Path(__file__).resolve().parent.parent      # tests/
 SEED_SERVER = HERE / "seed_configs" / "memif" / "test4" / "s.json"
-
-
-def nperf(*argv, cwd="/"):
-    return subprocess.run([sys.executable, "-m", "nperf", *argv], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
 
 
 def openssl(*argv) -> str:
@@ -39,7 +34,7 @@ def other_pair(tmp_path_factory) -> tuple[str, str]:
 
 def test_cert_command_writes_a_pair_openssl_accepts(tmp_path):
     out = tmp_path / "certs"
-    r = nperf("cert", str(out), "--name", "10.1.0.1", "--name", "nperf.test", "--days", "30")
+    r = run_nperf("cert", str(out), "--name", "10.1.0.1", "--name", "nperf.test", "--days", "30")
     assert r.returncode == 0, r.stderr
     cert, key = out / "server.crt", out / "server.key"
     assert r.stdout == f"wrote {cert} and {key} (self-signed, for 10.1.0.1, nperf.test, 30 days)\n"
@@ -56,13 +51,13 @@ def test_cert_command_writes_a_pair_openssl_accepts(tmp_path):
 
 
 def test_cert_command_keeps_existing_files(tmp_path):
-    assert nperf("cert", str(tmp_path)).returncode == 0
+    assert run_nperf("cert", str(tmp_path)).returncode == 0
     before = (tmp_path / "server.key").read_bytes()
-    r = nperf("cert", str(tmp_path))
+    r = run_nperf("cert", str(tmp_path))
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr == f"error: {tmp_path / 'server.crt'} exists (--force replaces it)\n"
     assert (tmp_path / "server.key").read_bytes() == before
-    assert nperf("cert", str(tmp_path), "--force").returncode == 0
+    assert run_nperf("cert", str(tmp_path), "--force").returncode == 0
     assert (tmp_path / "server.key").read_bytes() != before
 
 
@@ -165,7 +160,7 @@ def test_config_keys_and_their_types(tmp_path):
 
 def test_server_role_names_the_bad_file_and_stops(tmp_path):
     """The seed's server with use_https 1 and its cert_path "./server.crt" missing: one line, exit 2."""
-    r = nperf("server", seed_server(tmp_path))
+    r = run_nperf("server", seed_server(tmp_path))
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr.splitlines()[-1] == (f"error: {tmp_path}/s.json: $.http_config.cert_path: cannot read "
                                          f"{tmp_path}/server.crt: No such file or directory")
@@ -173,8 +168,8 @@ def test_server_role_names_the_bad_file_and_stops(tmp_path):
 
 
 def test_server_role_with_valid_settings_says_https_does_not_run_yet(tmp_path):
-    assert nperf("cert", str(tmp_path)).returncode == 0
-    r = nperf("server", seed_server(tmp_path))
+    assert run_nperf("cert", str(tmp_path)).returncode == 0
+    r = run_nperf("server", seed_server(tmp_path))
     assert r.returncode == 2
     assert r.stderr.splitlines()[-1] == (f"error: {tmp_path}/s.json: $.http_config.use_https: the TLS settings "
                                          "are valid, but HTTPS does not run yet: use 0")
