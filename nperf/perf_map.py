@@ -88,15 +88,23 @@ def entries() -> list[tuple[int, int, str]]:
     return out
 
 
+def _mappings() -> list[tuple[int, int]]:
+    """This process's mapped address ranges (/proc/self/maps)."""
+    with open("/proc/self/maps") as f:
+        return [tuple(int(x, 16) for x in line.split()[0].split("-")) for line in f]
+
+
 def dump_code(directory: str) -> int:
     """Write each JIT function's machine code to DIR/<start-hex>.bin (for an annotated profile:
     benchmarks/annotate.py disassembles them and places perf samples on instructions)."""
     import ctypes
     os.makedirs(directory, exist_ok=True)
     entries_ = entries()
+    maps = _mappings()
     for addr, size, name in entries_:
-        with open(os.path.join(directory, f"{addr:x}.bin"), "wb") as f:
-            f.write(ctypes.string_at(addr, size))
+        end = next((hi for lo, hi in maps if lo <= addr < hi), addr)    # two functions' code may lie in
+        with open(os.path.join(directory, f"{addr:x}.bin"), "wb") as f:    # different mappings: read none
+            f.write(ctypes.string_at(addr, min(size, end - addr)))       # past the one this function is in
     with open(os.path.join(directory, "map"), "w") as f:
         for addr, size, name in entries_:
             f.write(f"{addr:x} {size:x} {name}\n")

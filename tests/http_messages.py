@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from nperf.config import load_worker
 from nperf.kernels import http_client as hc
 from nperf.kernels import http_server as hs
+from nperf.kernels.tcp_table import APP_WORDS
 from nperf.roles.http_tables import build_request_table, build_response_table
 
 HERE = Path(__file__).resolve().parent            # tests/
@@ -57,11 +58,16 @@ def request(index, close, ip=IP, port=8000) -> bytes:
 
 
 class Server:
-    """One server connection: feeds chunks like a caller would, checking every return value."""
+    """One server connection: feeds chunks like a caller would, checking every return value.
 
-    def __init__(self, table=TABLE, maxev=8):
+    With a `memo` (kernels.head_memo) it parses as the stack does, through
+    server_parse_memo, on a row as wide as a connection's (APP_WORDS).
+    """
+
+    def __init__(self, table=TABLE, maxev=8, memo=None):
         self.table = table
-        self.state = np.zeros(hs.HS_WORDS, np.int64)
+        self.memo = memo
+        self.state = np.zeros(hs.HS_WORDS if memo is None else APP_WORDS, np.int64)
         self.counters = np.zeros(hs.N_COUNTERS, np.int64)
         self.events_array = np.zeros((maxev, len(hs.EVENT_WORDS)), np.int64)
         self.events: list[tuple[int, int]] = []
@@ -71,8 +77,12 @@ class Server:
         for chunk in chunks:
             data, pos = arr(chunk), 0
             while True:
-                end, nev = hs.server_parse(self.state, data, pos, len(data), self.table,
-                                           self.events_array, self.counters)
+                if self.memo is None:
+                    end, nev = hs.server_parse(self.state, data, pos, len(data), self.table,
+                                               self.events_array, self.counters)
+                else:
+                    end, nev = hs.server_parse_memo(self.memo, self.state, data, pos, len(data), self.table,
+                                                    self.events_array, self.counters)
                 assert pos <= end <= len(data) and 0 <= nev <= maxev
                 self.events += [tuple(map(int, e)) for e in self.events_array[:nev]]
                 if end == len(data):
@@ -87,10 +97,15 @@ class Server:
 
 
 class Client:
-    """One client connection; records (event, status, body bytes, close requested) per event."""
+    """One client connection; records (event, status, body bytes, close requested) per event.
 
-    def __init__(self):
-        self.state = np.zeros(hc.HC_WORDS, np.int64)
+    `head`: the requests were HEAD (no body follows). With a `memo`, as Server.
+    """
+
+    def __init__(self, memo=None, head=False):
+        self.memo = memo
+        self.head = head
+        self.state = np.zeros(hc.HC_WORDS if memo is None else APP_WORDS, np.int64)
         self.counters = np.zeros(hc.N_COUNTERS, np.int64)
         self.events: list[tuple[int, int, int, bool]] = []
 
@@ -98,7 +113,11 @@ class Client:
         for chunk in chunks:
             data, pos = arr(chunk), 0
             while pos < len(data):
-                end, ev = hc.client_parse(self.state, data, pos, len(data), self.counters, False)
+                if self.memo is None:
+                    end, ev = hc.client_parse(self.state, data, pos, len(data), self.counters, self.head)
+                else:
+                    end, ev = hc.client_parse_memo(self.memo, self.state, data, pos, len(data), self.counters,
+                                                   self.head)
                 assert pos < end <= len(data) and ev in (0, 1, 2, 3)
                 assert ev != 0 or end == len(data)
                 if ev:

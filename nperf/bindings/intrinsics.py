@@ -52,11 +52,11 @@ def _make_view(nbt, size):
     return view
 
 
-# view_u8(addr, n) / view_u16(addr, n): an array of n items at integer address
+# view_u8(addr, n) / view_u32(addr, n): an array of n items at integer address
 # `addr` (no copy, no owner). Unlike `numba.carray` these work in kernels
 # compiled without reference counting (see `nperf.kernels.jit`).
 view_u8 = _make_view(types.uint8, 1)
-view_u16 = _make_view(types.uint16, 2)
+view_u32 = _make_view(types.uint32, 4)
 
 
 @intrinsic
@@ -115,7 +115,7 @@ store_u16 = _make_store(types.uint16)
 store_u32 = _make_store(types.uint32)
 store_u64 = _make_store(types.uint64)
 
-__all__ = ["call_c", "view_u8", "view_u16", "array_addr", "load_u16", "load_u32", "load_u64", "prefetch", "rdtsc",
+__all__ = ["call_c", "view_u8", "view_u32", "array_addr", "load_u16", "load_u32", "load_u64", "prefetch", "rdtsc",
            "store_u16", "store_u32", "store_u64"]
 
 

@@ -19,5 +19,7 @@ there. A prefix has one meaning across the kernels:
     AR_  ARP cache row words (A_: their states)   IO_  a worker's I/O words
     Q_   queue words (io)                         PS_  poll-state words (poll, lb_loop)
     WC_  the lb's per-worker counters             M_   capture metadata words
-    OFF_ rte_mbuf field offsets                   and in net: one prefix per header
+    OFF_ rte_mbuf field offsets                   HOST_ Host cache row words (http_client)
+    MK_  head memo key words (head_memo)          MR_  head memo result words
+    MV_  head memo variable words                 and in net: one prefix per header
 """

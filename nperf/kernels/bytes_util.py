@@ -380,7 +380,7 @@ def copy_bytes(dst, dst_off, src, src_off, n):
         dst[d + j] = src[s + j]
 
 
-@kernel
+@inline
 def window_size(total, offset, out, out_pos, n):
     """How many of the n bytes from message offset fit, given the message and out sizes (0 if args are invalid)."""
     if offset < 0 or offset > total or out_pos < 0 or out_pos > out.shape[0] or n < 0:
@@ -388,7 +388,7 @@ def window_size(total, offset, out, out_pos, n):
     return min(n, total - offset, out.shape[0] - out_pos)
 
 
-@kernel
+@inline
 def copy_span(src, src_off, length, base, offset, out, out_pos, n):
     """Copy the part of a message span into a window.
 

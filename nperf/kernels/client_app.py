@@ -308,7 +308,8 @@ def client_input(s, c, b, start, n, now):
     t[c, T_APP_DONE] |= CF_ANSWERED
     while i < end:
         head = (t[c, T_APP_DONE] & CF_HEAD) != 0
-        i, ev = hc.client_parse(t[c, T_APP:T_APP + APP_WORDS], b, i, end, http_client_counters(s), head)
+        i, ev = hc.client_parse_memo(s.app.memo, t[c, T_APP:T_APP + APP_WORDS], b, i, end,
+                                     http_client_counters(s), head)
         if ev == hc.EV_NONE:
             break
         if not t[c, T_APP_DONE] & CF_REQ_OUT:

@@ -56,18 +56,31 @@ def put_eth(s, b, dst_mac, ethertype):
     net.put16(b, net.ETH_TYPE, ethertype)
 
 
+IP_TTL = 64
+
+
 @step
 def put_ipv4(s, b, src, dst, proto, payload_len):
-    """IPv4 header at offset 14, with its checksum."""
+    """IPv4 header at offset 14, with its checksum.
+
+    The checksum is summed from the field values, not read back from the
+    frame: loading words just written a byte or two at a time stalls on
+    store forwarding (perf: the read-back loops were the hottest spots of
+    a connection's path).
+    """
     o = net.ETH_LEN
+    total = net.IP_LEN + payload_len
+    s.var[V_IP_ID] = (s.var[V_IP_ID] + 1) & 0xFFFF
+    ip_id = s.var[V_IP_ID]
     b[o + net.IP_VER_IHL] = 0x40 | net.IP_LEN // 4
     b[o + net.IP_TOS] = 0
-    net.put16(b, o + net.IP_TOTAL_LEN, net.IP_LEN + payload_len)
-    s.var[V_IP_ID] = (s.var[V_IP_ID] + 1) & 0xFFFF
-    net.put16(b, o + net.IP_ID, s.var[V_IP_ID])
+    net.put16(b, o + net.IP_TOTAL_LEN, total)
+    net.put16(b, o + net.IP_ID, ip_id)
     net.put16(b, o + net.IP_FRAG, net.IP_DF)
-    b[o + net.IP_TTL] = 64
+    b[o + net.IP_TTL] = IP_TTL
     b[o + net.IP_PROTO] = proto
     net.put32(b, o + net.IP_SRC, src)
     net.put32(b, o + net.IP_DST, dst)
-    net.set_ipv4_checksum(b, o)
+    words = ((0x40 | net.IP_LEN // 4) << 8) + total + ip_id + net.IP_DF + ((IP_TTL << 8) | proto) \
+        + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
+    net.put16(b, o + net.IP_CHECKSUM, net.fold(words))

@@ -24,6 +24,7 @@ from nperf.kernels.bytes_util import (
     W_COUNT, W_FLAGS, W_KA_TIMEOUT, W_NUM, W_SIZE, W_STAGE, begin_message, copy_span, has_class, header_run,
     hex_value, version_byte, window_size,
 )
+from nperf.kernels import head_memo
 from nperf.kernels.jit import inline, kernel
 
 # --------------------------------------------------------------- state row
@@ -81,8 +82,9 @@ N_COUNTERS = len(COUNTER_NAMES)
 
 # --------------------------------------------------------------- table
 
-# RequestTable.arrays() = (meta int64[N, REQ_COLS], blob uint8[:]); request i is
-# prefix + host + suffix, the suffix in a keep-alive (+0) and close (+1) variant.
+# RequestTable.arrays() = (meta int64[N, REQ_COLS], blob uint8[:], hosts int64[HOST_SLOTS, 2],
+# host_text uint8[HOST_SLOTS, HOST_BYTES]); request i is prefix + host + suffix, the suffix in a
+# keep-alive (+0) and close (+1) variant. hosts/host_text cache rendered Host values (_host_slot).
 REQUEST_COLUMNS = (
     "pre_off",          # the prefix (the request line and "Host: "): its offset in blob
     "pre_len",          #   and length
@@ -94,6 +96,9 @@ REQUEST_COLUMNS = (
 )
 REQ_PRE_OFF, REQ_PRE_LEN, REQ_SUF_OFF, _, REQ_SUF_LEN, _, REQ_HEAD = range(len(REQUEST_COLUMNS))
 REQ_COLS = len(REQUEST_COLUMNS)
+HOST_SLOTS = 256                # rendered Host values kept, direct-mapped by destination
+HOST_BYTES = 24                 # room for "255.255.255.255:65535" (21)
+HOST_KEY, HOST_LEN = 0, 1       # words of a hosts row: (ip << 16 | port) + 1 (0: empty), the text's length
 
 
 # --------------------------------------------------------------- requests
@@ -126,32 +131,50 @@ def host_length(ip, port):
 
 
 @kernel
-def _write_host(ip, port, base, offset, out, out_pos, n):
-    """Render the Host value at message position base, writing only what falls in the window."""
-    pos = base
+def _render_host(ip, port, out):
+    """Write the Host value ``a.b.c.d:port`` into out[0:] (host_length(ip, port) bytes)."""
+    pos = 0
     for f in range(5):
         v = _host_field(ip, port, f)
         scale = np.int64(1)
         for _ in range(_ndigits(v) - 1):
             scale *= 10
         while scale > 0:
-            if offset <= pos < offset + n:
-                out[out_pos + pos - offset] = 48 + (v // scale) % 10
+            out[pos] = 48 + (v // scale) % 10
             pos += 1
             scale //= 10
         if f < 4:
-            if offset <= pos < offset + n:
-                out[out_pos + pos - offset] = 46 if f < 3 else 58  # '.' or ':'
+            out[pos] = 46 if f < 3 else 58  # '.' or ':'
             pos += 1
 
 
-@kernel
+@inline
+def _host_slot(table, ip, port):
+    """The slot of ip:port's Host value, rendered into it on first use.
+
+    Rendering the decimal text digit by digit for every request segment was
+    about 6 % of a keep-alive pair's time (`nperf bench tcp`); a client's
+    destinations are few, so a direct-mapped cache keeps their text.
+    """
+    hosts = table[2]
+    key = ((ip << 16) | port) + 1
+    k = ((ip & 0xFFFF) * 31 + port) & (hosts.shape[0] - 1)
+    if hosts[k, HOST_KEY] != key:
+        n = host_length(ip, port)
+        _render_host(ip, port, table[3][k])
+        hosts[k, HOST_KEY] = key
+        hosts[k, HOST_LEN] = n
+    return k
+
+
+@inline
 def request_length(table, index, close, ip, port):
     """Bytes of request `index` to ip:port; close selects the variant with ``Connection: close``."""
     meta = table[0]
     if index < 0 or index >= meta.shape[0]:
         return np.int64(0)
-    return meta[index, REQ_PRE_LEN] + host_length(ip, port) + meta[index, REQ_SUF_LEN + (close != 0)]
+    return meta[index, REQ_PRE_LEN] + table[2][_host_slot(table, ip, port), HOST_LEN] \
+        + meta[index, REQ_SUF_LEN + (close != 0)]
 
 
 @inline
@@ -159,7 +182,7 @@ def request_is_head(table, index):
     return table[0][index, REQ_HEAD] != 0
 
 
-@kernel
+@inline
 def request_copy(table, index, close, ip, port, offset, out, out_pos, n):
     """Write request bytes [offset, offset+n) into out[out_pos:]; returns how many were written."""
     meta, blob = table[0], table[1]
@@ -168,10 +191,11 @@ def request_copy(table, index, close, ip, port, offset, out, out_pos, n):
         return n
     pre = meta[index, REQ_PRE_LEN]
     c = close != 0
+    k = _host_slot(table, ip, port)
+    host = table[2][k, HOST_LEN]
     copy_span(blob, meta[index, REQ_PRE_OFF], pre, 0, offset, out, out_pos, n)
-    _write_host(ip, port, pre, offset, out, out_pos, n)
-    copy_span(blob, meta[index, REQ_SUF_OFF + c], meta[index, REQ_SUF_LEN + c], pre + host_length(ip, port),
-              offset, out, out_pos, n)
+    copy_span(table[3][k], 0, host, pre, offset, out, out_pos, n)
+    copy_span(blob, meta[index, REQ_SUF_OFF + c], meta[index, REQ_SUF_LEN + c], pre + host, offset, out, out_pos, n)
     return n
 
 
@@ -227,6 +251,40 @@ def client_parse(state, data, start, end, counters, head):
         i, ev = _client_step(state, data, i, end, counters, head)
     counters[CNT_BYTES] += i - start
     return i, ev
+
+
+@inline
+def client_parse_memo(memo, state, data, start, end, counters, head):
+    """`client_parse`, replaying the parse of a response head seen before (nperf.kernels.head_memo).
+
+    Only a head that starts at a response boundary (the row idle) is looked
+    up or recorded; the body after it is parsed (skipped by count) as usual.
+    """
+    end = max(0, min(end, data.shape[0]))
+    start = max(0, min(start, end))
+    if state[W_STAGE] != RS_IDLE or start == end or state.shape[0] < head_memo.APP_WORDS:
+        return client_parse(state, data, start, end, counters, head)
+    begin_message(state, RS_VERSION, HC_WORDS)      # the parser's first step here (_client_step), taken first
+    # so that every response meets the same row, whatever the last one left in it
+    extra = np.int64(1 if head else 0)
+    e = head_memo.find(memo, state, extra, data, start, end)
+    if e >= 0:
+        consumed, ev = head_memo.replay(memo, e, state, counters)
+        i = start + consumed
+    else:
+        h = head_memo.head_end(data, start, end)
+        if h < 0 or h - start > head_memo.MEMO_BYTES:
+            return client_parse(state, data, start, end, counters, head)
+        head_memo.before(memo, state, counters)
+        i, ev = client_parse(state, data, start, h, counters, head)
+        head_memo.record(memo, extra, data, start, end, h - start, i - start, ev, state, counters)
+    if ev != EV_NONE or i == end:
+        return i, ev
+    if state[W_STAGE] == RS_BODY:       # what client_parse does here, in one step: take the body, or all
+        k, ev = _take_body(state, i, end, counters)     # there is of it (perf: the call into the whole
+        counters[CNT_BYTES] += k - i                    # parser cost a fifth of a replayed response)
+        return k, ev
+    return client_parse(state, data, i, end, counters, head)
 
 
 @kernel

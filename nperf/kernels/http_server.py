@@ -36,6 +36,7 @@ from nperf.kernels.bytes_util import (
     W_COUNT, W_FLAGS, W_HASH, W_NUM, W_SIZE, W_STAGE, begin_message, copy_bytes, copy_span, fnv64, fnv_step,
     has_class, header_run, version_byte, window_size,
 )
+from nperf.kernels import head_memo
 from nperf.kernels.jit import inline, kernel
 
 # --------------------------------------------------------------- state row
@@ -148,6 +149,44 @@ def server_parse(state, data, start, end, table, events, counters):
             nev += 1
     counters[CNT_BYTES] += i - start
     return i, nev
+
+
+@inline
+def server_parse_memo(memo, state, data, start, end, table, events, counters):
+    """`server_parse`, replaying the parse of a request head seen before (nperf.kernels.head_memo).
+
+    Only a head that starts at a request boundary (the row idle, the first
+    byte not a blank line's) is looked up or recorded; a replay needs more event room than the head produced, so
+    that the full parse could not have stopped inside it either.
+    """
+    end = max(0, min(end, data.shape[0]))
+    start = max(0, min(start, end))
+    if state[W_STAGE] != RQ_IDLE or start == end or data[start] == CR or data[start] == LF \
+            or state.shape[0] < head_memo.APP_WORDS:
+        return server_parse(state, data, start, end, table, events, counters)
+    begin_message(state, RQ_METHOD, HS_WORDS)       # the parser's first step here (_skip_blank_lines), taken
+    # first so that every request meets the same row, whatever the last one left in it
+    room = events.shape[0] if events.shape[1] >= head_memo.EVENT_WIDTH else 0
+    e = head_memo.find(memo, state, 0, data, start, end)
+    if e >= 0 and memo.results[e, head_memo.MR_OUTCOME] < room:
+        consumed, nev = head_memo.replay(memo, e, state, counters)
+        head_memo.replay_events(memo, e, events)
+        i = start + consumed
+    else:
+        h = head_memo.head_end(data, start, end)
+        if h < 0 or h - start > head_memo.MEMO_BYTES:
+            return server_parse(state, data, start, end, table, events, counters)
+        head_memo.before(memo, state, counters)
+        i, nev = server_parse(state, data, start, h, table, events, counters)
+        if i < h:                    # the events ran out inside the head: as the full parse would stop
+            return i, nev
+        e = head_memo.record(memo, 0, data, start, end, h - start, h - start, nev, state, counters)
+        if e >= 0:
+            head_memo.record_events(memo, e, events, nev)
+    if i == end:
+        return i, nev
+    i, more = server_parse(state, data, i, end, table, events[nev:], counters)
+    return i, nev + more
 
 
 @kernel
@@ -340,7 +379,7 @@ def _emit(state, events, nev, resp, flags, counters, npaths):
 # --------------------------------------------------------------- responses
 
 
-@kernel
+@inline
 def response_header_length(table, index, flags):
     """Bytes of the status line and header fields of a response, in its close or keep-alive variant."""
     meta = table[0]
@@ -349,7 +388,7 @@ def response_header_length(table, index, flags):
     return meta[index, RESP_HDR_LEN + (flags & FLAG_CLOSE)]
 
 
-@kernel
+@inline
 def response_length(table, index, flags):
     """Total bytes of a response as sent for these FLAG_* (HEAD: the header only)."""
     n = response_header_length(table, index, flags)
@@ -358,7 +397,7 @@ def response_length(table, index, flags):
     return n
 
 
-@kernel
+@inline
 def response_copy(table, index, flags, offset, out, out_pos, n):
     """Write response bytes [offset, offset+n) into out[out_pos:]; returns how many were written.
 
@@ -379,7 +418,7 @@ def response_copy(table, index, flags, offset, out, out_pos, n):
     return n
 
 
-@kernel
+@inline
 def _copy_body(blob, src, period, body_pos, out, out_pos, n):
     """Copy n body bytes from body_pos: slices of up to `period` bytes of the doubled pattern."""
     while n > 0:

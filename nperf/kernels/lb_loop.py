@@ -108,7 +108,7 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
             budget_cycles, idle_cycles, max_sleep_ns):
     """Forward for about `budget_cycles` TSC cycles, then return to Python."""
     rx, buckets, bucket_len, drops, pending, pending_len, state, cap = scratch
-    start = io.tsc(fns)
+    start = io.tsc()
     tsc = start
     while True:
         n = io.port_rx_burst(fns, port, 0, rx, BURST)
@@ -127,8 +127,8 @@ def lb_poll(fns, port, rx_rings, tx_rings, table, scratch, counters, wcounters,
             sent, npend = _to_port(fns, port, pending, pending_len, npend, counters)
         state[PS_PENDING] = npend
         did = n > 0 or sent > 0
-        idle_backoff(fns, state, did, io.tsc(fns), idle_cycles, max_sleep_ns)
-        now = io.tsc(fns)
+        idle_backoff(fns, state, did, io.tsc(), idle_cycles, max_sleep_ns)
+        now = io.tsc()
         account(state, did, now - tsc)
         tsc = now
         if now - start > budget_cycles:

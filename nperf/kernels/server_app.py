@@ -24,8 +24,8 @@ def server_input(s, c, b, start, n, now):
         return 0
     table = s.app.responses
     events = s.app.events
-    end, nev = hs.server_parse(t[c, T_APP:T_APP + APP_WORDS], b, start, start + n, table, events[:room],
-                               http_server_counters(s))
+    end, nev = hs.server_parse_memo(s.app.memo, t[c, T_APP:T_APP + APP_WORDS], b, start, start + n, table,
+                                    events[:room], http_server_counters(s))
     for e in range(nev):
         kind = events[e, hs.E_RESPONSE]
         flags = events[e, hs.E_FLAGS]

@@ -24,7 +24,7 @@ Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
     "stash", "txq", "work", "arp", "fired", "app", "tw", "pairs",
 ))
-App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload"))
+App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload", "memo"))
 
 SERVER = 0
 CLIENT = 1

@@ -135,14 +135,20 @@ def emit(s, c, seq, n, flags, now):
     frame_out.put_eth(s, b, t[c, T_PEER_MAC], net.ETH_IPV4)
     frame_out.put_ipv4(s, b, t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, hl + n)
     o = net.ETH_LEN + net.IP_LEN
+    wire_seq = (t[c, T_ISS] + seq) & M32
+    wire_ack = (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32 if flags & net.ACK else 0
+    win = _window_field(s, c, flags & net.SYN)
     net.put16(b, o + net.TCP_SPORT, t[c, T_LPORT])
     net.put16(b, o + net.TCP_DPORT, t[c, T_RPORT])
-    net.put32(b, o + net.TCP_SEQ, (t[c, T_ISS] + seq) & M32)
-    net.put32(b, o + net.TCP_ACK, (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32 if flags & net.ACK else 0)
+    net.put32(b, o + net.TCP_SEQ, wire_seq)
+    net.put32(b, o + net.TCP_ACK, wire_ack)
     b[o + net.TCP_DATA_OFF] = (hl // 4) << 4
     b[o + net.TCP_FLAGS] = flags
-    net.put16(b, o + net.TCP_WINDOW, _window_field(s, c, flags & net.SYN))
+    net.put16(b, o + net.TCP_WINDOW, win)
     net.put32(b, o + net.TCP_CHECKSUM, 0)          # and the urgent pointer
+    seg = hl + n
+    csum = net.tcp_header_sum(t[c, T_LPORT], t[c, T_RPORT], wire_seq, wire_ack, hl, flags, win) \
+        + net.pseudo_sum(t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, seg)
     if flags & net.SYN:                            # SYN_OPTIONS: MSS, NOP, window scale
         p = o + net.TCP_OPTIONS
         b[p] = net.OPT_MSS
@@ -152,11 +158,12 @@ def emit(s, c, seq, n, flags, now):
         b[p + 5] = net.OPT_WSCALE
         b[p + 6] = 3
         b[p + 7] = t[c, T_RCV_WSCALE]
+        csum += (net.OPT_MSS << 8 | 4) + s.params[P_MSS] + (net.OPT_NOP << 8 | net.OPT_WSCALE) \
+            + (3 << 8 | t[c, T_RCV_WSCALE])
     if n > 0:
         app.app_copy(s, c, seq - 1, b, o + hl, n)
-    seg = hl + n
-    net.put16(b, o + net.TCP_CHECKSUM,
-              net.fold(net.sum16(b, o, seg, net.pseudo_sum(t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, seg))))
+        csum = net.sum16(b, o + hl, n, csum)      # hl is even: the payload's words line up
+    net.put16(b, o + net.TCP_CHECKSUM, net.fold(csum))
     frame_out.send(s, m, o + seg)
     s.counters[C_TCP_SEGS_OUT] += 1
     s.counters[C_TCP_BYTES_OUT] += n
@@ -188,8 +195,8 @@ def reply(s, b, src, dst, sport, dport, seq, ack, flags, win):
     out[o + net.TCP_FLAGS] = flags
     net.put16(out, o + net.TCP_WINDOW, win)
     net.put32(out, o + net.TCP_CHECKSUM, 0)
-    pseudo = net.pseudo_sum(dst, src, net.PROTO_TCP, net.TCP_LEN)
-    net.put16(out, o + 16, net.fold(net.sum16(out, o, net.TCP_LEN, pseudo)))
+    net.put16(out, o + net.TCP_CHECKSUM, net.fold(net.tcp_header_sum(dport, sport, seq, ack, net.TCP_LEN, flags, win)
+                                                  + net.pseudo_sum(dst, src, net.PROTO_TCP, net.TCP_LEN)))
     frame_out.send(s, m, o + net.TCP_LEN)
     return True
 
@@ -271,7 +278,7 @@ def _syn_options(s, c, b, o, doff):
         t[c, T_RCV_WSCALE] = s.params[P_RCV_WSCALE]
 
 
-@kernel
+@step
 def tcp_connect(s, lip, lport, rip, rport, mac, now):
     """Active open: a slot in SYN_SENT and the SYN owed; -1 if the table is full or the local
     pair is held (the scheduler checks lookup.pair_free first)."""
@@ -351,7 +358,14 @@ def _first_syn(s, c, now):
 
 @kernel
 def release(s, c, how, now):
-    """Forget connection c, its 4-tuple included, and return its slot."""
+    """Forget connection c, its 4-tuple included, and return its slot (`_release`, called)."""
+    _release(s, c, how, now)
+
+
+@inline
+def _release(s, c, how, now):
+    """`release`, inlined where every connection passes (the orderly close): a kernel call passes the
+    whole Stack by value, some 300 words, which cost a connection more than the release itself."""
     t = s.tcb
     if t[c, T_STATE] == CLOSED:
         return
@@ -386,7 +400,7 @@ def _time_wait(s, c, now):
         _to_record(s, c, now)
 
 
-@kernel
+@step
 def _to_record(s, c, now):
     """The 4-tuple of c (in TIME-WAIT, nothing owed) moves to a record (nperf.kernels.time_wait) and
     its row is free at once; the connection counts as closed."""
@@ -675,7 +689,7 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
             _time_wait(s, c, now)
             return
         elif st == LAST_ACK:
-            release(s, c, END_CLOSED, now)
+            _release(s, c, END_CLOSED, now)
             return
     # Sixth, the URG bit: ignored. Seventh, the segment text
     if plen > 0:

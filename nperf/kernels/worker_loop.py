@@ -234,13 +234,13 @@ def worker_turn(fns, port, s, scratch, now):
 def worker_poll(fns, port, s, scratch, budget_cycles, idle_cycles, max_sleep_ns, tsc0, cycles_per_us):
     """Run turns for about `budget_cycles`; returns False once the application is done."""
     pstate = scratch[3]
-    start = io.tsc(fns)
+    start = io.tsc()
     tsc = start
     while True:
         did = worker_turn(fns, port, s, scratch, np.int64((tsc - tsc0) / cycles_per_us))
-        after = io.tsc(fns)
+        after = io.tsc()
         idle_backoff(fns, pstate, did != 0, after, idle_cycles, max_sleep_ns)
-        now = io.tsc(fns)
+        now = after if did != 0 else io.tsc()         # only an idle turn backs off
         account(pstate, did != 0, now - tsc)
         tsc = now
         if client_sched.finished(s):

@@ -81,10 +81,12 @@ class RequestTable:
 
     def __init__(self, meta: np.ndarray, blob: np.ndarray):
         self.meta, self.blob = meta, blob
+        self.hosts = np.zeros((hc.HOST_SLOTS, 2), np.int64)
+        self.host_text = np.zeros((hc.HOST_SLOTS, hc.HOST_BYTES), np.uint8)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The tuple the client kernels take as `table`."""
-        return (self.meta, self.blob)
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The tuple the client kernels take as `table` (the Host cache included: see http_client)."""
+        return (self.meta, self.blob, self.hosts, self.host_text)
 
 
 def _lines(items: list[str]) -> bytes:

@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 
 from nperf.roles import http_tables
-from nperf.kernels import arp, client_app, http_client, http_server, latency, lookup, stack, tables, tcp_table, time_wait, timers
+from nperf.kernels import arp, client_app, head_memo, http_client, http_server, latency, lookup, stack, tables, tcp_table, time_wait, timers
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
@@ -82,7 +82,8 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         hists=np.zeros((2, latency.BUCKETS), np.int64),
         idle=tables.zeros(2 * cap + 64),
         retry=tables.zeros((cap + 64, len(client_app.RETRY_WORDS))),
-        payload=udp_payload(cfg))
+        payload=udp_payload(cfg),
+        memo=head_memo.new_memo())
     return stack.Stack(
         tcb=tcp_table.new_tcb(cap), hash=tcp_table.new_hash(1 if p[P_DIRECT] else cap + cap),
         free=tcp_table.new_free_stack(cap),
