@@ -182,7 +182,7 @@ def request_is_head(table, index):
     return table[0][index, REQ_HEAD] != 0
 
 
-@inline
+@kernel
 def request_copy(table, index, close, ip, port, offset, out, out_pos, n):
     """Write request bytes [offset, offset+n) into out[out_pos:]; returns how many were written."""
     meta, blob = table[0], table[1]
@@ -268,16 +268,27 @@ def client_parse_memo(memo, state, data, start, end, counters, head):
     # so that every response meets the same row, whatever the last one left in it
     extra = np.int64(1 if head else 0)
     e = head_memo.find(memo, state, extra, data, start, end)
-    if e >= 0:
-        consumed, ev = head_memo.replay(memo, e, state, counters)
-        i = start + consumed
-    else:
-        h = head_memo.head_end(data, start, end)
-        if h < 0 or h - start > head_memo.MEMO_BYTES:
-            return client_parse(state, data, start, end, counters, head)
-        head_memo.before(memo, state, counters)
-        i, ev = client_parse(state, data, start, h, counters, head)
-        head_memo.record(memo, extra, data, start, end, h - start, i - start, ev, state, counters)
+    if e < 0:
+        return _parse_and_record(memo, state, data, start, end, counters, head, extra)
+    consumed, ev = head_memo.replay(memo, e, state, counters)
+    return _parse_rest(state, data, start + consumed, end, counters, head, ev)
+
+
+@kernel
+def _parse_and_record(memo, state, data, start, end, counters, head, extra):
+    """No replay: parse the head, keep it (if it fits), then the rest (a call: misses are rare)."""
+    h = head_memo.head_end(data, start, end)
+    if h < 0 or h - start > head_memo.MEMO_BYTES:
+        return client_parse(state, data, start, end, counters, head)
+    head_memo.before(memo, state, counters)
+    i, ev = client_parse(state, data, start, h, counters, head)
+    head_memo.record(memo, extra, data, start, end, h - start, i - start, ev, state, counters)
+    return _parse_rest(state, data, i, end, counters, head, ev)
+
+
+@inline
+def _parse_rest(state, data, i, end, counters, head, ev):
+    """After a head that ended in event ev at i: what client_parse would do next."""
     if ev != EV_NONE or i == end:
         return i, ev
     if state[W_STAGE] == RS_BODY:       # what client_parse does here, in one step: take the body, or all

@@ -168,21 +168,32 @@ def server_parse_memo(memo, state, data, start, end, table, events, counters):
     # first so that every request meets the same row, whatever the last one left in it
     room = events.shape[0] if events.shape[1] >= head_memo.EVENT_WIDTH else 0
     e = head_memo.find(memo, state, 0, data, start, end)
-    if e >= 0 and memo.results[e, head_memo.MR_OUTCOME] < room:
-        consumed, nev = head_memo.replay(memo, e, state, counters)
-        head_memo.replay_events(memo, e, events)
-        i = start + consumed
-    else:
-        h = head_memo.head_end(data, start, end)
-        if h < 0 or h - start > head_memo.MEMO_BYTES:
-            return server_parse(state, data, start, end, table, events, counters)
-        head_memo.before(memo, state, counters)
-        i, nev = server_parse(state, data, start, h, table, events, counters)
-        if i < h:                    # the events ran out inside the head: as the full parse would stop
-            return i, nev
-        e = head_memo.record(memo, 0, data, start, end, h - start, h - start, nev, state, counters)
-        if e >= 0:
-            head_memo.record_events(memo, e, events, nev)
+    if e < 0 or memo.results[e, head_memo.MR_OUTCOME] >= room:
+        return _parse_and_record(memo, state, data, start, end, table, events, counters)
+    consumed, nev = head_memo.replay(memo, e, state, counters)
+    head_memo.replay_events(memo, e, events)
+    return _parse_rest(state, data, start + consumed, end, table, events, counters, nev)
+
+
+@kernel
+def _parse_and_record(memo, state, data, start, end, table, events, counters):
+    """No replay: parse the head, keep it (if it fits), then the rest (a call: misses are rare)."""
+    h = head_memo.head_end(data, start, end)
+    if h < 0 or h - start > head_memo.MEMO_BYTES:
+        return server_parse(state, data, start, end, table, events, counters)
+    head_memo.before(memo, state, counters)
+    i, nev = server_parse(state, data, start, h, table, events, counters)
+    if i < h:                    # the events ran out inside the head: as the full parse would stop
+        return i, nev
+    e = head_memo.record(memo, 0, data, start, end, h - start, h - start, nev, state, counters)
+    if e >= 0:
+        head_memo.record_events(memo, e, events, nev)
+    return _parse_rest(state, data, i, end, table, events, counters, nev)
+
+
+@inline
+def _parse_rest(state, data, i, end, table, events, counters, nev):
+    """After a head that gave nev events: parse what follows it, if anything; returns (end, events)."""
     if i == end:
         return i, nev
     i, more = server_parse(state, data, i, end, table, events[nev:], counters)
@@ -397,7 +408,7 @@ def response_length(table, index, flags):
     return n
 
 
-@inline
+@kernel
 def response_copy(table, index, flags, offset, out, out_pos, n):
     """Write response bytes [offset, offset+n) into out[out_pos:]; returns how many were written.
 

@@ -134,6 +134,12 @@ SHORT_SUM = 32              # sum16: up to this many bytes (headers, ACKs) witho
 
 
 @inline
+def _u32(p, k, j):
+    """The 32-bit word at address p + j if j < k, else 0."""
+    return np.int64(load_u32(p + j)) if j < k else np.int64(0)
+
+
+@inline
 def sum16(b, o, n, acc):
     """Add the 16-bit big-endian words of b[o:o+n] to `acc` (odd tail padded).
 
@@ -150,11 +156,9 @@ def sum16(b, o, n, acc):
     p = np.int64(array_addr(b)) + o
     le = np.int64(0)
     k = n & ~3
-    if n <= SHORT_SUM:
-        j = np.int64(0)
-        while j < k:
-            le += np.int64(load_u32(p + j))
-            j += 4
+    if n <= SHORT_SUM:                  # straight-line: a loop here was vectorized into gathers
+        le = _u32(p, k, 0) + _u32(p, k, 4) + _u32(p, k, 8) + _u32(p, k, 12) + _u32(p, k, 16) + _u32(p, k, 20) \
+            + _u32(p, k, 24) + _u32(p, k, 28)
     else:
         words = view_u32(p, n >> 2)
         for i in range(np.uint64(n >> 2)):
