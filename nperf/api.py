@@ -82,10 +82,11 @@ def _stem(path: str) -> str:
 class Topology:
     """The roles of one test, in start order."""
 
-    def __init__(self, roles: list[RoleSpec]):
+    def __init__(self, roles: list[RoleSpec], files: tempfile.TemporaryDirectory | None = None):
         if not any(r.kind == "client" for r in roles):
             raise RunError("a topology needs at least one client (c*.json)")
         self.roles = roles
+        self._files = files             # from_configs' directory: removed with the topology
 
     @classmethod
     def from_dir(cls, directory: str, client_args: list[str] | None = None) -> "Topology":
@@ -107,8 +108,10 @@ class Topology:
     @classmethod
     def from_configs(cls, lbs: dict[str, object] = (), servers: dict[str, object] = (),
                      clients: dict[str, object] = (), client_args: list[str] | None = None) -> "Topology":
-        """Config objects built in Python (Structs or plain dicts), by file stem: written to a temp dir."""
-        d = tempfile.mkdtemp(prefix="nperf-topology-")
+        """Config objects built in Python (Structs or plain dicts), by file stem: written to a temp dir
+        that lives as long as the topology."""
+        files = tempfile.TemporaryDirectory(prefix="nperf-topology-")
+        d = files.name
         for stem, cfg in {**dict(lbs), **dict(servers), **dict(clients)}.items():
             with open(os.path.join(d, f"{stem}.json"), "wb") as f:
                 f.write(msgspec.json.encode(cfg) if isinstance(cfg, msgspec.Struct) else json.dumps(cfg).encode())
@@ -118,7 +121,7 @@ class Topology:
                   for k in dict(clients)]
         for r in roles:
             config.load_any(r.path)
-        return cls(roles)
+        return cls(roles, files)
 
 
 class _Proc:

@@ -79,6 +79,7 @@ async def _follow(topology: api.Topology, duration: float | None, view, writer, 
             for r in result.roles:
                 if r.status != 0 or r.report is None:
                     print(f"--- {r.name} (status {r.status}), last lines of its log:\n{run.log_tail(r.name)}")
+            print(f"role logs kept in {run.dir}")
         return result
 
 

@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -82,6 +83,18 @@ def leftovers(directory: str) -> list[str]:
         out += glob.glob(f"/dev/hugepages/{prefix}map_*") + glob.glob(f"/var/run/dpdk/{prefix}")
         out += [p for p in re.findall(r"socket=([^,\s]+)", args) if os.path.exists(p)]
     return out
+
+
+KEPT_LOGS = re.compile(r"^role logs kept in (\S+)$", re.M)
+
+
+def remove_kept_logs(text: str) -> list[str]:
+    """The run directories whose role logs a failed `nperf run` said it kept (in its output `text`)
+    and that exist, removed: a test's deliberately failed runs leave nothing in /tmp."""
+    kept = [d for d in KEPT_LOGS.findall(text) if os.path.isdir(d)]
+    for d in kept:
+        shutil.rmtree(d)
+    return kept
 
 
 def balanced(client: dict) -> None:

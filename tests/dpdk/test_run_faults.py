@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.topologies import balanced, copy_topology, leftovers, role_pid, runs_again
+from tests.topologies import balanced, copy_topology, leftovers, remove_kept_logs, role_pid, runs_again
 
 NPERF = [sys.executable, "-m", "nperf"]
 PHASES = {"prepare_duration_sec": 2, "ramp_up_duration_sec": 1, "sustain_duration_sec": 30,
@@ -47,6 +47,7 @@ def test_a_role_killed_during_the_run_stops_it_cleanly(session, victim):
     finally:
         if run.poll() is None:
             run.kill()
+        kept = remove_kept_logs("".join(out))
     text = "".join(out)
     name = {"s": "server s", "c": "client c"}.get(victim, f"lb {victim}")
     assert status != 0, text[-3000:]
@@ -59,5 +60,5 @@ def test_a_role_killed_during_the_run_stops_it_cleanly(session, victim):
     assert roles[name]["status"] == -9 and roles[name]["report"] is None
     if victim != "c":
         balanced(roles["client c"]["report"])          # the client settled everything it had open
-    assert leftovers(d) == []
+    assert leftovers(d) == [] and len(kept) == 1, kept
     runs_again(session, victim)

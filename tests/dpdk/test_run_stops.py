@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from tests.topologies import balanced, copy_topology, leftovers, role_pid, runs_again
+from tests.topologies import balanced, copy_topology, leftovers, remove_kept_logs, role_pid, runs_again
 
 NPERF = [sys.executable, "-m", "nperf"]
 PHASES = {"prepare_duration_sec": 2, "ramp_up_duration_sec": 1, "sustain_duration_sec": 8,
@@ -32,6 +32,7 @@ class _Run:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      start_new_session=True)
         self.lines: list[str] = []
+        self.kept: list[str] = []           # the run directory the failed run kept, removed by close()
 
     def until(self, pattern: re.Pattern) -> float:
         """Read lines until one matches; returns when it arrived (time.monotonic)."""
@@ -53,6 +54,7 @@ class _Run:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        self.kept = remove_kept_logs(self.text)
 
     @property
     def text(self) -> str:
@@ -78,7 +80,7 @@ def test_ctrl_c_stops_every_role_and_still_reports(session):
     assert sorted(roles) == ["client c", "lb lb_c", "lb lb_s", "server s"]
     assert all(r["report"] is not None for r in roles.values()), {n: r["status"] for n, r in roles.items()}
     balanced(roles["client c"]["report"])
-    assert leftovers(run.dir) == []
+    assert leftovers(run.dir) == [] and len(run.kept) == 1, run.kept
     runs_again(session, "int")
 
 
@@ -106,7 +108,7 @@ def test_keep_going_runs_the_schedule_past_a_killed_server(session):
     client = roles["client c"]["report"]
     assert roles["client c"]["status"] == 1 and client["errors"]["response_timeout"] > 0
     balanced(client)
-    assert leftovers(run.dir) == []
+    assert leftovers(run.dir) == [] and len(run.kept) == 1, run.kept
     runs_again(session, "kg")
 
 
@@ -127,5 +129,5 @@ def test_a_worker_whose_lb_dies_says_so_and_exits(session):
                                  "server s exited with status 1 during the run"], rep["faults"]
     assert roles["server s"]["report"] is not None      # it stopped by itself, and reported
     balanced(roles["client c"]["report"])
-    assert leftovers(run.dir) == []
+    assert leftovers(run.dir) == [] and len(run.kept) == 1, run.kept
     runs_again(session, "lbd")
