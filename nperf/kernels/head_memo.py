@@ -31,7 +31,7 @@ from collections import namedtuple
 import numpy as np
 
 from nperf.bindings.intrinsics import array_addr, load_u64
-from nperf.kernels.bytes_util import CR, LF
+from nperf.kernels.bytes_util import CR, LF, copy_bytes
 from nperf.kernels.jit import inline
 from nperf.kernels.tcp_table import APP_WORDS, APPQ
 
@@ -209,9 +209,7 @@ def record(memo, extra, data, i, end, n, consumed, outcome, row, counters):
     for w in range(APP_WORDS):
         k[MK_ROW + w] = v[MV_BEFORE + w]
         r[MR_ROW + w] = row[w]
-    h = memo.heads[e]
-    for j in range(n):
-        h[j] = data[i + j]
+    copy_bytes(memo.heads[e], 0, data, i, n)
     r[MR_CONSUMED] = consumed
     r[MR_OUTCOME] = outcome
     for c in range(MAX_DELTAS):
