@@ -18,6 +18,8 @@ def _lb(args) -> int:
     cfg, warnings = config.load_lb(args.config)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    for text in args.impair:
+        cfg = config.impair_option(text, cfg)
     lb = Lb(cfg, args.config, core=args.core, ring_size=args.ring_size, pool_size=args.pool_size,
             loopback=args.loopback, report=args.report, say=_say, pcap=args.pcap, pcap_count=args.pcap_count)
     return _start_and_run(lb, args)
@@ -137,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     lb.add_argument("--pool-size", type=int, help="packet buffers in the pool")
     lb.add_argument("--loopback", action="store_true",
                     help="benchmark mode: each worker's RX ring feeds its own TX ring (no worker process)")
+    lb.add_argument("--impair", action="append", default=[], metavar="DIRECTION:KEY=VALUE,...",
+                    help="impair frames to_workers (from the port) or to_port (from the workers): loss, corrupt, "
+                         "duplicate, reorder (percent), depth (frames), delay_ms, jitter_ms; e.g. "
+                         "to_port:loss=2,reorder=10,delay_ms=1,jitter_ms=0.5 (over the file's impair section)")
     _output_options(lb)
     _capture_options(lb)
     lb.set_defaults(func=_lb)

@@ -75,11 +75,34 @@ class LbWorker(Struct, kw_only=True):
     ips: list[str]
 
 
+Percent = Annotated[float, Meta(ge=0, le=100)]
+MAX_IMPAIR_DELAY_MS = 40.0      # delay + jitter: what the lb's time wheel covers
+
+
+class ImpairDirection(Struct, kw_only=True):
+    """One direction of the lb's impairment stage (`nperf.kernels.impair`)."""
+    loss: Percent = 0.0
+    corrupt: Percent = 0.0
+    duplicate: Percent = 0.0
+    reorder: Percent = 0.0
+    depth: Annotated[int, Meta(ge=1, le=1000)] = 3     # frames that overtake a reordered one
+    delay_ms: Annotated[float, Meta(ge=0, le=MAX_IMPAIR_DELAY_MS)] = 0.0
+    jitter_ms: Annotated[float, Meta(ge=0, le=MAX_IMPAIR_DELAY_MS)] = 0.0
+
+
+class Impair(Struct, kw_only=True):
+    """nperf extension: impair frames between the port and the workers (off when absent)."""
+    seed: Annotated[int, Meta(ge=0, le=2**62)] = 1
+    to_workers: ImpairDirection | None = None      # frames from the port
+    to_port: ImpairDirection | None = None         # frames from the workers
+
+
 class LbConfig(Struct, kw_only=True):
     dpdk_args: str
     core_id: NonNegInt
     num_clients: Annotated[int, Meta(ge=1, le=MAX_WORKERS)]
     clients: list[LbWorker]
+    impair: Impair | None = None
 
 
 # ------------------------------------------------------------ worker file
@@ -414,7 +437,36 @@ def _check_lb(cfg: LbConfig) -> list[tuple[str, str]]:
             first = f"$.clients[{seen[worker.id]}].id"
             raise _Invalid(where, f"expected a unique worker id, got {worker.id} (also at {first})")
         seen[worker.id] = i
+    for name in ("to_workers", "to_port"):
+        d = getattr(cfg.impair, name, None)
+        if d is not None and d.delay_ms + d.jitter_ms > MAX_IMPAIR_DELAY_MS:
+            raise _Invalid(f"$.impair.{name}", f"expected delay_ms + jitter_ms <= {MAX_IMPAIR_DELAY_MS:g} "
+                           f"(the lb's time wheel), got {d.delay_ms + d.jitter_ms:g}")
     return _check_lb_ips(cfg.clients)
+
+
+def impair_option(text: str, cfg: LbConfig, name: str = "--impair") -> LbConfig:
+    """`DIRECTION:key=value,...` from the command line (e.g. `to_port:loss=2,delay_ms=1`),
+    merged into cfg's impair section and validated like the file's."""
+    direction, _, settings = text.partition(":")
+    if direction not in ("to_workers", "to_port"):
+        raise ConfigError(name, None, f"expected to_workers:... or to_port:..., got {_show(text)}")
+    raw = msgspec.to_builtins(cfg)
+    section = raw.setdefault("impair", {}) or {}
+    raw["impair"] = section
+    values = section.setdefault(direction, {}) or {}
+    section[direction] = values
+    for item in filter(None, settings.split(",")):
+        key, _, value = (part.strip() for part in item.partition("="))
+        if key not in ImpairDirection.__struct_fields__:
+            raise ConfigError(name, None, f"expected one of {', '.join(ImpairDirection.__struct_fields__)}, "
+                              f"got {_show(key)}")
+        try:
+            values[key] = int(value) if key == "depth" else float(value)
+        except ValueError:
+            raise ConfigError(name, None, f"expected key=number, got {_show(item)}") from None
+    cfg, _ = _build(raw, name, LbConfig)
+    return cfg
 
 
 def _check_lb_ips(workers: list[LbWorker]) -> list[tuple[str, str]]:

@@ -45,6 +45,9 @@ class LbReport(msgspec.Struct, tag="lb"):
     workers: list[WorkerCounters]
     arp_announcements: int = 0       # peers' gratuitous ARP for no worker's address: freed, not drops
     pool: PoolUse | None = None
+    # The impairment stage's counts by direction (to_workers, to_port) and kind; None: no stage.
+    # With a stage, the port's rx counters count the frames that came out of it toward the workers.
+    impair: dict[str, dict[str, int]] | None = None
 
 
 class ServerReport(msgspec.Struct, tag="server"):

@@ -107,6 +107,9 @@ def _figures(rep) -> str:
                 f"{count(c['tcp_retransmits'])} retransmissions, {count(c['udp_in'])} udp in, "
                 f"{count(rep.active_connections)} open at exit")
     if isinstance(rep, LbReport):
+        impaired = "".join(f", {d}: lost {count(c['lost'])} corrupted {count(c['corrupted'])} "
+                           f"duplicated {count(c['duplicated'])} reordered {count(c['reordered'])} "
+                           f"delayed {count(c['delayed'])}" for d, c in (rep.impair or {}).items())
         return (f"rx {count(rep.port.rx_packets)} tx {count(rep.port.tx_packets)} packets, "
-                f"drops {count(sum(rep.drops.values()))}")
+                f"drops {count(sum(rep.drops.values()))}" + impaired)
     return "no report"

@@ -29,7 +29,7 @@ import numpy as np
 
 from nperf import config
 from nperf.data import SEED_TEST3
-from nperf.kernels import cfn, io, jit, lb_loop, worker_loop
+from nperf.kernels import cfn, impair, io, jit, lb_loop, worker_loop
 from nperf.roles.worker_stack import StackOptions, build_stack
 
 ROLES = ("lb", "server", "client")
@@ -43,9 +43,10 @@ def _kernels(role: str) -> list[tuple[str, object, tuple]]:
         lb_cfg, _ = config.load_lb(os.path.join(SEED_TEST3, "lb_s.json"))
         scratch = lb_loop.LbScratch(1)
         one = np.zeros(1, np.int64)
+        io_, imp = io.dpdk_io(io.PORT, 0, 0, 0), impair.new_impairment(None, 1e9)
         poll = (fns, 0, one, one, owner_table(lb_cfg).arrays(), scratch.arrays(), np.zeros(16, np.int64),
-                np.zeros((1, lb_loop.N_WORKER_COUNTERS), np.int64), 0, 0, 0)
-        flush = (fns, 0, scratch.arrays(), np.zeros(16, np.int64), 0)
+                np.zeros((1, lb_loop.N_WORKER_COUNTERS), np.int64), io_, imp, 0, 0, 0)
+        flush = (fns, 0, scratch.arrays(), np.zeros(16, np.int64), io_, imp, 0)
         return [("lb_poll", lb_loop.lb_poll, _types(poll)), ("lb_flush", lb_loop.lb_flush, _types(flush))]
     cfg, _ = config.load_worker(os.path.join(SEED_TEST3, "s.json" if role == "server" else "c.json"))
     s = build_stack(cfg, role, b"\0" * 6, StackOptions(max_conns=16))

@@ -8,12 +8,13 @@ import ipaddress
 import os
 import time
 
+import msgspec
 import numpy as np
 
 from nperf import eal, perf_map, reports
 from nperf.roles import pcapng
 from nperf.bindings import dpdk
-from nperf.kernels import capture, dispatch, lb_loop, poll
+from nperf.kernels import capture, dispatch, impair, io, lb_loop, poll
 from nperf.roles.lb_shared import (HDR_LINK, HDR_STATE, POOL_NAME, STATE_READY, STATE_STOPPING, SharedArea,
                              rx_ring_name, tx_ring_name)
 from nperf.reports import LbReport, PoolUse, PortCounters, WorkerCounters
@@ -85,6 +86,9 @@ class Lb:
         self.idle = int(dpdk.tsc_hz() * IDLE_S)
         self.table = owner_table(self.cfg).arrays()
         self.scratch = lb_loop.LbScratch(len(ids), self.pcap_count)
+        self.io = io.dpdk_io(io.PORT, self.port.id, self.port.id, self.pool.addr)   # (the stage's mbufs)
+        self.impair = impair.new_impairment(_impair_directions(self.cfg.impair), dpdk.tsc_hz(),
+                                            self.cfg.impair.seed if self.cfg.impair else 1)
         hz = dpdk.tsc_hz()
         self.tsc_per_us = hz / 1e6          # the capture's clock is the TSC: wall time = epoch + tsc / rate
         self.epoch_us = time.time_ns() // 1000 - int(dpdk.lib.np_tsc(0, 0, 0, 0) / self.tsc_per_us)
@@ -98,7 +102,8 @@ class Lb:
         self.area.words[HDR_STATE] = STATE_READY
         self.running = True
         self.ready_detail = (f"port {self.port.name} mac {_mac(self.port.mac())}, "
-                             f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}")
+                             f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}"
+                             + _impair_text(self.cfg.impair))
         self.say(f"[{self.name}] ready: {self.ready_detail}")
 
     def poll_slice(self) -> bool:
@@ -107,7 +112,7 @@ class Lb:
 
     def _poll(self, budget: int) -> None:
         lb_loop.lb_poll(self.fns, self.port.id, self.rx_addrs, self.tx_addrs, self.table,
-                        self.scratch.arrays(), self.area.counters, self.wcounters,
+                        self.scratch.arrays(), self.area.counters, self.wcounters, self.io, self.impair,
                         budget, self.idle, MAX_IDLE_SLEEP_NS)
 
     def _sync_port_drops(self) -> None:
@@ -158,7 +163,7 @@ class Lb:
         workers = [WorkerCounters(w.id, **{n: int(v) for n, v in zip(names, self.wcounters[pos])})
                    for pos, w in enumerate(self.cfg.clients)]
         return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers,
-                        int(c[dispatch.ARP_ANNOUNCEMENTS]), pool)
+                        int(c[dispatch.ARP_ANNOUNCEMENTS]), pool, impair.counters(self.impair) or None)
 
     def finish(self) -> None:
         """Stop: flush and report if start() completed; in any case close what start() opened,
@@ -166,12 +171,16 @@ class Lb:
         if self.running:
             self.running = False
             self.area.words[HDR_STATE] = STATE_STOPPING
-            lb_loop.lb_flush(self.fns, self.port.id, self.scratch.arrays(), self.area.counters, 100)
+            lb_loop.lb_flush(self.fns, self.port.id, self.scratch.arrays(), self.area.counters, self.io,
+                             self.impair, 100)
             self._sync_port_drops()
             report = self.report(self._pool_use())
             self.say(f"[{self.name}] stopped: rx {count(report.port.rx_packets)} packets, "
                      f"tx {count(report.port.tx_packets)} packets, drops {sum(report.drops.values())}, "
                      f"pool {count(report.pool.in_use_end)} in use (at start {count(report.pool.in_use_start)})")
+            for direction, counts in (report.impair or {}).items():
+                self.say(f"[{self.name}] impaired {direction}: "
+                         + ", ".join(f"{k} {count(v)}" for k, v in counts.items()))
             if self.report_path:
                 reports.write(report, self.report_path)
             if self.pcap:
@@ -195,6 +204,24 @@ class Lb:
         rings = self.rx if self.loopback else self.rx + self.tx      # loopback: one ring each way
         freed = sum(r.free_all() for r in rings)
         return PoolUse(self.pool_size, self.pool_start, self.pool.in_use(), freed)
+
+
+def _impair_directions(section) -> dict:
+    """The config's impair section as `impair.new_impairment` takes it: {direction: settings}."""
+    if section is None:
+        return {}
+    pairs = ((impair.TO_WORKERS, section.to_workers), (impair.TO_PORT, section.to_port))
+    return {d: msgspec.structs.asdict(p) for d, p in pairs if p is not None}
+
+
+def _impair_text(section) -> str:
+    parts = []
+    for name in impair.DIRECTIONS:
+        d = getattr(section, name, None) if section else None
+        if d is not None:
+            parts.append(f"{name} loss {d.loss:g}% corrupt {d.corrupt:g}% duplicate {d.duplicate:g}% "
+                         f"reorder {d.reorder:g}% (depth {d.depth}) delay {d.delay_ms:g}±{d.jitter_ms:g} ms")
+    return "; impairing " + "; ".join(parts) if parts else ""
 
 
 def _addrs(rings):

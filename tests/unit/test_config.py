@@ -19,6 +19,7 @@ from nperf.config import (
     WorkerConfig,
     decode_lb,
     decode_worker,
+    impair_option,
     ip_range,
     load_any,
     load_lb,
@@ -153,6 +154,11 @@ INVALID = {
     "lb_core_id_bool.json": ("$.core_id", "expected an integer >= 0, got true"),
     "lb_core_id_string.json": ("$.core_id", 'expected an integer >= 0, got "4"'),
     "lb_duplicate_worker_id.json": ("$.clients[1].id", "expected a unique worker id, got 0 (also at $.clients[0].id)"),
+    "lb_impair_delay_beyond_wheel.json": (
+        "$.impair.to_workers",
+        "expected delay_ms + jitter_ms <= 40 (the lb's time wheel), got 45",
+    ),
+    "lb_impair_loss_150.json": ("$.impair.to_port.loss", "expected a number in 0..100, got 150"),
     "lb_ip_two_workers.json": ("$.clients[1].ips[1]", 'owned by worker 0 ($.clients[0].ips[1]) and worker 1'),
     "lb_ips_not_array.json": ("$.clients[0].ips", 'expected an array, got "10.0.0.1"'),
     "lb_missing_core_id.json": ("$.core_id", "required key missing"),
@@ -271,6 +277,29 @@ def test_ip_owned_by_two_workers_names_both_ids():
 
 
 # ------------------------------------------------ syntax, files, warnings
+
+
+def test_impair_section_and_command_line():
+    raw = {"dpdk_args": "x", "core_id": 1, "num_clients": 1, "clients": [{"id": 0, "ips": ["10.0.0.1"]}],
+           "impair": {"seed": 5, "to_port": {"loss": 2, "reorder": 10, "delay_ms": 1, "jitter_ms": 0.5}}}
+    cfg, warnings = decode_lb(encode(raw), "lb.json")
+    assert warnings == [] and cfg.impair.seed == 5 and cfg.impair.to_workers is None
+    assert (cfg.impair.to_port.loss, cfg.impair.to_port.depth, cfg.impair.to_port.jitter_ms) == (2, 3, 0.5)
+    cfg = impair_option("to_workers:corrupt=1, depth=7", cfg)
+    cfg = impair_option("to_port:loss=0", cfg)
+    assert (cfg.impair.to_workers.corrupt, cfg.impair.to_workers.depth) == (1, 7)
+    assert (cfg.impair.to_port.loss, cfg.impair.to_port.reorder) == (0, 10)
+    bare, _ = decode_lb(encode({k: v for k, v in raw.items() if k != "impair"}), "lb.json")
+    assert impair_option("to_port:duplicate=3", bare).impair.to_port.duplicate == 3
+    for text, message in (("sideways:loss=1", 'expected to_workers:... or to_port:..., got "sideways:loss=1"'),
+                          ("to_port:los=1", 'expected one of loss, corrupt, duplicate, reorder, depth, delay_ms, '
+                                            'jitter_ms, got "los"'),
+                          ("to_port:loss=x", 'expected key=number, got "loss=x"'),
+                          ("to_port:reorder=101", "$.impair.to_port.reorder: expected a number in 0..100, got 101.0"),
+                          ("to_port:depth=0", "$.impair.to_port.depth: expected an integer in 1..1000, got 0")):
+        with pytest.raises(ConfigError) as info:
+            impair_option(text, cfg)
+        assert str(info.value) == f"--impair: {message}"
 
 
 def test_json_syntax_error_gives_line_and_column(tmp_path):

@@ -1,0 +1,101 @@
+"""The lb's impairment stage between Linux (curl, ping, on a TAP port) and an nperf server.
+
+The counts must be exact where a receiver can see them: every frame the lb
+corrupted toward the server fails the server's checksum, and every frame it
+corrupted toward Linux is in the namespace's InCsumErrors.
+"""
+import json
+import sys
+
+from tests.dpdk.test_server_tap import BIG, pattern_digest
+from tests.netns import Netns
+from tests.server_setup import SERVER_IP, kernel_side_up, tap_server_config
+
+TAP = "nptap2"
+
+
+def start(s, ns, impair_file=None, impair_args=()):
+    """lb (with the impairment) on TAP in ns, the server behind it; returns (lb, server)."""
+    ns.run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+    prefix = s.prefix("im")
+    lb_file = {"dpdk_args": f"--vdev=net_tap0,iface={TAP} --proc-type=primary --file-prefix={prefix}",
+               "core_id": 5, "num_clients": 1, "clients": [{"id": 0, "ips": [SERVER_IP, "10.77.0.11"]}]}
+    if impair_file:
+        lb_file["impair"] = impair_file
+    lb = s.start(ns.argv(sys.executable, "-m", "nperf", "lb", s.write_json("lb.json", lb_file),
+                         "--report", s.path("lb.out"), *impair_args), "lb")
+    lb.wait_for(r"\] ready: .*impairing", 300)
+    srv = s.start(ns.argv(sys.executable, "-m", "nperf", "server",
+                          s.write_json("s.json", tap_server_config(TAP, lb_prefix=prefix)),
+                          "--report", s.path("srv.out")), "server")
+    srv.wait_for(r"\] ready", 300)
+    kernel_side_up(ns, TAP)
+    return lb, srv
+
+
+def reports(s, lb, srv):
+    assert srv.stop() == 0 and lb.stop() == 0
+    return json.load(open(s.path("lb.out"))), json.load(open(s.path("srv.out")))
+
+
+def accounted(counts):
+    """Every frame into a direction came out, was lost, overflowed or was held at stop."""
+    return (counts["frames"] + counts["duplicated"]
+            == counts["out"] + counts["lost"] + counts["overflow"] + counts["discarded_at_stop"])
+
+
+def test_a_5mib_body_crosses_loss_reordering_and_delay_intact(session):
+    s, ns = session, Netns("imp")
+    try:
+        lb, srv = start(s, ns, impair_args=[
+            "--impair", "to_port:loss=2,reorder=10,delay_ms=1,jitter_ms=0.5",
+            "--impair", "to_workers:loss=2,reorder=10,delay_ms=1,jitter_ms=0.5"])
+        r = ns.run("sh", "-c", f"curl -sS --max-time 120 http://{SERVER_IP}:8000/another | sha256sum", timeout=150)
+        assert r.stdout.split()[0] == pattern_digest(BIG)
+        lb_rep, srv_rep = reports(s, lb, srv)
+        for direction in ("to_port", "to_workers"):
+            c = lb_rep["impair"][direction]
+            assert accounted(c), c
+            assert c["lost"] > 0 and c["reordered"] > 0 and c["delayed"] > 0 and c["overflow"] == 0, c
+            assert c["corrupted"] == c["duplicated"] == 0
+        assert lb_rep["impair"]["to_port"]["frames"] == lb_rep["workers"][0]["from_worker"]
+        assert lb_rep["workers"][0]["to_worker"] == srv_rep["counters"]["rx_frames"]
+        assert srv_rep["counters"]["tcp_retransmits"] > 0
+    finally:
+        s.close()
+        ns.close()
+
+
+def test_every_corrupted_frame_fails_its_receivers_checksum(session):
+    s, ns = session, Netns("imc")
+    try:
+        lb, srv = start(s, ns, impair_file={"seed": 11, "to_workers": {"corrupt": 10}, "to_port": {"corrupt": 10}})
+        before = csum_errors(ns)
+        for _ in range(10):
+            r = ns.run("curl", "-sS", "--max-time", "30", "-o", "/dev/null", "-w", "%{http_code}",
+                       f"http://{SERVER_IP}:8000/hello")
+            assert r.stdout == "200"
+        r = ns.run("sh", "-c", f"curl -sS --max-time 120 http://{SERVER_IP}:8000/another | sha256sum", timeout=150)
+        assert r.stdout.split()[0] == pattern_digest(BIG)
+        ns.run("ping", "-c", "20", "-i", "0.05", "-W", "1", SERVER_IP, check=False)
+        lb_rep, srv_rep = reports(s, lb, srv)
+        c = srv_rep["counters"]
+        to_workers, to_port = lb_rep["impair"]["to_workers"], lb_rep["impair"]["to_port"]
+        assert to_workers["corrupted"] > 0 and to_port["corrupted"] > 0
+        assert accounted(to_workers) and accounted(to_port)
+        assert c["drop_tcp_checksum"] + c["drop_bad_icmp"] == to_workers["corrupted"]
+        assert csum_errors(ns) - before == to_port["corrupted"]
+    finally:
+        s.close()
+        ns.close()
+
+
+def csum_errors(ns) -> int:
+    """TCP and ICMP segments the namespace's kernel dropped for a bad checksum (/proc/net/snmp)."""
+    lines = ns.run("cat", "/proc/net/snmp").stdout.splitlines()
+    total = 0
+    for names, values in zip(lines[::2], lines[1::2]):
+        table = dict(zip(names.split()[1:], values.split()[1:]))
+        if names.startswith(("Tcp:", "Icmp:")):
+            total += int(table["InCsumErrors"])
+    return total
