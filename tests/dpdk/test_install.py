@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import msgspec
+import pytest
 
 from nperf.data import SEED_TEST3
 from tests.procs import REPO
@@ -26,6 +27,9 @@ def test_shipped_seed_files_are_the_seed_byte_for_byte():
         assert sha256(os.path.join(SEED_TEST3, name)) == sha256(os.path.join(SEEDS, "memif", "test3", name))
 
 
+# The first run compiles the install's client and server kernels, in two processes on this machine's two
+# CPUs: 12-15 minutes here (it outgrew the default 900 s in CI on 2026-12-06).
+@pytest.mark.timeout(3000)
 def test_installed_nperf_runs_from_the_checkout_and_from_elsewhere(session):
     checkout = session.path("checkout")               # a fresh checkout: sources only, nothing built in it
     shutil.copytree(REPO, checkout, ignore=COPY_IGNORE)
@@ -51,7 +55,7 @@ def test_installed_nperf_runs_from_the_checkout_and_from_elsewhere(session):
     for n, cwd in enumerate((checkout, session.dir)):
         report = session.path(f"report{n}.json")
         r = subprocess.run([nperf, "run", d, "--report", report], cwd=cwd, capture_output=True, text=True,
-                           timeout=900)
+                           timeout=2400 if n == 0 else 300)
         assert r.returncode == 0, f"from {cwd}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
         rep = msgspec.json.decode(open(report, "rb").read())
         assert rep["ok"] and rep["schema_version"] == 1
