@@ -399,3 +399,13 @@ def copy_span(src, src_off, length, base, offset, out, out_pos, n):
     hi = min(base + length, offset + n)
     if lo < hi:
         copy_bytes(out, out_pos + lo - offset, src, src_off + lo - base, hi - lo)
+
+
+@inline
+def xorshift64(x):
+    """The next state of a xorshift64 generator (never 0 from a state that is not 0): the stack's
+    initial sequence numbers and loss knob and the lb's impairments need no cryptography."""
+    x ^= (x << 13)
+    x ^= (x >> 7) & 0x01FFFFFFFFFFFFFF
+    x ^= (x << 17)
+    return x

@@ -33,7 +33,7 @@ from collections import namedtuple
 import numpy as np
 
 from nperf.kernels import io, mbuf
-from nperf.kernels.bytes_util import copy_bytes
+from nperf.kernels.bytes_util import copy_bytes, xorshift64
 from nperf.kernels.jit import inline, kernel
 
 TO_WORKERS, TO_PORT = 0, 1
@@ -124,10 +124,7 @@ def counters(imp: Impairment) -> dict[str, dict[str, int]]:
 
 @inline
 def _random(imp, d):
-    x = imp.state[d, S_RNG]
-    x ^= (x << 13)
-    x ^= (x >> 7) & 0x01FFFFFFFFFFFFFF
-    x ^= (x << 17)
+    x = xorshift64(imp.state[d, S_RNG])
     imp.state[d, S_RNG] = x
     return x & 0x7FFFFFFFFFFFFFFF
 

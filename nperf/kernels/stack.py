@@ -18,6 +18,7 @@ application's (regions from CS_*).
 from collections import namedtuple
 
 from nperf.kernels import http_client, http_server
+from nperf.kernels.bytes_util import xorshift64
 from nperf.kernels.jit import inline
 
 Stack = namedtuple("Stack", (
@@ -150,11 +151,8 @@ CS_CLIENT = CS_HTTP_CLIENT + http_client.N_COUNTERS      # then client_app.N_CLI
 
 @inline
 def random64(s):
-    """xorshift64 on V_RNG: initial sequence numbers and the loss knob need no cryptography."""
-    x = s.var[V_RNG]
-    x ^= (x << 13)
-    x ^= (x >> 7) & 0x01FFFFFFFFFFFFFF
-    x ^= (x << 17)
+    """The stack's random numbers: xorshift64 on V_RNG."""
+    x = xorshift64(s.var[V_RNG])
     s.var[V_RNG] = x
     return x
 
