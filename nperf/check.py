@@ -1,5 +1,6 @@
-"""`nperf check FILE...`: validate config files without starting anything.
+"""`nperf check FILE|DIR...`: validate config files without starting anything.
 
+A directory stands for its `*.json` files, the ones `nperf run DIR` loads.
 Every file is checked, even after a failure, so one run reports every
 problem.  Only ConfigError is caught: it is the user's mistake and has a
 one-line message; anything else is a bug in nperf and keeps its traceback.
@@ -7,6 +8,8 @@ one-line message; anything else is a bug in nperf and keeps its traceback.
 
 from __future__ import annotations
 
+import glob
+import os
 import sys
 from typing import TextIO
 
@@ -22,7 +25,10 @@ def run_check(paths: list[str], out: TextIO | None = None, err: TextIO | None = 
     out = out or sys.stdout
     err = err or sys.stderr
     status = 0
-    for path in paths:
+    for path in _expanded(paths, err):
+        if path is None:
+            status = 2
+            continue
         try:
             kind, cfg, warnings = load_any(path)
         except ConfigError as e:
@@ -33,6 +39,20 @@ def run_check(paths: list[str], out: TextIO | None = None, err: TextIO | None = 
             print(f"warning: {warning}", file=err)
         print(f"OK {path} ({kind}: {summary(cfg)})", file=out)
     return status
+
+
+def _expanded(paths: list[str], err: TextIO):
+    """The files to check: each path, or a directory's *.json files (None, said on err, for a
+    directory with none)."""
+    for path in paths:
+        if not os.path.isdir(path):
+            yield path
+            continue
+        files = sorted(glob.glob(os.path.join(path, "*.json")))
+        if not files:
+            print(f"error: {path}: a directory with no configuration files (*.json)", file=err)
+            yield None
+        yield from files
 
 
 def summary(cfg: LbConfig | WorkerConfig) -> str:
@@ -57,7 +77,7 @@ def _count(n: int, singular: str, plural: str | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        print("usage: python -m nperf.check FILE...", file=sys.stderr)
+        print("usage: python -m nperf.check FILE|DIR...", file=sys.stderr)
         return 2
     return run_check(args)
 

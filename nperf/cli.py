@@ -126,8 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nperf", description="HTTP/TCP performance tests on DPDK")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    c = sub.add_parser("check", help="validate configuration files")
-    c.add_argument("files", nargs="+")
+    c = sub.add_parser("check", help="validate configuration files (a directory: its *.json)")
+    c.add_argument("files", nargs="+", metavar="FILE|DIR")
     c.set_defaults(func=lambda a: check_mod.run_check(a.files))
 
     lb = sub.add_parser("lb", help="run a load balancer (DPDK primary owning a port)")

@@ -34,7 +34,7 @@ import numpy as np
 from nperf.config import load_worker
 from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import stack as st
-from nperf.kernels import cfn, io, lookup, tcp_table, time_wait, timers, worker_loop
+from nperf.kernels import cfn, io, lookup, reassembly, tcp_table, time_wait, timers, worker_loop
 from nperf.kernels.tcp_table import STATE_NAMES
 from nperf.roles.worker_stack import StackOptions, build_stack
 
@@ -427,6 +427,7 @@ class Wire:
         for i in records:
             k1, k2 = int(ring[i, time_wait.TW_K1]), int(ring[i, time_wait.TW_K2])
             assert int(lookup.find(s, k1, k2)) == time_wait.TAG + i, f"record {i} not found by its keys"
+        self._check_ooo_pool(live)
         heads = s.wheel
         last_tick = int(s.wheel[timers.WHEEL_LAST])
         w_due, w_next, born = t.w_due, t.w_next, t.born
@@ -452,6 +453,32 @@ class Wire:
                     break
                 x = int(w_next[x])
             assert x == c, f"slot {c} is not linked in its wheel slot"
+
+    def _check_ooo_pool(self, live: np.ndarray) -> None:
+        """Every out-of-order slot is free or kept by one live connection, in a list sorted by start
+        as long as its count says; no closed row keeps any."""
+        segs, t = self.s.ooo.segs, self.tcb
+        if self.s.counters[st.C_TCP_OOO_KEPT] == 0:
+            return                      # no slot was ever taken (and walking 8,192 of them each step is slow)
+        seen = set()
+        x = int(self.s.var[st.V_OOO_FREE])
+        while x >= 0:
+            assert x not in seen, f"out-of-order slot {x} twice on the free list"
+            seen.add(x)
+            x = int(segs[x, reassembly.S_NEXT])
+        closed = np.flatnonzero(t.ooo_head[:self.max_conns] != 0)
+        assert set(closed.tolist()) <= set(live.tolist()), "a closed row keeps out-of-order segments"
+        for c in closed.tolist():
+            x, n, last = int(t.ooo_head[c]) - 1, 0, -1
+            while x >= 0:
+                assert x not in seen, f"out-of-order slot {x} kept twice (connection {c})"
+                seen.add(x)
+                assert segs[x, reassembly.S_START] >= last, f"connection {c}'s kept segments out of order"
+                last = int(segs[x, reassembly.S_START])
+                n += 1
+                x = int(segs[x, reassembly.S_NEXT])
+            assert n == t.ooo_n[c], f"connection {c} keeps {n} segments, its count says {t.ooo_n[c]}"
+        assert len(seen) == segs.shape[0], f"{segs.shape[0] - len(seen)} out-of-order slots lost"
 
 
 # ------------------------------------------------------------------ the peer

@@ -23,7 +23,7 @@ from nperf.kernels.jit import inline
 
 Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
-    "stash", "txq", "work", "arp", "fired", "app", "tw", "pairs",
+    "stash", "txq", "work", "arp", "fired", "app", "tw", "pairs", "ooo",
 ))
 App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload", "memo"))
 
@@ -74,9 +74,10 @@ VAR_WORDS = (                   # the few mutable scalars
     "tw_head",          # the TIME-WAIT ring's oldest record
     "tw_tail",          #   and the next free one
     "evict_at",         # where the next SYN-flood eviction scan starts (nperf.kernels.tcp)
+    "ooo_free",         # the first free slot of the out-of-order pool (nperf.kernels.reassembly); -1: none
 )
 (V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,
- V_TW_HEAD, V_TW_TAIL, V_EVICT_AT) = range(len(VAR_WORDS))
+ V_TW_HEAD, V_TW_TAIL, V_EVICT_AT, V_OOO_FREE) = range(len(VAR_WORDS))
 N_VAR = len(VAR_WORDS)
 
 COUNTER_NAMES = (
@@ -106,8 +107,8 @@ COUNTER_NAMES = (
     "tcp_fast_retransmits",   #   of which after three duplicate ACKs
     "tcp_timeouts",           # retransmission timeouts
     "tcp_dupacks",            # duplicate ACKs received
-    "tcp_out_of_order",       # segments beyond rcv_nxt (dropped, answered by an ACK)
-    "tcp_duplicate_segs",     # segments wholly before rcv_nxt
+    "tcp_out_of_order",       # segments beyond rcv_nxt (kept if they can be, answered by an ACK)
+    "tcp_duplicate_segs",     # segments wholly before rcv_nxt, or wholly in a kept one
     "tcp_resets_in",          # RSTs accepted (in the window: RFC 5961)
     "tcp_resets_out",         # RSTs sent
     "tcp_syns_in",            # SYNs received
@@ -131,6 +132,10 @@ COUNTER_NAMES = (
     "drop_udp_checksum",      # a bad UDP checksum
     "ring_overflow",          # a work, idle or retry ring was full (sized never to be: see each push)
     "tcp_syn_evicted",        # a half-open connection freed for a new SYN when the table was full
+    "tcp_ooo_kept",           # out-of-order segments kept (nperf.kernels.reassembly)
+    "tcp_ooo_not_kept",       #   not kept: the connection's share or the pool was full (the peer resends)
+    "tcp_ooo_bytes",          #   bytes of kept segments given to the application, in order
+    "tcp_ooo_discarded",      #   kept segments forgotten: their connection ended first
 )
 (C_RX_FRAMES, C_RX_BYTES, C_TX_FRAMES, C_TX_BYTES, C_DROP_NOT_OURS, C_DROP_BAD_IP, C_DROP_IP_CHECKSUM,
  C_DROP_FRAGMENT, C_DROP_PROTOCOL, C_DROP_TCP_CHECKSUM, C_DROP_BAD_TCP, C_DROP_NO_MBUF, C_DROP_TX_FULL,
@@ -140,7 +145,8 @@ COUNTER_NAMES = (
  C_TCP_TABLE_FULL, C_TCP_NO_LISTENER, C_CONN_OPENED, C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT,
  C_CONN_IDLE_CLOSED, C_TCP_WINDOW_PROBES, C_UDP_IN, C_UDP_BYTES_IN, C_CONN_ABORTED, C_TCP_TIME_WAIT,
  C_TCP_TIME_WAIT_EVICTED, C_TCP_SYN_CHALLENGED, C_DROP_RUNT, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
- C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED) = range(len(COUNTER_NAMES))
+ C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, C_TCP_OOO_BYTES,
+ C_TCP_OOO_DISCARDED) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 
 # counters regions after the stack's own

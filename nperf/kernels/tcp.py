@@ -34,13 +34,13 @@ Every state change goes through `set_state`. The transitions (RFC 9293
 """
 import numpy as np
 
-from nperf.kernels import app, frame_out, lookup, mbuf, net, time_wait
+from nperf.kernels import app, frame_out, lookup, mbuf, net, reassembly, time_wait
 from nperf.kernels.arp import owns
 from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import (
     C_CONN_ABORTED, C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
     C_DROP_TCP_CHECKSUM, C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_DUPACKS, C_TCP_DUPLICATE_SEGS,
-    C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
+    C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OOO_BYTES, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
     C_RING_OVERFLOW, C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYN_CHALLENGED, C_TCP_SYN_EVICTED, C_TCP_SYNS_IN,
     C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
     C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
@@ -53,7 +53,7 @@ from nperf.kernels.tcp_table import (
     T_IRS, T_ISS, T_LIP, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RCV_NXT,
     T_RCV_WSCALE, T_RECOVER, T_RIP, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START, T_SND_END, T_SND_MAX,
     T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WND, T_SND_WSCALE, T_SRTT, T_SSTHRESH, T_STATE, T_T_DACK, T_T_END,
-    T_T_RTO, T_W_DUE, slot_alloc, slot_free, tuple_keys)
+    T_T_RTO, T_W_DUE, T_OOO_HEAD, slot_alloc, slot_free, tuple_keys)
 from nperf.kernels.timers import timer_at, timer_cancel
 
 M32 = 0xFFFFFFFF
@@ -381,6 +381,8 @@ def _free_row(s, c, how, now):
     app.app_closed(s, c, how, now)
     s.counters[(C_CONN_CLOSED, C_CONN_RESET, C_CONN_TIMED_OUT, C_CONN_IDLE_CLOSED, C_CONN_ABORTED)[how]] += 1
     timer_cancel(t, s.wheel, c)
+    if t[c, T_OOO_HEAD] != 0:
+        reassembly.discard(s, c)
     set_state(t, c, CLOSED)
     t[c, T_FLAGS] = 0
     slot_free(s.free, c)
@@ -692,10 +694,11 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
             _release(s, c, END_CLOSED, now)
             return
     # Sixth, the URG bit: ignored. Seventh, the segment text
+    kept_fin = False
     if plen > 0:
-        _data(s, c, b, p, plen, seg, st, now)
-    # Eighth, the FIN bit, once every byte before it has been taken
-    if flags & net.FIN and seg + plen == t[c, T_RCV_NXT]:
+        kept_fin = _data(s, c, b, p, plen, seg, st, (flags & net.FIN) != 0, now)
+    # Eighth, the FIN bit, once every byte before it has been taken (its own, or a kept segment's)
+    if (flags & net.FIN and seg + plen == t[c, T_RCV_NXT]) or kept_fin:
         _fin(s, c, st, now)
     if t[c, T_STATE] != CLOSED and t[c, T_STATE] != TIME_WAIT:
         _idle_deadline(s, c, now)
@@ -721,33 +724,56 @@ def _dupack(s, c):
 
 
 @step
-def _data(s, c, b, p, plen, seg, st, now):
+def _data(s, c, b, p, plen, seg, st, fin, now):
+    """Segment text b[p:p+plen] at stream offset seg: in order to the application, then whatever kept
+    segments (nperf.kernels.reassembly) it makes contiguous, beyond rcv_nxt kept; True if a kept
+    segment's FIN is now next."""
     t = s.tcb
     if st != ESTABLISHED and st != FIN_WAIT_1 and st != FIN_WAIT_2:
         t[c, T_FLAGS] |= F_ACK_NOW          # data after the peer's FIN: just acknowledge
         work_push(s, c)
-        return
+        return False
     rcv = t[c, T_RCV_NXT]
     if seg > rcv:
         s.counters[C_TCP_OUT_OF_ORDER] += 1
+        reassembly.keep(s, c, b, p, plen, seg, fin)
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
-        return
+        return False
     skip = rcv - seg
     if skip >= plen:
         s.counters[C_TCP_DUPLICATE_SEGS] += 1
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
-        return
-    want = plen - skip
-    took = app.app_input(s, c, b, p + skip, want, now)
-    t[c, T_RCV_NXT] = rcv + took
-    if took < want or t[c, T_FLAGS] & F_ACK_DELAYED:
-        t[c, T_FLAGS] |= F_ACK_NOW
+        return False
+    buf, off, want = b, p + skip, plen - skip
+    k, kept_fin, filled = np.int64(-1), False, False
+    while True:                          # one application input serves the segment and the kept ones
+        took = app.app_input(s, c, buf, off, want, now) if want > 0 else np.int64(0)
+        rcv += took
+        if k >= 0:
+            s.counters[C_TCP_OOO_BYTES] += took
+        if took < want:
+            break
+        if k >= 0:
+            reassembly.release_slot(s, c, k)
+            if kept_fin:
+                break
+        if t[c, T_OOO_HEAD] == 0:
+            break
+        k, off, want, kept_fin = reassembly.next_ready(s, c, rcv)
+        if k < 0:
+            break
+        filled = True
+        buf = reassembly.slot_view(s, k)
+    t[c, T_RCV_NXT] = rcv
+    if took < want or filled or t[c, T_OOO_HEAD] != 0 or t[c, T_FLAGS] & F_ACK_DELAYED:
+        t[c, T_FLAGS] |= F_ACK_NOW       # RFC 5681 4.2: at once when a hole is filled, or one remains
     else:
         t[c, T_FLAGS] |= F_ACK_DELAYED
         t[c, T_T_DACK] = now + s.params[P_DACK_US]
     work_push(s, c)
+    return kept_fin and took == want
 
 
 @step

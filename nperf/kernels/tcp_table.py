@@ -88,11 +88,14 @@ FIELDS = (
     "app_t",        # the application's time word (client: the outstanding request's start)
     "born",         # when the connection started (us; 0 for a row never used)
     "user",         # the application's count word (client: requests sent)
+    "ooo_head",     # kept out-of-order segments (nperf.kernels.reassembly): the first's slot + 1; 0: none
+    "ooo_n",        #   and how many
 )
 (T_STATE, T_FLAGS, T_SND_UNA, T_SND_NXT, T_SND_MAX, T_SND_END, T_SND_WND, T_RCV_NXT, T_ISS, T_IRS, T_MSS,
  T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_LPORT, T_RPORT, T_PEER_MAC, T_SND_WSCALE,
  T_RCV_WSCALE, T_SND_WL1, T_DUPACKS, T_RECOVER, T_SRTT, T_RTTVAR, T_RTO, T_RTT_SEQ, T_RTT_START, T_BACKOFF,
- T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER) = range(len(FIELDS))
+ T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER, T_OOO_HEAD,
+ T_OOO_N) = range(len(FIELDS))
 T_Q_KIND = len(FIELDS)              # + k: message k's kind (response / request index)
 T_Q_FLAGS = T_Q_KIND + APPQ
 T_Q_START = T_Q_FLAGS + APPQ        # stream offset of its first byte

@@ -10,7 +10,8 @@ import msgspec
 import numpy as np
 
 from nperf.roles import http_tables
-from nperf.kernels import arp, client_app, head_memo, http_client, http_server, latency, lookup, stack, tables, tcp_table, time_wait, timers
+from nperf.kernels import (arp, client_app, head_memo, http_client, http_server, latency, lookup, reassembly, stack, tables,
+                           tcp_table, time_wait, timers)
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
@@ -91,7 +92,8 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         counters=np.zeros(stack.CS_CLIENT + client_app.N_CLIENT_COUNTERS, np.int64),
         stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=tables.zeros(2 * cap + 64),
         arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap),
-        pairs=lookup.new_pairs(ip_count, port_last - port_first + 1) if p[P_DIRECT] else lookup.new_pairs(1, 1))
+        pairs=lookup.new_pairs(ip_count, port_last - port_first + 1) if p[P_DIRECT] else lookup.new_pairs(1, 1),
+        ooo=reassembly.new_pool())
 
 
 HEADERS = 14 + 20 + 20       # Ethernet, IPv4, TCP (data segments carry no options)

@@ -444,6 +444,15 @@ def test_run_check_seed_lb_summary_and_warning():
     assert err.getvalue() == f"warning: {lb_c}: {SEED_WARNINGS['veth_pair/test1/lb_c.json'][0]}\n"
 
 
+def test_run_check_of_a_directory_checks_its_json_files(tmp_path):
+    d = SEED_DIR / "memif/test3"
+    out, err = io.StringIO(), io.StringIO()
+    assert run_check([str(d), str(tmp_path)], out=out, err=err) == 2
+    assert [line.split()[1] for line in out.getvalue().splitlines()] == [
+        str(d / name) for name in ("c.json", "lb_c.json", "lb_s.json", "s.json")]
+    assert err.getvalue() == f"error: {tmp_path}: a directory with no configuration files (*.json)\n"
+
+
 def test_run_check_keeps_going_after_a_failure():
     good = str(SEED_DIR / "memif/test3/c.json")
     bad = str(INVALID_DIR / "worker_mtu_9001.json")
@@ -475,4 +484,4 @@ def test_python_m_nperf_check_without_files_prints_usage():
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-m", "nperf.check"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr == "usage: python -m nperf.check FILE...\n"
+    assert proc.stderr == "usage: python -m nperf.check FILE|DIR...\n"

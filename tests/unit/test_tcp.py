@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from nperf.roles.http_tables import BODY_PATTERN
 from nperf.kernels import http_server as hs
+from nperf.kernels import reassembly
 from nperf.kernels import stack as nstack
 from nperf.kernels import tcp_table as tt
 from nperf.kernels.stack import COUNTER_NAMES, V_TW_HEAD, V_TW_TAIL
@@ -353,24 +354,98 @@ def test_fast_retransmit_resends_only_what_was_sent():
 
 # ------------------------------------------------------------------ reordering and duplicates
 
-def test_out_of_order_segment_is_dropped_and_answered_with_a_duplicate_ack():
+def test_out_of_order_segment_is_kept_and_given_to_the_application_when_the_hole_fills():
     w, p, c = established()
     a, b = REQ[:20], REQ[20:]
     seq_a = p.snd_nxt
     seq_b = (seq_a + len(a)) & M32
     before = w.counters()
-    out = p.send(b, seq=seq_b)                           # the second half first
+    out = p.send(b, seq=seq_b)                           # the second half first: kept
     assert len(out) == 1 and out[0].flags == ACK and out[0].ack == seq_a and out[0].payload == b""
-    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_out_of_order": 1, "tcp_segs_out": 1}
-    assert p.send(a, seq=seq_a) == []                    # the first half: taken, ACK delayed, no answer
-    out = p.send(b, seq=seq_b)                           # the peer sends the second half again
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_out_of_order": 1, "tcp_ooo_kept": 1,
+                                  "tcp_segs_out": 1}
+    assert (w.tcb.ooo_n[c], http(w, hs.CNT_REQUESTS)) == (1, 0)
+    before = w.counters()
+    out = p.send(a, seq=seq_a)                           # the hole: the whole request, answered at once
     p.snd_nxt = (seq_b + len(b)) & M32
     assert [(g.payload, g.ack) for g in out] == [(HELLO, p.snd_nxt)]
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_ooo_bytes": len(b), "tcp_segs_out": 1}
+    assert (w.tcb.ooo_head[c], w.tcb.ooo_n[c]) == (0, 0)
     before = w.counters()
-    out = p.send(a, seq=seq_a)                           # an old duplicate
+    out = p.send(b, seq=seq_b)                           # the peer resends the second half: old now
     assert len(out) == 1 and pure_ack(out[0], p)
     assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_duplicate_segs": 1, "tcp_segs_out": 1}
     assert http(w, hs.CNT_REQUESTS) == 1
+
+
+def test_kept_segments_with_holes_overlaps_and_duplicates_give_the_stream_once_in_order():
+    """Two pipelined requests arrive as [30,50) [10,25) [35,45) [20,40) [50,98) [0,12): the stream
+    reaches the parser once, whole and in order, and both responses leave in order."""
+    w, p, c = established()
+    x = REQ + REQ
+    base = p.snd_nxt
+
+    def part(lo: int, hi: int) -> list:
+        return p.send(x[lo:hi], seq=(base + lo) & M32)
+
+    for lo, hi in ((30, 50), (10, 25)):
+        assert [(g.flags, g.ack) for g in part(lo, hi)] == [(ACK, base)]
+    before = w.counters()
+    part(35, 45)                                         # inside [30,50): nothing new
+    part(20, 40)                                         # overlaps both: kept too (they do not cover it)
+    part(50, 98)
+    assert changed(w, before) == {"rx_frames": 3, "tcp_segs_in": 3, "tcp_out_of_order": 3, "tcp_ooo_kept": 2,
+                                  "tcp_duplicate_segs": 1, "tcp_segs_out": 3}
+    assert w.tcb.ooo_n[c] == 4 and http(w, hs.CNT_REQUESTS) == 0
+    out = part(0, 12)
+    p.snd_nxt = (base + len(x)) & M32
+    assert [(g.payload, g.ack) for g in out] == [(HELLO + HELLO, p.snd_nxt)]     # both responses, one segment
+    assert w.counter("tcp_ooo_bytes") == len(x) - 12 and w.tcb.ooo_n[c] == 0
+    assert http(w, hs.CNT_REQUESTS) == 2
+
+
+def test_a_kept_segment_carries_its_fin_until_the_hole_fills():
+    w, p, c = established()
+    a, b = REQ[:20], REQ[20:]
+    seq_a = p.snd_nxt
+    seq_b = (seq_a + len(a)) & M32
+    out = p.put(FIN | PSH | ACK, b, seq=seq_b)           # request end and FIN, out of order
+    assert [(g.flags, g.ack) for g in out] == [(ACK, seq_a)] and p.state == "ESTABLISHED"
+    out = p.send(a, seq=seq_a)
+    p.snd_nxt = (seq_b + len(b) + 1) & M32               # the FIN counts one
+    assert [(g.flags, g.payload, g.ack) for g in out] == [(FIN | PSH | ACK, HELLO, p.snd_nxt)]
+    assert w.tcb.ooo_n[c] == 0
+
+
+def test_kept_segments_are_bounded_per_connection_and_freed_when_it_ends():
+    w, p, c = established()
+    base = p.snd_nxt
+    n = reassembly.PER_CONN + 1
+    for k in range(n):                                   # one byte every other offset after a hole
+        p.send(b"x", seq=(base + 1 + 2 * k) & M32)
+    assert (w.counter("tcp_ooo_kept"), w.counter("tcp_ooo_not_kept")) == (n - 1, 1)
+    assert w.tcb.ooo_n[c] == n - 1
+    p.rst(seq=base)
+    assert p.slot is None and w.counter("tcp_ooo_discarded") == n - 1
+    assert int(w.s.var[nstack.V_OOO_FREE]) >= 0          # the harness walked the pool: every slot free
+
+
+def test_the_shared_pool_running_out_is_counted_and_the_stream_still_completes():
+    w = Wire()
+    w.s = w.s._replace(ooo=reassembly.new_pool(3))      # three slots for everyone
+    w.s.var[nstack.V_OOO_FREE] = 0
+    (p1, c1), (p2, c2) = [(p, p.connect()) for p in (Peer(w), Peer(w, port=40001))]
+    for p in (p1, p2):
+        base = p.snd_nxt
+        for lo in (10, 20):
+            p.send(REQ[lo:lo + 5], seq=(base + lo) & M32)
+    assert (w.counter("tcp_ooo_kept"), w.counter("tcp_ooo_not_kept")) == (3, 1)
+    assert (w.tcb.ooo_n[c1], w.tcb.ooo_n[c2]) == (2, 1)
+    for p in (p1, p2):                                   # the whole request, in order, resent
+        out = p.send(REQ, seq=p.snd_nxt)
+        p.snd_nxt = (p.snd_nxt + len(REQ)) & M32
+        assert [(g.payload, g.ack) for g in out] == [(HELLO, p.snd_nxt)]
+    assert http(w, hs.CNT_REQUESTS) == 2 and w.tcb.ooo_n[c1] == w.tcb.ooo_n[c2] == 0
 
 
 def test_partly_old_segment_gives_only_its_new_bytes_to_the_application():
