@@ -460,25 +460,28 @@ class Wire:
         segs, t = self.s.ooo.segs, self.tcb
         if self.s.counters[st.C_TCP_OOO_KEPT] == 0:
             return                      # no slot was ever taken (and walking 8,192 of them each step is slow)
-        seen = set()
-        x = int(self.s.var[st.V_OOO_FREE])
-        while x >= 0:
-            assert x not in seen, f"out-of-order slot {x} twice on the free list"
-            seen.add(x)
-            x = int(segs[x, reassembly.S_NEXT])
-        closed = np.flatnonzero(t.ooo_head[:self.max_conns] != 0)
-        assert set(closed.tolist()) <= set(live.tolist()), "a closed row keeps out-of-order segments"
-        for c in closed.tolist():
-            x, n, last = int(t.ooo_head[c]) - 1, 0, -1
-            while x >= 0:
-                assert x not in seen, f"out-of-order slot {x} kept twice (connection {c})"
-                seen.add(x)
-                assert segs[x, reassembly.S_START] >= last, f"connection {c}'s kept segments out of order"
-                last = int(segs[x, reassembly.S_START])
-                n += 1
-                x = int(segs[x, reassembly.S_NEXT])
-            assert n == t.ooo_n[c], f"connection {c} keeps {n} segments, its count says {t.ooo_n[c]}"
-        assert len(seen) == segs.shape[0], f"{segs.shape[0] - len(seen)} out-of-order slots lost"
+        taken = ooo_chain(self.s, int(self.s.var[st.V_OOO_FREE]))
+        keeping = np.flatnonzero(t.ooo_head[:self.max_conns] != 0)
+        assert set(keeping.tolist()) <= set(live.tolist()), "a closed row keeps out-of-order segments"
+        for c in keeping.tolist():
+            kept = ooo_chain(self.s, int(t.ooo_head[c]) - 1)
+            starts = segs[kept, reassembly.S_START].tolist()
+            assert starts == sorted(starts), f"connection {c}'s kept segments out of order"
+            assert len(kept) == t.ooo_n[c], f"connection {c} keeps {len(kept)} segments, its count says {t.ooo_n[c]}"
+            taken += kept
+        assert len(set(taken)) == len(taken), "an out-of-order slot is in two lists"
+        assert len(taken) == segs.shape[0], f"{segs.shape[0] - len(taken)} out-of-order slots lost"
+
+
+def ooo_chain(s, first: int) -> list[int]:
+    """The out-of-order pool's slots on the list starting at slot `first` (-1: empty), in order: the
+    free list or a connection's kept segments (nperf.kernels.reassembly). A cycle fails."""
+    segs, out, x = s.ooo.segs, [], first
+    while x >= 0:
+        assert len(out) < segs.shape[0], f"the out-of-order list from slot {first} runs in a cycle"
+        out.append(x)
+        x = int(segs[x, reassembly.S_NEXT])
+    return out
 
 
 # ------------------------------------------------------------------ the peer

@@ -13,6 +13,7 @@ from nperf.kernels.jit import kernel
 from nperf.kernels.stack import (C_TCP_DUPLICATE_SEGS, C_TCP_OOO_DISCARDED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT,
                                  N_COUNTERS, N_VAR, V_OOO_FREE)
 from nperf.kernels.tcp_table import N_WORDS, T_OOO_HEAD, T_OOO_N
+from tests.tcp_wire import ooo_chain
 
 Fake = namedtuple("Fake", ("tcb", "ooo", "var", "counters"))     # what reassembly touches of a Stack
 
@@ -48,19 +49,13 @@ def _discard(s, c):
 
 
 def free_slots(s: Fake) -> list[int]:
-    out, x = [], int(s.var[V_OOO_FREE])
-    while x >= 0:
-        out.append(x)
-        x = int(s.ooo.segs[x, reassembly.S_NEXT])
-    return out
+    return ooo_chain(s, int(s.var[V_OOO_FREE]))
 
 
 def kept(s: Fake, c: int) -> list[tuple[int, int]]:
-    out, x = [], int(s.tcb[c, T_OOO_HEAD]) - 1
-    while x >= 0:
-        out.append((int(s.ooo.segs[x, reassembly.S_START]), int(s.ooo.segs[x, reassembly.S_LEN])))
-        x = int(s.ooo.segs[x, reassembly.S_NEXT])
-    return out
+    segs = s.ooo.segs
+    return [(int(segs[x, reassembly.S_START]), int(segs[x, reassembly.S_LEN]))
+            for x in ooo_chain(s, int(s.tcb[c, T_OOO_HEAD]) - 1)]
 
 
 @pytest.mark.parametrize("seed", range(6))
