@@ -5,6 +5,7 @@ traceback: exit 2 for configuration and usage errors, 1 for failures at run
 time (DPDK could not start, a port or ring is missing).
 """
 import argparse
+import os
 import sys
 
 from nperf import check as check_mod
@@ -60,6 +61,7 @@ def _worker(role):
             print(f"warning: {w}", file=sys.stderr)
         opts = StackOptions(max_conns=args.max_conns, time_wait_ms=args.time_wait_ms,
                             idle_timeout_s=args.idle_timeout, loss=args.loss, syn_retries=args.syn_retries,
+                            sack=not args.no_sack,
                             duration_s=getattr(args, "duration", 0.0) or 0.0,
                             concurrency=getattr(args, "concurrency", 0) or 0,
                             peer_time_wait_s=getattr(args, "peer_time_wait", 60.0))
@@ -202,13 +204,14 @@ def _parser() -> argparse.ArgumentParser:
     crt.set_defaults(func=_cert)
 
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
-    b.add_argument("what", choices=["lb", "tcp", "e2e", "results", "dperf", "soak"])
+    b.add_argument("what", choices=["lb", "tcp", "e2e", "results", "dperf", "soak", "sack"])
     b.add_argument("--rounds", type=int, default=3, help="alternating nperf/peer rounds")
     b.add_argument("--seconds", type=float, default=5.0, help="length of one measured run")
     b.add_argument("--dperf", metavar="PATH", help="dperf: the dperf binary (one that takes a vdev port)")
     b.add_argument("--dperf-cps", default="700k,1m,1.2m,1.4m,1.6m",
                    help="dperf: offered connection rates to climb, ascending [700k,1m,1.2m,1.4m,1.6m]")
     b.add_argument("--minutes", type=_checked(_positive), default=10, help="soak: sustain minutes [10]")
+    b.add_argument("--mib", type=_checked(_positive), default=100, help="sack: the body to fetch, MiB [100]")
     b.set_defaults(func=_bench)
     return p
 
@@ -262,10 +265,22 @@ def _worker_options(p, idle: float) -> None:
     p.add_argument("--syn-retries", type=_checked(_retries), default=5, metavar="N",
                    help="SYN retransmissions before a connect fails as connect_timeout (Linux: "
                         "tcp_syn_retries; the first waits 1 s, each next twice as long) [5]")
+    p.add_argument("--no-sack", action="store_true",
+                   help="neither offer nor accept selective acknowledgments (RFC 2018; on by default)")
     p.add_argument("--loss", type=float, default=0.0,
                    help="test knob: drop this fraction of frames at random, each way [0]")
     _output_options(p)
     _capture_options(p)
+
+
+SIGPIPE_STATUS = 128 + 13      # how a shell shows a process that SIGPIPE ended
+
+
+def _reader_gone() -> int:
+    """Whoever read our output stopped (`nperf check DIR | head`): stop as GNU tools do, quietly.
+    Standard output goes to /dev/null so that the interpreter's last flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return SIGPIPE_STATUS
 
 
 def main(argv=None) -> int:
@@ -281,7 +296,11 @@ def main(argv=None) -> int:
         from nperf.roles import controller
         controller.catch_stop_signals()
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()          # a reader gone shows here, not in the interpreter's last flush
+        return status
+    except BrokenPipeError:
+        return _reader_gone()
     except (ConfigError, CoreError, SeriesError, MetricsError, ReportFileError, HistogramError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

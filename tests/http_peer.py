@@ -114,13 +114,14 @@ class Conn:
 class HttpServer:
     """Every connection the client opens to SERVER_IP:SERVER_PORT (see the module docstring)."""
 
-    def __init__(self, wire: Wire, on_request=None, answer_syn: str = "synack"):
+    def __init__(self, wire: Wire, on_request=None, answer_syn: str = "synack", synack_options: bytes = b""):
         self.w = wire
         wire.listener = self
         self.pending: list[bytes] = []
         self.conns: dict[tuple[str, int], Conn] = {}
         self.finished: list[Conn] = []    # earlier connections of a reused 4-tuple
         self.answer_syn = answer_syn      # "synack", "rst" or "none"
+        self.synack_options = opt_mss(1460) + synack_options
         self.on_request = on_request or answer
         self.syns = 0
         self._isn = 0x1000_0000
@@ -149,7 +150,7 @@ class HttpServer:
             self._isn = (self._isn + 0x10000) & M32
             conn = self.conns[key] = Conn(self, seg, self._isn)
             self.pending.append(tcp_frame(SERVER_IP, seg.src_ip, SERVER_PORT, seg.sport, conn.isn, conn.rcv_nxt,
-                                          SYN | ACK, 65535, options=opt_mss(1460), src_mac=SERVER_MAC,
+                                          SYN | ACK, 65535, options=self.synack_options, src_mac=SERVER_MAC,
                                           dst_mac=CLIENT_MAC))
             return
         conn = self.conns.get(key)

@@ -675,7 +675,7 @@ class Peer:
 
 
 # left out of changed() unless asked: byte counts, and tx_frames (the wire checks it equals the frames sent)
-BYTE_COUNTERS = ("rx_bytes", "tx_bytes", "tcp_bytes_in", "tcp_bytes_out", "tx_frames")
+BYTE_COUNTERS = ("rx_bytes", "tx_bytes", "tcp_bytes_in", "tcp_bytes_out", "tcp_retransmit_bytes", "tx_frames")
 
 
 def changed(w: Wire, before: dict, ignore=BYTE_COUNTERS) -> dict:

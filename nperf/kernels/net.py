@@ -53,6 +53,8 @@ OPT_END = 0                 # TCP option kinds
 OPT_NOP = 1
 OPT_MSS = 2                 # kind, length 4, MSS (16 bits)
 OPT_WSCALE = 3              # kind, length 3, shift count
+OPT_SACK_PERM = 4           # kind, length 2 (SYN only)
+OPT_SACK = 5                # kind, length 2 + 8 per block: left and right edges (32 bits each)
 # UDP (RFC 768)
 UDP_SPORT = 0
 UDP_DPORT = 2
@@ -200,6 +202,18 @@ def tcp_header_sum(sport, dport, seq, ack, hlen, flags, window):
     from the field values (see frame_out.put_ipv4 for why not from the frame)."""
     return sport + dport + (seq >> 16) + (seq & 0xFFFF) + (ack >> 16) + (ack & 0xFFFF) \
         + (((hlen // 4) << 12) | flags) + window
+
+
+@inline
+def tcp_option(b, i, end):
+    """The TCP option at or after b[i], NOPs skipped, within b[:end]: (kind, its offset, its length).
+    Kind -1 at the end of the options or at a malformed one (a length below 2, or past end): either
+    ends the walk."""
+    while i < end and b[i] == OPT_NOP:
+        i += 1
+    if i + 1 >= end or b[i] == OPT_END or b[i + 1] < 2 or i + b[i + 1] > end:
+        return np.int64(-1), i, np.int64(0)
+    return np.int64(b[i]), i, np.int64(b[i + 1])
 
 
 @inline

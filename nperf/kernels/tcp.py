@@ -1,16 +1,19 @@
 """TCP (RFC 9293) over the connection table: input, output, timers.
 
 Receive side: segments are handed to the application *in order, straight
-from the mbuf*; nothing is buffered, so an out-of-order segment is dropped
-and answered with a duplicate ACK, and bytes the application could not take
-are not acknowledged (the peer sends them again). Send side: nothing is
-buffered either; the application regenerates any byte range of its stream
-(`app.app_copy`), so a retransmission is just "build that range again".
+from the mbuf*. A segment beyond the next expected byte is copied aside
+(nperf.kernels.reassembly) until the hole before it fills; bytes the
+application could not take are not acknowledged (the peer sends them
+again). Send side: nothing is buffered; the application regenerates any
+byte range of its stream (`app.app_copy`), so a retransmission is just
+"build that range again".
 
 Congestion control is NewReno (RFC 6582): slow start and congestion
 avoidance by bytes acknowledged, fast retransmit on three duplicate ACKs,
 partial ACKs retransmit the next hole, and a retransmission timeout goes back
-to snd_una with one segment of window (RFC 6298 timer, Karn's rule).
+to snd_una with one segment of window (RFC 6298 timer, Karn's rule). When
+both ends permit SACK, fast recovery resends the holes the peer's blocks
+show to be lost instead (nperf.kernels.sack), and ACKs report kept segments.
 
 Every state change goes through `set_state`. The transitions (RFC 9293
 3.3.2), with the function that makes each:
@@ -34,7 +37,7 @@ Every state change goes through `set_state`. The transitions (RFC 9293
 """
 import numpy as np
 
-from nperf.kernels import app, frame_out, lookup, mbuf, net, reassembly, time_wait
+from nperf.kernels import app, frame_out, lookup, mbuf, net, reassembly, sack, time_wait
 from nperf.kernels.arp import owns
 from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import (
@@ -42,22 +45,21 @@ from nperf.kernels.stack import (
     C_DROP_TCP_CHECKSUM, C_TCP_BYTES_IN, C_TCP_BYTES_OUT, C_TCP_DUPACKS, C_TCP_DUPLICATE_SEGS,
     C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OOO_BYTES, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
     C_RING_OVERFLOW, C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYN_CHALLENGED, C_TCP_SYN_EVICTED, C_TCP_SYNS_IN,
-    C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
+    C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_RETRANSMITS, C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
     C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
     P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
-    P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_EVICT_AT, V_WORK_HEAD, V_WORK_TAIL, random64)
+    P_SACK, P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_EVICT_AT, V_WORK_HEAD, V_WORK_TAIL, random64)
 from nperf.kernels.tcp_table import (
     APPQ, CLOSED, CLOSE_WAIT, CLOSING, END_ABORT, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
-    FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_RECOVERY, F_RETRANSMIT,
+    FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_RECOVERY, F_RETRANSMIT, F_SACK,
     F_RTT, LAST_ACK, N_WORDS, SYN_RCVD, SYN_SENT, TIME_WAIT, T_BACKOFF, T_BORN, T_CWND, T_DUPACKS, T_FLAGS,
     T_IRS, T_ISS, T_LIP, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RCV_NXT,
     T_RCV_WSCALE, T_RECOVER, T_RIP, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START, T_SND_END, T_SND_MAX,
     T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WND, T_SND_WSCALE, T_SRTT, T_SSTHRESH, T_STATE, T_T_DACK, T_T_END,
-    T_T_RTO, T_W_DUE, T_OOO_HEAD, slot_alloc, slot_free, tuple_keys)
+    T_T_RTO, T_W_DUE, T_OOO_HEAD, T_OOO_LAST, T_RTX_NXT, T_SACK_N, slot_alloc, slot_free, tuple_keys)
 from nperf.kernels.timers import timer_at, timer_cancel
 
 M32 = 0xFFFFFFFF
-SYN_OPTIONS = 8                  # MSS (4) + NOP + window scale (3)
 DEFAULT_PEER_MSS = 536
 EVICT_SCAN = 64                  # rows looked at for a half-open connection to free when the table is full
 MAX_WSCALE = 14
@@ -131,10 +133,14 @@ def emit(s, c, seq, n, flags, now):
     if m < 0:
         return False
     b = mbuf.buffer_view(m)
-    hl = net.TCP_LEN + (SYN_OPTIONS if flags & net.SYN else 0)
+    o = net.ETH_LEN + net.IP_LEN
+    hl = net.TCP_LEN
+    if flags & net.SYN:
+        hl += _put_syn_options(s, c, b, o + net.TCP_LEN)
+    elif t[c, T_OOO_HEAD] != 0 and t[c, T_FLAGS] & F_SACK and not flags & net.RST:   # blocks only where they fit
+        hl += sack.put_blocks(s, c, b, o + net.TCP_LEN, min(sack.MAX_BLOCKS, (t[c, T_MSS] - n - 4) // 8))
     frame_out.put_eth(s, b, t[c, T_PEER_MAC], net.ETH_IPV4)
     frame_out.put_ipv4(s, b, t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, hl + n)
-    o = net.ETH_LEN + net.IP_LEN
     wire_seq = (t[c, T_ISS] + seq) & M32
     wire_ack = (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32 if flags & net.ACK else 0
     win = _window_field(s, c, flags & net.SYN)
@@ -149,17 +155,8 @@ def emit(s, c, seq, n, flags, now):
     seg = hl + n
     csum = net.tcp_header_sum(t[c, T_LPORT], t[c, T_RPORT], wire_seq, wire_ack, hl, flags, win) \
         + net.pseudo_sum(t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, seg)
-    if flags & net.SYN:                            # SYN_OPTIONS: MSS, NOP, window scale
-        p = o + net.TCP_OPTIONS
-        b[p] = net.OPT_MSS
-        b[p + 1] = 4
-        net.put16(b, p + 2, s.params[P_MSS])
-        b[p + 4] = net.OPT_NOP
-        b[p + 5] = net.OPT_WSCALE
-        b[p + 6] = 3
-        b[p + 7] = t[c, T_RCV_WSCALE]
-        csum += (net.OPT_MSS << 8 | 4) + s.params[P_MSS] + (net.OPT_NOP << 8 | net.OPT_WSCALE) \
-            + (3 << 8 | t[c, T_RCV_WSCALE])
+    if hl > net.TCP_LEN:
+        csum = net.sum16(b, o + net.TCP_LEN, hl - net.TCP_LEN, csum)
     if n > 0:
         app.app_copy(s, c, seq - 1, b, o + hl, n)
         csum = net.sum16(b, o + hl, n, csum)      # hl is even: the payload's words line up
@@ -169,10 +166,32 @@ def emit(s, c, seq, n, flags, now):
     s.counters[C_TCP_BYTES_OUT] += n
     if seq < t[c, T_SND_MAX] and (n > 0 or flags & (net.SYN | net.FIN)):
         s.counters[C_TCP_RETRANSMITS] += 1
+        s.counters[C_TCP_RETRANSMIT_BYTES] += n
     if flags & net.ACK:
         t[c, T_FLAGS] &= ~(F_ACK_NOW | F_ACK_DELAYED)
         t[c, T_T_DACK] = 0
     return True
+
+
+@inline
+def _put_syn_options(s, c, b, p):
+    """A SYN's options at b[p:]: MSS, NOP, window scale, and SACK permitted (NOP, NOP, kind 4) when
+    a client offers it or a server's peer did; their length."""
+    t = s.tcb
+    b[p] = net.OPT_MSS
+    b[p + 1] = 4
+    net.put16(b, p + 2, s.params[P_MSS])
+    b[p + 4] = net.OPT_NOP
+    b[p + 5] = net.OPT_WSCALE
+    b[p + 6] = 3
+    b[p + 7] = t[c, T_RCV_WSCALE]
+    if (s.params[P_SACK] != 0) if t[c, T_STATE] == SYN_SENT else (t[c, T_FLAGS] & F_SACK) != 0:
+        b[p + 8] = net.OPT_NOP
+        b[p + 9] = net.OPT_NOP
+        b[p + 10] = net.OPT_SACK_PERM
+        b[p + 11] = 2
+        return np.int64(12)
+    return np.int64(8)
 
 
 @kernel
@@ -251,31 +270,30 @@ def _init(s, c, lip, lport, rip, rport, mac, state, now):
 
 @step
 def _syn_options(s, c, b, o, doff):
-    """MSS and window scale from a SYN's options (malformed options end the walk)."""
+    """MSS, window scale and SACK permitted from a SYN's options (malformed options end the walk)."""
     t = s.tcb
     peer_mss = np.int64(DEFAULT_PEER_MSS)
     wscale = np.int64(-1)
+    sack_ok = False
     i = o + net.TCP_LEN
-    end = o + doff
-    while i < end:
-        kind = b[i]
-        if kind == net.OPT_END:
+    while True:
+        kind, i, n = net.tcp_option(b, i, o + doff)
+        if kind < 0:
             break
-        if kind == net.OPT_NOP:
-            i += 1
-            continue
-        if i + 1 >= end or b[i + 1] < 2 or i + b[i + 1] > end:       # b[i + 1]: the option's length
-            break
-        if kind == net.OPT_MSS and b[i + 1] == 4:
+        if kind == net.OPT_MSS and n == 4:
             peer_mss = net.get16(b, i + 2)
-        elif kind == net.OPT_WSCALE and b[i + 1] == 3:
+        elif kind == net.OPT_WSCALE and n == 3:
             wscale = min(np.int64(b[i + 2]), MAX_WSCALE)
-        i += b[i + 1]
+        elif kind == net.OPT_SACK_PERM and n == 2:
+            sack_ok = True
+        i += n
     t[c, T_MSS] = max(min(peer_mss, s.params[P_MSS]), 64)
     t[c, T_CWND] = s.params[P_INIT_CWND] * t[c, T_MSS]      # initial window in segments of the negotiated MSS
     if wscale >= 0:
         t[c, T_SND_WSCALE] = wscale
         t[c, T_RCV_WSCALE] = s.params[P_RCV_WSCALE]
+    if sack_ok and s.params[P_SACK] != 0:
+        t[c, T_FLAGS] |= F_SACK
 
 
 @step
@@ -491,7 +509,7 @@ def tcp_input(s, b, n, ihl, ip_len, now):
     if s.tcb[c, T_STATE] == SYN_SENT:
         _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now)
     else:
-        _segment(s, c, b, o + doff, plen, seq, ack, flags, win, now)
+        _segment(s, c, b, o + net.TCP_LEN, o + doff, plen, seq, ack, flags, win, now)
     if not s.tcb[c, T_FLAGS] & F_IN_WORK:
         _rearm(s, c)        # else tcp_output re-arms after sending, often with the delayed ACK gone
 
@@ -591,13 +609,17 @@ def _acked(s, c, ack_off, now):
     t[c, T_SND_UNA] = ack_off
     if t[c, T_SND_NXT] < ack_off:
         t[c, T_SND_NXT] = ack_off
+    if t[c, T_SACK_N] != 0:
+        sack.trim(t, c, ack_off)
     if t[c, T_FLAGS] & F_RECOVERY:
         if ack_off >= t[c, T_RECOVER]:
             t[c, T_FLAGS] &= ~F_RECOVERY
             t[c, T_CWND] = t[c, T_SSTHRESH]
-        else:
+        elif not t[c, T_FLAGS] & F_SACK:
             t[c, T_FLAGS] |= F_RETRANSMIT          # partial ACK: the next hole
             t[c, T_CWND] = max(t[c, T_CWND] - acked + mss, mss)
+        elif t[c, T_SACK_N] == 0:
+            t[c, T_FLAGS] |= F_RETRANSMIT          # SACK, but no blocks to tell a loss from reordering: as NewReno
     elif syn:
         pass
     elif t[c, T_CWND] < t[c, T_SSTHRESH]:
@@ -620,8 +642,8 @@ def _fin_acked(t, c):
 
 
 @step
-def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
-    """A segment for a synchronized connection; payload at b[p:p+plen].
+def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
+    """A segment for a synchronized connection; options at b[opts:p], payload at b[p:p+plen].
 
     In the order of RFC 9293 3.10.7.4 ("Other states"), its steps numbered below.
     """
@@ -667,6 +689,8 @@ def _segment(s, c, b, p, plen, seq, ack, flags, win, now):
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
         return
+    if p > opts and t[c, T_FLAGS] & F_SACK:
+        sack.take_blocks(s, c, b, opts, p)
     wnd = win << t[c, T_SND_WSCALE]
     if ack_off > t[c, T_SND_UNA]:
         _acked(s, c, ack_off, now)
@@ -712,14 +736,16 @@ def _dupack(s, c):
     if t[c, T_DUPACKS] == 3 and not t[c, T_FLAGS] & F_RECOVERY:
         flight = t[c, T_SND_MAX] - t[c, T_SND_UNA]
         t[c, T_SSTHRESH] = max(flight // 2, 2 * t[c, T_MSS])
-        t[c, T_CWND] = t[c, T_SSTHRESH] + 3 * t[c, T_MSS]
+        t[c, T_CWND] = t[c, T_SSTHRESH] + (0 if t[c, T_FLAGS] & F_SACK else 3 * t[c, T_MSS])
         t[c, T_RECOVER] = t[c, T_SND_MAX]
+        t[c, T_RTX_NXT] = t[c, T_SND_UNA]
         t[c, T_FLAGS] |= F_RECOVERY | F_RETRANSMIT
         _rtt_on_retransmit(s, c)
         s.counters[C_TCP_FAST_RETRANSMITS] += 1
         work_push(s, c)
     elif t[c, T_FLAGS] & F_RECOVERY:
-        t[c, T_CWND] += t[c, T_MSS]
+        if not t[c, T_FLAGS] & F_SACK:             # NewReno: each duplicate ACK is a segment gone
+            t[c, T_CWND] += t[c, T_MSS]
         work_push(s, c)
 
 
@@ -737,6 +763,7 @@ def _data(s, c, b, p, plen, seg, st, fin, now):
     if seg > rcv:
         s.counters[C_TCP_OUT_OF_ORDER] += 1
         reassembly.keep(s, c, b, p, plen, seg, fin)
+        t[c, T_OOO_LAST] = seg
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
         return False
@@ -747,7 +774,8 @@ def _data(s, c, b, p, plen, seg, st, fin, now):
         work_push(s, c)
         return False
     buf, off, want = b, p + skip, plen - skip
-    k, kept_fin, filled = np.int64(-1), False, False
+    k, kept_fin = np.int64(-1), False
+    filling = t[c, T_OOO_HEAD] != 0      # in order while segments are kept: (part of) a hole is filled
     while True:                          # one application input serves the segment and the kept ones
         took = app.app_input(s, c, buf, off, want, now) if want > 0 else np.int64(0)
         rcv += took
@@ -764,10 +792,9 @@ def _data(s, c, b, p, plen, seg, st, fin, now):
         k, off, want, kept_fin = reassembly.next_ready(s, c, rcv)
         if k < 0:
             break
-        filled = True
         buf = reassembly.slot_view(s, k)
     t[c, T_RCV_NXT] = rcv
-    if took < want or filled or t[c, T_OOO_HEAD] != 0 or t[c, T_FLAGS] & F_ACK_DELAYED:
+    if took < want or filling or t[c, T_FLAGS] & F_ACK_DELAYED:
         t[c, T_FLAGS] |= F_ACK_NOW       # RFC 5681 4.2: at once when a hole is filled, or one remains
     else:
         t[c, T_FLAGS] |= F_ACK_DELAYED
@@ -812,16 +839,27 @@ def tcp_output(s, c, now):
         return True
     if t[c, T_FLAGS] & F_RETRANSMIT:
         una = t[c, T_SND_UNA]
-        n = min(t[c, T_MSS], t[c, T_SND_END] - una, t[c, T_SND_MAX] - una)   # resend only what was sent
-        fl = net.ACK | (net.FIN if una + n == t[c, T_SND_END] and t[c, T_SND_MAX] > t[c, T_SND_END] else 0)
-        if n > 0 or fl & net.FIN:
-            if not emit(s, c, una, n, fl, now):
-                return False
+        if not t[c, T_FLAGS] & F_SACK or t[c, T_RTX_NXT] <= una:     # with SACK, unless resent already
+            n = min(t[c, T_MSS], t[c, T_SND_END] - una, t[c, T_SND_MAX] - una)   # resend only what was sent
+            fin = una + n == t[c, T_SND_END] and t[c, T_SND_MAX] > t[c, T_SND_END]
+            if n > 0 or fin:
+                if not emit(s, c, una, n, net.ACK | (net.FIN if fin else 0), now):
+                    return False
+                t[c, T_RTX_NXT] = una + n + (1 if fin else 0)
         t[c, T_FLAGS] &= ~F_RETRANSMIT
+    beyond = np.int64(0)                 # in SACK recovery: what pipe counts beyond snd_nxt - snd_una
+    least = np.int64(1)                  #   and a whole segment's room, never less (RFC 6675 5)
+    if t[c, T_FLAGS] & F_RECOVERY and t[c, T_FLAGS] & F_SACK:
+        if not _resend_holes(s, c, now):
+            return False
+        beyond = sack.pipe(t, c, t[c, T_MSS]) - (t[c, T_SND_NXT] - t[c, T_SND_UNA])
+        least = t[c, T_MSS]
     while True:
         nxt = t[c, T_SND_NXT]
         end = t[c, T_SND_END]
-        usable = min(t[c, T_SND_WND], t[c, T_CWND]) - (nxt - t[c, T_SND_UNA])
+        usable = min(t[c, T_SND_WND], t[c, T_CWND] - beyond) - (nxt - t[c, T_SND_UNA])
+        if usable < least:
+            usable = min(usable, 0)
         n = min(end - nxt, t[c, T_MSS], max(usable, 0))
         fin = (t[c, T_FLAGS] & F_FIN_QUEUED) != 0 and nxt + n == end and (n > 0 or usable >= 0) and nxt <= end
         if n <= 0 and not fin:
@@ -849,6 +887,26 @@ def tcp_output(s, c, now):
         t[c, T_FLAGS] |= F_PERSIST
         t[c, T_T_RTO] = now + t[c, T_RTO]
     _rearm(s, c)
+    return True
+
+
+@inline
+def _resend_holes(s, c, now):
+    """SACK recovery (nperf.kernels.sack): send the lost holes again, in order from rtx_nxt, while
+    the congestion window has a segment's room beyond pipe; False if frames ran out."""
+    t = s.tcb
+    while sack.pipe(t, c, t[c, T_MSS]) + t[c, T_MSS] <= t[c, T_CWND]:
+        start, n = sack.next_hole(t, c, max(t[c, T_RTX_NXT], t[c, T_SND_UNA]), t[c, T_MSS])
+        if n <= 0:
+            break
+        n = min(n, t[c, T_MSS], t[c, T_SND_END] - start)
+        fin = start + n == t[c, T_SND_END] and t[c, T_SND_MAX] > t[c, T_SND_END]
+        if n <= 0 and not fin:
+            break
+        if not emit(s, c, start, n, net.ACK | (net.FIN if fin else 0), now):
+            return False
+        s.counters[C_TCP_SACK_RETRANSMITS] += 1
+        t[c, T_RTX_NXT] = start + n + (1 if fin else 0)
     return True
 
 
@@ -920,6 +978,7 @@ def _on_rto(s, c, now):
         t[c, T_FLAGS] &= ~F_RECOVERY
         t[c, T_DUPACKS] = 0
         t[c, T_SND_NXT] = t[c, T_SND_UNA]
+        sack.clear(t, c)                          # RFC 2018 8: what the peer holds may be gone
         work_push(s, c)
     else:
         t[c, T_BACKOFF] = 0

@@ -38,8 +38,10 @@ F_RTT = 16              # timing the segment that starts at rtt_seq
 F_RETRANSMIT = 32       # resend the segment at snd_una at the next output
 F_ACK_DELAYED = 64      # an ACK is owed, on the delayed-ACK timer
 F_PERSIST = 128         # zero window: the RTO timer sends probes
+F_SACK = 256            # both ends permitted SACK (RFC 2018): blocks go out and are taken in
 
 APPQ = 4                # application messages in flight per connection (pipelining depth)
+SACK_RANGES = 4         # SACKed ranges a row remembers (as many as one option carries without timestamps)
 APP_WORDS = 10          # the application's parser state (nperf.kernels.http_server / http_client rows)
 
 # how a connection ended (the `how` of tcp.release and app.app_closed); END_ABORT: still open at exit
@@ -90,18 +92,22 @@ FIELDS = (
     "user",         # the application's count word (client: requests sent)
     "ooo_head",     # kept out-of-order segments (nperf.kernels.reassembly): the first's slot + 1; 0: none
     "ooo_n",        #   and how many
+    "ooo_last",     #   the start of the latest segment kept (a SACK option's first block holds it)
+    "sack_n",       # the SACK scoreboard (nperf.kernels.sack): ranges held, at T_SACK
+    "rtx_nxt",      #   holes below it were sent again in this recovery
 )
 (T_STATE, T_FLAGS, T_SND_UNA, T_SND_NXT, T_SND_MAX, T_SND_END, T_SND_WND, T_RCV_NXT, T_ISS, T_IRS, T_MSS,
  T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_LPORT, T_RPORT, T_PEER_MAC, T_SND_WSCALE,
  T_RCV_WSCALE, T_SND_WL1, T_DUPACKS, T_RECOVER, T_SRTT, T_RTTVAR, T_RTO, T_RTT_SEQ, T_RTT_START, T_BACKOFF,
  T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER, T_OOO_HEAD,
- T_OOO_N) = range(len(FIELDS))
+ T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT) = range(len(FIELDS))
 T_Q_KIND = len(FIELDS)              # + k: message k's kind (response / request index)
 T_Q_FLAGS = T_Q_KIND + APPQ
 T_Q_START = T_Q_FLAGS + APPQ        # stream offset of its first byte
 T_Q_LEN = T_Q_START + APPQ
 T_APP = T_Q_LEN + APPQ
-N_WORDS = T_APP + APP_WORDS
+T_SACK = T_APP + APP_WORDS          # + 2k, + 2k + 1: SACKed range k [left, right), sorted (T_SACK_N held)
+N_WORDS = T_SACK + 2 * SACK_RANGES
 
 
 def new_tcb(capacity: int) -> np.ndarray:
@@ -118,6 +124,8 @@ class Columns:
     def __getattr__(self, name: str) -> np.ndarray:
         if name == "app":
             return self.tcb[:, T_APP:T_APP + APP_WORDS]
+        if name == "sack":
+            return self.tcb[:, T_SACK:T_SACK + 2 * SACK_RANGES]
         if name.startswith("q_") and name != "q_head" and name != "q_tail":
             first = globals()["T_" + name.upper()]
             return self.tcb[:, first:first + APPQ]

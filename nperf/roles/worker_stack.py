@@ -14,7 +14,7 @@ from nperf.kernels import (arp, client_app, head_memo, http_client, http_server,
                            tcp_table, time_wait, timers)
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
-                                 P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE,
+                                 P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_SACK,
                                  P_PEER_TIME_WAIT_US, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
                                  SERVER, V_RNG)
 
@@ -34,6 +34,7 @@ class StackOptions(msgspec.Struct, kw_only=True):
     syn_retries: int = 5
     data_retries: int = 8
     delayed_ack_ms: int = 10
+    sack: bool = True          # offer and accept SACK (RFC 2018)
     loss: float = 0.0          # test knob: fraction of frames dropped at random, each way
     duration_s: float = 0.0    # client: fit ramp-up, sustain and ramp-down into this run length (0 = as configured)
     concurrency: int = 0       # client, TOTAL_CONNECTIONS: connections open at once (0 = min(value, 1000))
@@ -70,6 +71,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     p[P_DACK_US] = opts.delayed_ack_ms * 1000
     p[P_LOSS_PPM] = int(round(opts.loss * 1e6))
     p[P_INIT_CWND] = 10
+    p[P_SACK] = opts.sack
     p[P_ARP_RETRY_US], p[P_ARP_TRIES] = 1_000_000, 5
     var = np.zeros(N_VAR, np.int64)
     var[V_RNG] = int.from_bytes(os.urandom(8), "little") & 0x7FFFFFFFFFFFFFFF | 1

@@ -3,8 +3,13 @@ retries and their back-off, response data out of order, and RST in each state of
 
 The server side records every segment the client sends, with the time it was sent
 (`Recording.seen`); the client stack runs as in production (`Wire(role="client")`)."""
+import struct
+
+import numpy as np
+
 from nperf.kernels import client_app as ca
 from nperf.kernels import stack as st
+from nperf.kernels import tcp_table as tt
 from tests.http_peer import SERVER_IP, SERVER_MAC, SERVER_PORT, HttpServer, response
 from tests.tcp_wire import ACK, CLIENT_MAC, M32, PSH, RST, SYN, Wire, tcp_frame
 from tests.unit.test_client_app import PHASES, settle
@@ -35,9 +40,9 @@ class Recording(HttpServer):
         return [g for _, g in self.seen[i:]]
 
 
-def one_connection(on_request=None, **objective):
-    w = Wire(role="client")
-    srv = Recording(w, on_request)
+def one_connection(on_request=None, synack_options=b"", sack=True, **objective):
+    w = Wire(role="client", sack=sack)
+    srv = Recording(w, on_request, synack_options=synack_options)
     srv.schedule(PHASES, **{"type": ca.O_HTTP_REQUESTS, "value": 1, "rpc": 1, **objective})
     return w, srv
 
@@ -52,7 +57,8 @@ def test_active_open_syn_options_and_the_request_on_the_handshake_ack():
     syn, req = srv.sent_since(0)[:2]
     conn = srv.all_conns()[0]
     assert syn.flags == SYN and syn.payload == b"" and syn.dport == SERVER_PORT and syn.dst_ip == SERVER_IP
-    assert syn.options == {"mss": int(w.s.params[st.P_MSS]), "ws": int(w.s.params[st.P_RCV_WSCALE])}
+    assert syn.options == {"mss": int(w.s.params[st.P_MSS]), "ws": int(w.s.params[st.P_RCV_WSCALE]), 4: b""}
+    assert not w.tcb.flags[conn_slot(w)] & tt.F_SACK    # SACK offered; the server did not permit it
     assert syn.window == 65535                           # a SYN's window is never scaled (RFC 7323 2.2)
     assert req.flags == PSH | ACK and req.seq == (syn.seq + 1) & M32 and req.ack == (conn.isn + 1) & M32
     assert req.window << w.s.params[st.P_RCV_WSCALE] == w.s.params[st.P_RCV_WND]
@@ -98,6 +104,42 @@ def test_response_data_out_of_order_is_kept_and_completes_when_the_hole_fills():
     conn.snd_nxt = (start + len(data)) & M32
     acc = settle(srv)
     assert acc.requests.ok == 1 and acc.requests.failed == 0
+
+
+def conn_slot(w: Wire) -> int:
+    """The row of the client's one connection."""
+    (rows,) = np.nonzero(w.s.tcb[:, tt.T_STATE] != tt.CLOSED)
+    assert len(rows) == 1, rows
+    return int(rows[0])
+
+
+def test_the_client_reports_kept_response_data_in_sack_blocks_when_the_server_permits():
+    w, srv = one_connection(held, synack_options=b"\x01\x01\x04\x02")
+    srv.until(lambda: srv.all_conns() and srv.all_conns()[0].heads)
+    conn = srv.all_conns()[0]
+    assert w.tcb.flags[conn_slot(w)] & tt.F_SACK
+    data = response(body=b"x" * 100)
+    start = conn.snd_nxt
+    mark = len(srv.seen)
+    for lo, hi in ((60, 80), (20, 40)):                 # one ACK each
+        srv.pending.append(conn._frame(ACK | PSH, data[lo:hi], seq=(start + lo) & M32))
+        srv._step(200)
+    blocks = [[struct.unpack_from("!II", g.options[5], 8 * k) for k in range(len(g.options.get(5, b"")) // 8)]
+              for g in srv.sent_since(mark)]
+    edge = lambda a, b: ((start + a) & M32, (start + b) & M32)          # noqa: E731
+    assert blocks == [[edge(60, 80)], [edge(20, 40), edge(60, 80)]]     # the latest first
+    assert w.counter("tcp_sack_blocks_out") == 3
+    srv.pending.append(conn._frame(ACK | PSH, data))
+    srv._step(200)
+    assert srv.counter("responses_ok") == 1 and 5 not in srv.sent_since(mark)[-1].options
+
+
+def test_with_sack_off_the_client_neither_offers_nor_accepts_it():
+    w, srv = one_connection(held, synack_options=b"\x01\x01\x04\x02", sack=False)
+    srv.until(lambda: srv.all_conns() and srv.all_conns()[0].heads)
+    syn = srv.sent_since(0)[0]
+    assert syn.flags == SYN and syn.options == {"mss": int(w.s.params[st.P_MSS]), "ws": int(w.s.params[st.P_RCV_WSCALE])}
+    assert not w.tcb.flags[conn_slot(w)] & tt.F_SACK
 
 
 def rst_to(ip: str, port: int, seq: int, ack: int, flags: int = RST | ACK) -> bytes:

@@ -453,6 +453,20 @@ def test_run_check_of_a_directory_checks_its_json_files(tmp_path):
     assert err.getvalue() == f"error: {tmp_path}: a directory with no configuration files (*.json)\n"
 
 
+def test_nperf_check_stops_quietly_when_its_reader_goes_away(tmp_path):
+    """`nperf check DIR | head -1`: the rest of the output has nowhere to go. No traceback, no
+    "Exception ignored" at exit: the status a shell shows for SIGPIPE, and nothing on stderr."""
+    good = (SEED_DIR / "memif/test3/c.json").read_text()
+    for i in range(1500):                                # 1,500 OK lines: far more than a pipe holds
+        (tmp_path / f"c{i:04}.json").write_text(good)
+    p = subprocess.Popen([sys.executable, "-m", "nperf", "check", str(tmp_path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    assert p.stdout.readline().startswith(b"OK ")
+    p.stdout.close()
+    err = p.stderr.read()
+    assert (p.wait(60), err) == (141, b"")
+
+
 def test_run_check_keeps_going_after_a_failure():
     good = str(SEED_DIR / "memif/test3/c.json")
     bad = str(INVALID_DIR / "worker_mtu_9001.json")

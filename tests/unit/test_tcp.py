@@ -27,7 +27,7 @@ from nperf.kernels import tcp_table as tt
 from nperf.kernels.stack import COUNTER_NAMES, V_TW_HEAD, V_TW_TAIL
 from tests.tcp_wire import (ACK, BCAST, FIN, M32, OTHER_MAC, PEER_IP, PEER_MAC, PSH, RST, SERVER_IP, SERVER_MAC,
                             SYN, Peer, Wire, arp_frame, changed, checksum, eth, icmp_echo, ipv4, linux_syn_options,
-                            opt_mss, tcp_segment)
+                            opt_mss, opt_ws, seq_after, seq_diff, tcp_segment)
 
 HERE = Path(__file__).resolve().parent.parent      # tests/
 KiB, MiB = 1024, 1 << 20
@@ -79,7 +79,7 @@ def test_handshake_syn_ack_options_then_established():
     assert sa.flags == SYN | ACK
     assert sa.ack == (p.isn + 1) & M32
     assert sa.seq == w.tcb.iss[c]
-    assert sa.options == {"mss": 1960, "ws": 5}          # mtu 2000 - 40; the stack's receive shift
+    assert sa.options == {"mss": 1960, "ws": 5, 4: b""}   # mtu 2000 - 40; the stack's receive shift; SACK ok
     assert sa.window == 65535 and sa.payload == b""
     assert (sa.dst_mac, sa.src_ip, sa.dst_ip, sa.sport, sa.dport) == (PEER_MAC, SERVER_IP, PEER_IP, 8000, 40000)
     assert p.state == "SYN_RCVD"
@@ -90,6 +90,7 @@ def test_handshake_syn_ack_options_then_established():
                                   "conn_opened": 1}
     t = w.tcb
     assert (t.mss[c], t.snd_wscale[c], t.rcv_wscale[c]) == (1460, 7, 5)
+    assert t.flags[c] & tt.F_SACK
     assert t.snd_wnd[c] == (65535 >> 7) << 7
     assert w.s.free[0] == w.max_conns - 1
 
@@ -98,10 +99,11 @@ def test_handshake_without_options_uses_536_bytes_and_no_scaling():
     w = Wire()
     p = Peer(w, wscale=None)
     out = p.syn(options=b"")
-    assert [g.flags for g in out] == [SYN | ACK]
+    assert [g.flags for g in out] == [SYN | ACK] and 4 not in out[0].options     # SACK not offered: not permitted
     p.ack()
     c = p.slot
     assert (w.tcb.mss[c], w.tcb.snd_wscale[c], w.tcb.rcv_wscale[c]) == (536, 0, 0)
+    assert not w.tcb.flags[c] & tt.F_SACK
     out = p.send(Peer.request("/"))
     assert [len(g.payload) for g in out] == [536, 536, len(ROOT) - 1072]
     assert all(g.window == 65535 for g in out)           # unscaled: 1 MiB does not fit, 65535 does
@@ -332,6 +334,7 @@ def test_fast_retransmit_newreno_partial_ack_then_full_ack():
     assert t.cwnd[c] == t.ssthresh[c] == 11 * mss // 2
     assert out[0].seq == una(12) and sum(len(g.payload) for g in out) == t.cwnd[c]
     assert (w.counter("tcp_retransmits"), w.counter("tcp_fast_retransmits")) == (2, 1)
+    assert w.counter("tcp_retransmit_bytes") == 2 * mss
 
 
 def test_fast_retransmit_resends_only_what_was_sent():
@@ -350,6 +353,17 @@ def test_fast_retransmit_resends_only_what_was_sent():
     p.ack(window=600)
     p.fetch(len(ROOT), window=600)
     assert bytes(p.data) == ROOT
+
+
+def test_sack_permitted_is_answered_only_when_offered_and_switched_on():
+    w = Wire(sack=False)
+    p = Peer(w)
+    out = p.syn(options=linux_syn_options(1460, 7))
+    assert out[0].options == {"mss": 1960, "ws": 5}
+    p.ack()
+    assert not w.tcb.flags[p.slot] & tt.F_SACK
+    w, p, c = established(Wire())                        # offered nothing: the SYN-ACK offers nothing
+    assert p.synack_options == {"mss": 1960, "ws": 5} and not w.tcb.flags[c] & tt.F_SACK
 
 
 # ------------------------------------------------------------------ reordering and duplicates
@@ -446,6 +460,82 @@ def test_the_shared_pool_running_out_is_counted_and_the_stream_still_completes()
         p.snd_nxt = (p.snd_nxt + len(REQ)) & M32
         assert [(g.payload, g.ack) for g in out] == [(HELLO, p.snd_nxt)]
     assert http(w, hs.CNT_REQUESTS) == 2 and w.tcb.ooo_n[c1] == w.tcb.ooo_n[c2] == 0
+
+
+SACK_SYN = opt_mss(1460) + b"\x01\x01\x04\x02" + b"\x01" + opt_ws(7)    # MSS, NOP, NOP, SACK ok, NOP, WS
+
+
+def sack_blocks(g, base: int) -> list[tuple[int, int]]:
+    """The SACK blocks of segment g, as offsets from base."""
+    v = g.options.get(5, b"")
+    return [tuple(seq_diff(x, base) for x in struct.unpack_from("!II", v, 8 * k)) for k in range(len(v) // 8)]
+
+
+def test_acks_carry_sack_blocks_of_the_kept_segments_the_latest_first():
+    w = Wire()
+    p = Peer(w)
+    c = p.connect(options=SACK_SYN)
+    x = REQ + REQ
+    base = p.snd_nxt
+
+    def part(lo: int, hi: int) -> list:
+        out = p.send(x[lo:hi], seq=(base + lo) & M32)
+        assert len(out) == 1 and out[0].ack == base and out[0].payload == b"" and out[0].flags == ACK
+        return sack_blocks(out[0], base)
+
+    before = w.counters()
+    assert part(40, 50) == [(40, 50)]
+    assert part(70, 80) == [(70, 80), (40, 50)]
+    assert part(20, 30) == [(20, 30), (40, 50), (70, 80)]
+    assert part(50, 60) == [(40, 60), (20, 30), (70, 80)]             # touches [40,50): one block
+    assert part(5, 10) == [(5, 10), (20, 30), (40, 60), (70, 80)]      # four: all an option holds
+    assert part(90, 95) == [(90, 95), (5, 10), (20, 30), (40, 60)]     # five runs: the last in order is left out
+    assert changed(w, before) == {"rx_frames": 6, "tcp_segs_in": 6, "tcp_out_of_order": 6, "tcp_ooo_kept": 6,
+                                  "tcp_segs_out": 6, "tcp_sack_blocks_out": 1 + 2 + 3 + 3 + 4 + 4}
+    out = p.send(x[:20], seq=base)                       # [0,30) now in order: ACK 30, the rest still kept
+    assert [(seq_diff(g.ack, base), sack_blocks(g, base)) for g in out] == [(30, [(90, 95), (40, 60), (70, 80)])]
+    out = p.send(x[30:], seq=(base + 30) & M32)          # the rest: both responses, no blocks left to report
+    p.snd_nxt = (base + len(x)) & M32
+    assert [(g.payload, g.ack, sack_blocks(g, base)) for g in out] == [(HELLO + HELLO, p.snd_nxt, [])]
+    assert w.tcb.ooo_n[c] == 0
+
+
+def test_a_sack_sender_resends_every_hole_the_blocks_show_without_waiting_for_partial_acks():
+    """Segments 1 and 3 of a response are lost. With SACK the server resends segment 1 on the third
+    duplicate ACK (cwnd halved, not inflated) and segment 3 as soon as the SACKs show pipe has
+    room, before any partial ACK (NewReno waits one round trip per hole:
+    test_fast_retransmit_newreno_partial_ack_then_full_ack); SACKed segments are never resent."""
+    w = Wire()
+    p = Peer(w, window=1 * MiB)
+    c = p.connect(options=SACK_SYN)
+    t = w.tcb
+    mss = 1460
+    out = p.send(Peer.request("/another"))
+    start = out[0].seq
+    una = lambda k: (start + k * mss) & M32              # noqa: E731  (the first byte of segment k)
+    p.ack(ack=una(1))                                    # slow start: segments 10 and 11 follow
+    sacked = lambda *runs: b"\x01\x01" + bytes([5, 2 + 8 * len(runs)]) + b"".join(   # noqa: E731
+        struct.pack("!II", una(a), una(b)) for a, b in runs)
+    before = w.counters()
+    assert p.ack(ack=una(1), options=sacked((2, 3))) == []
+    assert p.ack(ack=una(1), options=sacked((4, 5), (2, 3))) == []
+    out = p.ack(ack=una(1), options=sacked((4, 6), (2, 3)))          # the third: segment 1 again
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(1), mss)]
+    assert t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c] == 11 * mss // 2
+    for k in (7, 8):                                     # pipe: (12 - k) + 1 segments, cwnd 5.5
+        assert p.ack(ack=una(1), options=sacked((4, k), (2, 3))) == []
+    out = p.ack(ack=una(1), options=sacked((4, 9), (2, 3)))          # pipe 4 + 1: room for the hole at 3
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(3), mss)]
+    assert out[0].payload == ok(5 * MiB)[3 * mss:4 * mss]
+    assert changed(w, before) == {"rx_frames": 6, "tcp_segs_in": 6, "tcp_dupacks": 6, "tcp_fast_retransmits": 1,
+                                  "tcp_retransmits": 2, "tcp_segs_out": 2,
+                                  "tcp_sack_blocks_in": 1 + 2 + 2 + 2 + 2 + 2, "tcp_sack_retransmits": 1}
+    assert w.counter("tcp_retransmit_bytes") - before["tcp_retransmit_bytes"] == 2 * mss
+    out = p.ack(ack=una(3), options=sacked((4, 9)))      # partial ACK: segment 3 was resent already
+    assert all(g.seq == una(12) or seq_after(g.seq, una(12)) for g in out)
+    out = p.ack(ack=una(12))                             # all before recovery: done
+    assert not t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c]
+    assert (t.sack_n[c], w.counter("tcp_retransmits")) == (0, 2)
 
 
 def test_partly_old_segment_gives_only_its_new_bytes_to_the_application():
