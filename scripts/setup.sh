@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian 12 machine, run as root: DPDK and the kernel-side
 # test peers from apt, 2 MB hugepages, and nperf in a virtual environment
-# (.venv, reusing the system's packages) built from this checkout.
+# (.venv, reusing the system's packages) built from this checkout, its kernels
+# compiled (--no-warmup: the caller compiles them itself, when it suits it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,6 @@ mountpoint -q /dev/hugepages || { mkdir -p /dev/hugepages; mount -t hugetlbfs no
 
 if [ ! -x .venv/bin/python ]; then python3 -m venv --system-site-packages .venv; fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-.venv/bin/python -m nperf.warmup            # compile every kernel once (cached under nperf/)
+if [ "${1:-}" != "--no-warmup" ]; then
+    .venv/bin/python -m nperf.warmup        # compile every kernel once (cached under nperf/)
+fi

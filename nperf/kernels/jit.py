@@ -27,7 +27,9 @@ cached kernel carries compiled copies of the kernels it calls in other files:
 after an edit it would run their old code, silently. With the digest in the
 path, any edit means a fresh directory and a recompile (roles say
 "compiling kernels" first), never stale code. The directory is under
-NUMBA_CACHE_DIR if that is set, else in the package's __pycache__.
+NUMBA_CACHE_DIR if that is set, else in the package's __pycache__. Inside it,
+kernels are filed by module path (`PackageCacheLocator`), so one cache serves
+every copy of the same sources.
 """
 import glob
 import hashlib
@@ -35,6 +37,7 @@ import os
 
 import numba
 from numba import njit
+from numba.core import caching
 
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNEL_SOURCES = ("kernels/*.py", "bindings/intrinsics.py", "bench/pair.py")   # under PACKAGE
@@ -51,6 +54,34 @@ def sources_digest(package: str = PACKAGE) -> str:
                 h.update(f.read())
     return h.hexdigest()[:16]
 
+
+class PackageCacheLocator(caching.UserProvidedCacheLocator):
+    """Caches a kernel of nperf under its module's path inside the package.
+
+    Numba names a cache subdirectory after a hash of the source file's absolute
+    directory, so every install or checkout of the same sources compiled its
+    kernels again. Numba already checks a file by a hash of its content, and
+    the cache directory is named after the digest of every kernel source: with
+    package-relative names, any copy of the same sources can load one cache
+    (NUMBA_CACHE_DIR pointing at it). Functions outside the package (tests'
+    own kernels) keep Numba's naming.
+    """
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        inside = os.path.relpath(os.path.dirname(os.path.abspath(py_file)), os.path.dirname(PACKAGE))
+        self._cache_path = os.path.join(numba.config.CACHE_DIR, inside.replace(os.sep, "."))
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not os.path.abspath(py_file).startswith(PACKAGE + os.sep):
+            return None
+        return super().from_function(py_func, py_file)
+
+
+if PackageCacheLocator not in caching.CacheImpl._locator_classes:
+    caching.CacheImpl._locator_classes.insert(0, PackageCacheLocator)
 
 CACHE_ROOT = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(PACKAGE, "__pycache__", "numba")
 DIGEST = sources_digest()

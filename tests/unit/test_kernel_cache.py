@@ -7,6 +7,8 @@ loose on a scratch cache root.
 """
 import os
 import shutil
+import subprocess
+import sys
 
 from nperf import warmup
 from nperf.kernels import jit
@@ -54,3 +56,22 @@ def test_the_warm_up_removes_only_other_sources_caches(tmp_path, monkeypatch):
     assert sorted(os.listdir(root)) == sorted([jit.DIGEST, "split-" + jit.DIGEST])
     assert warmup.clean(everything=True) == 1
     assert os.listdir(root) == ["split-" + jit.DIGEST]
+
+
+def test_copies_of_the_same_sources_share_one_cache(tmp_path):
+    """A kernel compiled by one copy of the package loads from the cache in another copy elsewhere."""
+    probe = ("from nperf.kernels import http_client as hc; hc.host_length(1, 80); s = hc.host_length.stats; "
+             "print(hc.__file__, sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "shared"))
+    env.pop("PYTHONPATH", None)
+    seen = []
+    for name in ("one", "two"):
+        where = tmp_path / name
+        _copy(where)
+        run = subprocess.run([sys.executable, "-c", probe], cwd=where, env=env, capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        module, hits, misses = run.stdout.split()
+        assert module == str(where / "nperf" / "kernels" / "http_client.py")
+        seen.append((int(hits), int(misses)))
+    assert seen == [(0, 1), (1, 0)]                 # compiled by the first copy, loaded by the second
