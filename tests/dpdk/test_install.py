@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import msgspec
-import pytest
 
 from nperf.data import SEED_TEST3
 from nperf.kernels import jit
