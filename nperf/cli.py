@@ -61,7 +61,7 @@ def _worker(role):
             print(f"warning: {w}", file=sys.stderr)
         opts = StackOptions(max_conns=args.max_conns, time_wait_ms=args.time_wait_ms,
                             idle_timeout_s=args.idle_timeout, loss=args.loss, syn_retries=args.syn_retries,
-                            sack=not args.no_sack,
+                            sack=not args.no_sack, timestamps=not args.no_timestamps,
                             duration_s=getattr(args, "duration", 0.0) or 0.0,
                             concurrency=getattr(args, "concurrency", 0) or 0,
                             peer_time_wait_s=getattr(args, "peer_time_wait", 60.0))
@@ -267,6 +267,8 @@ def _worker_options(p, idle: float) -> None:
                         "tcp_syn_retries; the first waits 1 s, each next twice as long) [5]")
     p.add_argument("--no-sack", action="store_true",
                    help="neither offer nor accept selective acknowledgments (RFC 2018; on by default)")
+    p.add_argument("--no-timestamps", action="store_true",
+                   help="neither offer nor accept TCP timestamps (RFC 7323; on by default)")
     p.add_argument("--loss", type=float, default=0.0,
                    help="test knob: drop this fraction of frames at random, each way [0]")
     _output_options(p)

@@ -252,6 +252,7 @@ class Wire:
         self.role = role
         self.mac = SERVER_MAC if role == "server" else CLIENT_MAC
         cfg = load_worker(str(config or (SEED_SERVER if role == "server" else SEED_CLIENT)))[0]
+        options.setdefault("timestamps", False)      # exact segments below are those without the option
         self.opts = StackOptions(max_conns=max_conns, **options)
         self.s = build_stack(cfg, role, self.mac, self.opts)
         self.tcb = tcp_table.Columns(self.s.tcb)       # named columns: self.tcb.snd_una[c]

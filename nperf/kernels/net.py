@@ -55,6 +55,7 @@ OPT_MSS = 2                 # kind, length 4, MSS (16 bits)
 OPT_WSCALE = 3              # kind, length 3, shift count
 OPT_SACK_PERM = 4           # kind, length 2 (SYN only)
 OPT_SACK = 5                # kind, length 2 + 8 per block: left and right edges (32 bits each)
+OPT_TIMESTAMP = 8           # kind, length 10, TSval and TSecr (32 bits each)
 # UDP (RFC 768)
 UDP_SPORT = 0
 UDP_DPORT = 2

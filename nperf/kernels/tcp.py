@@ -15,6 +15,14 @@ to snd_una with one segment of window (RFC 6298 timer, Karn's rule). When
 both ends permit SACK, fast recovery resends the holes the peer's blocks
 show to be lost instead (nperf.kernels.sack), and ACKs report kept segments.
 
+When both ends send timestamps (RFC 7323; F_TS), every segment but a RST
+carries one: our clock is the host's monotonic clock in milliseconds, so it
+only grows across connections, workers and runs, and a peer still holding a
+4-tuple in TIME-WAIT accepts our new SYN for it (RFC 6191). An arriving
+segment with text or FIN stamped older than TS.Recent is dropped (PAWS),
+and where Karn's rule gives no round-trip sample (after a retransmission)
+the echoed timestamp gives one.
+
 Every state change goes through `set_state`. The transitions (RFC 9293
 3.3.2), with the function that makes each:
 
@@ -46,17 +54,19 @@ from nperf.kernels.stack import (
     C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OOO_BYTES, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
     C_RING_OVERFLOW, C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYN_CHALLENGED, C_TCP_SYN_EVICTED, C_TCP_SYNS_IN,
     C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_RETRANSMITS, C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
-    C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
+    C_TCP_PAWS_DROPPED, C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
     P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
-    P_SACK, P_SYN_RETRIES, P_TIME_WAIT_US, SERVER, V_EVICT_AT, V_WORK_HEAD, V_WORK_TAIL, random64)
+    P_SACK, P_SYN_RETRIES, P_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS, SERVER, V_EVICT_AT, V_WORK_HEAD, V_WORK_TAIL,
+    random64)
 from nperf.kernels.tcp_table import (
     APPQ, CLOSED, CLOSE_WAIT, CLOSING, END_ABORT, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
     FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_RECOVERY, F_RETRANSMIT, F_SACK,
-    F_RTT, LAST_ACK, N_WORDS, SYN_RCVD, SYN_SENT, TIME_WAIT, T_BACKOFF, T_BORN, T_CWND, T_DUPACKS, T_FLAGS,
+    F_RTT, F_TS, LAST_ACK, N_WORDS, SYN_RCVD, SYN_SENT, TIME_WAIT, T_BACKOFF, T_BORN, T_CWND, T_DUPACKS, T_FLAGS,
     T_IRS, T_ISS, T_LIP, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RCV_NXT,
     T_RCV_WSCALE, T_RECOVER, T_RIP, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START, T_SND_END, T_SND_MAX,
     T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WND, T_SND_WSCALE, T_SRTT, T_SSTHRESH, T_STATE, T_T_DACK, T_T_END,
-    T_T_RTO, T_W_DUE, T_OOO_HEAD, T_OOO_LAST, T_RTX_NXT, T_SACK_N, slot_alloc, slot_free, tuple_keys)
+    T_T_RTO, T_W_DUE, T_OOO_HEAD, T_OOO_LAST, T_RTX_NXT, T_SACK_N, T_TS_RECENT, T_LAST_ACK, TS_OPTION_LEN, slot_alloc,
+    slot_free, tuple_keys)
 from nperf.kernels.timers import timer_at, timer_cancel
 
 M32 = 0xFFFFFFFF
@@ -136,9 +146,15 @@ def emit(s, c, seq, n, flags, now):
     o = net.ETH_LEN + net.IP_LEN
     hl = net.TCP_LEN
     if flags & net.SYN:
-        hl += _put_syn_options(s, c, b, o + net.TCP_LEN)
-    elif t[c, T_OOO_HEAD] != 0 and t[c, T_FLAGS] & F_SACK and not flags & net.RST:   # blocks only where they fit
-        hl += sack.put_blocks(s, c, b, o + net.TCP_LEN, min(sack.MAX_BLOCKS, (t[c, T_MSS] - n - 4) // 8))
+        hl += _put_syn_options(s, c, b, o + net.TCP_LEN, now)
+    elif not flags & net.RST:
+        blocks = sack.MAX_BLOCKS
+        if t[c, T_FLAGS] & F_TS:
+            _put_timestamp(s, c, b, o + hl, now)
+            hl += TS_OPTION_LEN
+            blocks -= 1                                      # 12 + 4 + 3 x 8 fill the 40 bytes
+        if t[c, T_OOO_HEAD] != 0 and t[c, T_FLAGS] & F_SACK:   # blocks only where they fit
+            hl += sack.put_blocks(s, c, b, o + hl, min(blocks, (t[c, T_MSS] - n - 4) // 8))
     frame_out.put_eth(s, b, t[c, T_PEER_MAC], net.ETH_IPV4)
     frame_out.put_ipv4(s, b, t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, hl + n)
     wire_seq = (t[c, T_ISS] + seq) & M32
@@ -170,13 +186,15 @@ def emit(s, c, seq, n, flags, now):
     if flags & net.ACK:
         t[c, T_FLAGS] &= ~(F_ACK_NOW | F_ACK_DELAYED)
         t[c, T_T_DACK] = 0
+        t[c, T_LAST_ACK] = t[c, T_RCV_NXT]
     return True
 
 
 @inline
-def _put_syn_options(s, c, b, p):
-    """A SYN's options at b[p:]: MSS, NOP, window scale, and SACK permitted (NOP, NOP, kind 4) when
-    a client offers it or a server's peer did; their length."""
+def _put_syn_options(s, c, b, p, now):
+    """A SYN's options at b[p:]: MSS, NOP, window scale, then SACK permitted and timestamps, each
+    when a client offers it or a server's peer did (each after two NOPs, but kind 4 takes the place
+    of the NOPs before kind 8, as in a Linux SYN); their length."""
     t = s.tcb
     b[p] = net.OPT_MSS
     b[p + 1] = 4
@@ -185,13 +203,52 @@ def _put_syn_options(s, c, b, p):
     b[p + 5] = net.OPT_WSCALE
     b[p + 6] = 3
     b[p + 7] = t[c, T_RCV_WSCALE]
-    if (s.params[P_SACK] != 0) if t[c, T_STATE] == SYN_SENT else (t[c, T_FLAGS] & F_SACK) != 0:
-        b[p + 8] = net.OPT_NOP
-        b[p + 9] = net.OPT_NOP
-        b[p + 10] = net.OPT_SACK_PERM
-        b[p + 11] = 2
-        return np.int64(12)
-    return np.int64(8)
+    client = t[c, T_STATE] == SYN_SENT
+    sack_ok = (s.params[P_SACK] != 0) if client else (t[c, T_FLAGS] & F_SACK) != 0
+    ts = (s.params[P_TIMESTAMPS] != 0) if client else (t[c, T_FLAGS] & F_TS) != 0
+    if ts:
+        _put_timestamp(s, c, b, p + 8, now)
+    if sack_ok:
+        b[p + 8 + (0 if ts else 2)] = net.OPT_SACK_PERM
+        b[p + 9 + (0 if ts else 2)] = 2
+        if not ts:
+            b[p + 8] = net.OPT_NOP
+            b[p + 9] = net.OPT_NOP
+    return np.int64(8 + (TS_OPTION_LEN if ts else 4 if sack_ok else 0))
+
+
+@inline
+def ts_clock(s, now):
+    """Our timestamp clock (RFC 7323 5.4): milliseconds of the host's monotonic clock, 32 bits."""
+    return (s.params[P_TS_BASE_MS] + now // 1000) & M32
+
+
+@inline
+def timestamp_of(b, i, end):
+    """(TSval, TSecr) of the timestamps option among b[i:end]; (-1, -1) if there is none. The layout
+    Linux and nperf put first in every segment (NOP, NOP, kind 8) is read at once, any other walked."""
+    if end - i >= TS_OPTION_LEN and b[i] == net.OPT_NOP and b[i + 1] == net.OPT_NOP \
+            and b[i + 2] == net.OPT_TIMESTAMP and b[i + 3] == 10:
+        return net.get32(b, i + 4), net.get32(b, i + 8)
+    while True:
+        kind, i, n = net.tcp_option(b, i, end)
+        if kind < 0:
+            break
+        if kind == net.OPT_TIMESTAMP and n == 10:
+            return net.get32(b, i + 2), net.get32(b, i + 6)
+        i += n
+    return np.int64(-1), np.int64(-1)
+
+
+@inline
+def _put_timestamp(s, c, b, p, now):
+    """NOP, NOP, a timestamps option at b[p:p + 12]: our clock, and TS.Recent echoed."""
+    b[p] = net.OPT_NOP
+    b[p + 1] = net.OPT_NOP
+    b[p + 2] = net.OPT_TIMESTAMP
+    b[p + 3] = 10
+    net.put32(b, p + 4, ts_clock(s, now))
+    net.put32(b, p + 8, s.tcb[c, T_TS_RECENT])
 
 
 @kernel
@@ -270,11 +327,13 @@ def _init(s, c, lip, lport, rip, rport, mac, state, now):
 
 @step
 def _syn_options(s, c, b, o, doff):
-    """MSS, window scale and SACK permitted from a SYN's options (malformed options end the walk)."""
+    """MSS, window scale, SACK permitted and timestamps from a SYN's options (malformed options end
+    the walk)."""
     t = s.tcb
     peer_mss = np.int64(DEFAULT_PEER_MSS)
     wscale = np.int64(-1)
     sack_ok = False
+    ts_ok = False
     i = o + net.TCP_LEN
     while True:
         kind, i, n = net.tcp_option(b, i, o + doff)
@@ -286,8 +345,14 @@ def _syn_options(s, c, b, o, doff):
             wscale = min(np.int64(b[i + 2]), MAX_WSCALE)
         elif kind == net.OPT_SACK_PERM and n == 2:
             sack_ok = True
+        elif kind == net.OPT_TIMESTAMP and n == 10:
+            ts_ok = s.params[P_TIMESTAMPS] != 0
+            t[c, T_TS_RECENT] = net.get32(b, i + 2)
         i += n
     t[c, T_MSS] = max(min(peer_mss, s.params[P_MSS]), 64)
+    if ts_ok:
+        t[c, T_FLAGS] |= F_TS
+        t[c, T_MSS] -= TS_OPTION_LEN                         # every segment carries the option
     t[c, T_CWND] = s.params[P_INIT_CWND] * t[c, T_MSS]      # initial window in segments of the negotiated MSS
     if wscale >= 0:
         t[c, T_SND_WSCALE] = wscale
@@ -574,7 +639,14 @@ def _rtt_on_ack(s, c, ack_off, now):
     t = s.tcb
     if t[c, T_FLAGS] & F_RTT and ack_off > t[c, T_RTT_SEQ]:
         t[c, T_FLAGS] &= ~F_RTT
-        _rtt_sample(s, c, now)
+        _rtt_sample(s, c, max(now - t[c, T_RTT_START], 1))
+
+
+@inline
+def _rtt_from_echo(s, c, ts_ecr, now):
+    """A sample from the timestamp an ACK echoes (RFC 7323 4.1), where Karn's rule leaves none: what
+    it acknowledges was sent again. Whole milliseconds, at least one (as Linux does)."""
+    _rtt_sample(s, c, max(net.seq_diff(ts_clock(s, now), ts_ecr), 1) * 1000)
 
 
 @inline
@@ -584,10 +656,9 @@ def _rtt_on_retransmit(s, c):
 
 
 @inline
-def _rtt_sample(s, c, now):
-    """RFC 6298 estimator, microseconds."""
+def _rtt_sample(s, c, r):
+    """RFC 6298 estimator: a round trip of r microseconds."""
     t = s.tcb
-    r = max(now - t[c, T_RTT_START], 1)
     if t[c, T_SRTT] == 0:
         t[c, T_SRTT] = r
         t[c, T_RTTVAR] = r // 2
@@ -599,13 +670,16 @@ def _rtt_sample(s, c, now):
 
 
 @step
-def _acked(s, c, ack_off, now):
-    """New data acknowledged up to sequence offset ack_off."""
+def _acked(s, c, ack_off, ts_ecr, now):
+    """New data acknowledged up to sequence offset ack_off (ts_ecr: the timestamp echoed, -1: none)."""
     t = s.tcb
     acked = ack_off - t[c, T_SND_UNA]
     syn = t[c, T_SND_UNA] == 0                     # the ACK of our SYN: no data, no window growth
     mss = t[c, T_MSS]
-    _rtt_on_ack(s, c, ack_off, now)
+    if ts_ecr >= 0 and not t[c, T_FLAGS] & F_RTT and (t[c, T_BACKOFF] > 0 or t[c, T_FLAGS] & F_RECOVERY):
+        _rtt_from_echo(s, c, ts_ecr, now)
+    else:
+        _rtt_on_ack(s, c, ack_off, now)
     t[c, T_SND_UNA] = ack_off
     if t[c, T_SND_NXT] < ack_off:
         t[c, T_SND_NXT] = ack_off
@@ -649,6 +723,17 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
     """
     t = s.tcb
     st = t[c, T_STATE]
+    ts_val, ts_ecr = np.int64(-1), np.int64(-1)
+    if t[c, T_FLAGS] & F_TS and p > opts:
+        ts_val, ts_ecr = timestamp_of(b, opts, p)
+    # PAWS (RFC 7323 5.3 R1): text or a FIN stamped before the last segment is an old duplicate.
+    # A pure ACK passes (it may only be reordered: Linux's tcp_disordered_ack), and so does a RST.
+    if ts_val >= 0 and net.seq_diff(ts_val, t[c, T_TS_RECENT]) < 0 and (plen > 0 or flags & net.FIN) \
+            and not flags & net.RST:
+        s.counters[C_TCP_PAWS_DROPPED] += 1
+        t[c, T_FLAGS] |= F_ACK_NOW
+        work_push(s, c)
+        return
     # First, the sequence number: kept as an offset; acceptability of text is _data's (in order only,
     # anything else is answered with an ACK), of RST the next step's.
     seg = t[c, T_RCV_NXT] + net.seq_diff(seq, (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32)
@@ -663,6 +748,8 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
         return
     if st == TIME_WAIT:                  # its ACK is about to leave (tcp_output), then the row goes
         return
+    if ts_val >= 0 and net.seq_diff(ts_val, t[c, T_TS_RECENT]) >= 0 and seg <= t[c, T_LAST_ACK]:
+        t[c, T_TS_RECENT] = ts_val       # RFC 7323 4.3: the segment our last ACK asked for echoes next
     # Third, security and precedence: none. Fourth, the SYN bit (RFC 5961 4.2: a challenge ACK)
     if flags & net.SYN:
         if st == SYN_RCVD and seg == 0:
@@ -693,7 +780,7 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
         sack.take_blocks(s, c, b, opts, p)
     wnd = win << t[c, T_SND_WSCALE]
     if ack_off > t[c, T_SND_UNA]:
-        _acked(s, c, ack_off, now)
+        _acked(s, c, ack_off, ts_ecr, now)
         work_push(s, c)
     elif ack_off == t[c, T_SND_UNA] and plen == 0 and not flags & net.FIN and t[c, T_SND_MAX] > t[c, T_SND_UNA] \
             and wnd == t[c, T_SND_WND]:

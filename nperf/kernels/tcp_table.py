@@ -39,8 +39,10 @@ F_RETRANSMIT = 32       # resend the segment at snd_una at the next output
 F_ACK_DELAYED = 64      # an ACK is owed, on the delayed-ACK timer
 F_PERSIST = 128         # zero window: the RTO timer sends probes
 F_SACK = 256            # both ends permitted SACK (RFC 2018): blocks go out and are taken in
+F_TS = 512              # both ends sent timestamps (RFC 7323): every segment but a RST carries one
 
 APPQ = 4                # application messages in flight per connection (pipelining depth)
+TS_OPTION_LEN = 12      # NOP, NOP, timestamps (RFC 7323): on every segment of an F_TS connection
 SACK_RANGES = 4         # SACKed ranges a row remembers (as many as one option carries without timestamps)
 APP_WORDS = 10          # the application's parser state (nperf.kernels.http_server / http_client rows)
 
@@ -95,12 +97,14 @@ FIELDS = (
     "ooo_last",     #   the start of the latest segment kept (a SACK option's first block holds it)
     "sack_n",       # the SACK scoreboard (nperf.kernels.sack): ranges held, at T_SACK
     "rtx_nxt",      #   holes below it were sent again in this recovery
+    "ts_recent",    # RFC 7323 TS.Recent: the peer's timestamp our next segments echo (F_TS)
+    "last_ack",     #   and Last.ACK.sent, the receive offset our latest ACK carried
 )
 (T_STATE, T_FLAGS, T_SND_UNA, T_SND_NXT, T_SND_MAX, T_SND_END, T_SND_WND, T_RCV_NXT, T_ISS, T_IRS, T_MSS,
  T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_LPORT, T_RPORT, T_PEER_MAC, T_SND_WSCALE,
  T_RCV_WSCALE, T_SND_WL1, T_DUPACKS, T_RECOVER, T_SRTT, T_RTTVAR, T_RTO, T_RTT_SEQ, T_RTT_START, T_BACKOFF,
  T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER, T_OOO_HEAD,
- T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT) = range(len(FIELDS))
+ T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT, T_TS_RECENT, T_LAST_ACK) = range(len(FIELDS))
 T_Q_KIND = len(FIELDS)              # + k: message k's kind (response / request index)
 T_Q_FLAGS = T_Q_KIND + APPQ
 T_Q_START = T_Q_FLAGS + APPQ        # stream offset of its first byte

@@ -5,6 +5,7 @@ kernels read them from `params`. Times are microseconds.
 """
 import ipaddress
 import os
+import time
 
 import msgspec
 import numpy as np
@@ -15,7 +16,7 @@ from nperf.kernels import (arp, client_app, head_memo, http_client, http_server,
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_SACK,
-                                 P_PEER_TIME_WAIT_US, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
+                                 P_PEER_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
                                  SERVER, V_RNG)
 
 STASH = 256
@@ -35,6 +36,7 @@ class StackOptions(msgspec.Struct, kw_only=True):
     data_retries: int = 8
     delayed_ack_ms: int = 10
     sack: bool = True          # offer and accept SACK (RFC 2018)
+    timestamps: bool = True    # offer and accept timestamps (RFC 7323)
     loss: float = 0.0          # test knob: fraction of frames dropped at random, each way
     duration_s: float = 0.0    # client: fit ramp-up, sustain and ramp-down into this run length (0 = as configured)
     concurrency: int = 0       # client, TOTAL_CONNECTIONS: connections open at once (0 = min(value, 1000))
@@ -72,6 +74,8 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     p[P_LOSS_PPM] = int(round(opts.loss * 1e6))
     p[P_INIT_CWND] = 10
     p[P_SACK] = opts.sack
+    p[P_TIMESTAMPS] = opts.timestamps
+    p[P_TS_BASE_MS] = time.monotonic_ns() // 1_000_000
     p[P_ARP_RETRY_US], p[P_ARP_TRIES] = 1_000_000, 5
     var = np.zeros(N_VAR, np.int64)
     var[V_RNG] = int.from_bytes(os.urandom(8), "little") & 0x7FFFFFFFFFFFFFFF | 1
@@ -98,7 +102,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
         ooo=reassembly.new_pool())
 
 
-HEADERS = 14 + 20 + 20       # Ethernet, IPv4, TCP (data segments carry no options)
+HEADERS = 14 + 20 + 20       # Ethernet, IPv4, TCP (timestamps take 12 bytes of the MSS, not more frame)
 
 
 def mss(cfg, max_frame: int = 2048) -> int:
