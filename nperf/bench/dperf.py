@@ -55,7 +55,7 @@ DPERF_DRAIN = 4              # dperf's client runs slow start + duration + this 
 
 # --- nperf ----------------------------------------------------------------
 
-def nperf_topology(keepalive: bool, seconds: float, work: str) -> api.Topology:
+def nperf_topology(keepalive: bool, seconds: float, work: str, worker_args: list[str] = ()) -> api.Topology:
     """test4: the seed's test3 client and server, each owning one end of a private memif."""
     sock = os.path.join(work, "memif.sock")
     server, _ = config.load_worker(os.path.join(SEED_TEST3, "s.json"))
@@ -72,13 +72,16 @@ def nperf_topology(keepalive: bool, seconds: float, work: str) -> api.Topology:
     sched.ramp_down_duration_sec, sched.close_duration_sec = 0, 1
     client.objective.value = CONNECTIONS
     client.objective.requests_per_connection = 10_000_000 if keepalive else 1
-    return api.Topology.from_configs(servers={"s": server}, clients={"c": client})
+    topology = api.Topology.from_configs(servers={"s": server}, clients={"c": client})
+    for r in topology.roles:
+        r.args += list(worker_args)
+    return topology
 
 
-def nperf_rate(keepalive: bool, seconds: float) -> tuple[float, str]:
+def nperf_rate(keepalive: bool, seconds: float, worker_args: list[str] = ()) -> tuple[float, str]:
     work = tempfile.mkdtemp(prefix="nperf-bench-dperf-")
     try:
-        result = uvloop.run(api.run(nperf_topology(keepalive, seconds, work)))
+        result = uvloop.run(api.run(nperf_topology(keepalive, seconds, work, worker_args)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     reps = result.client_reports()
@@ -264,15 +267,17 @@ def main(args) -> int:
     secs = max(int(args.seconds), 5)
     ladder = _rates(args.dperf_cps)
     d = Dperf(args.dperf)
+    worker_args = args.worker_args.split()
     print(f"nperf bench dperf: direct memif, client CPU {CLIENT_CPU}, server CPU {SERVER_CPU}, {BODY}-byte body, "
-          f"{CONNECTIONS} connections, {secs} s per run, {args.rounds} rounds")
+          f"{CONNECTIONS} connections, {secs} s per run, {args.rounds} rounds, nperf roles with "
+          f"{' '.join(worker_args) or 'default options (TCP timestamps on: dperf sends none)'}")
     print("verifies: nperf checks every received frame's IPv4 and TCP checksum in software and parses every HTTP "
           "message; dperf checks no checksum on this port (no offload flags) and parses only its own responses")
     rows = {k: [] for k in ("nperf_cps", "dperf_cps", "nperf_rps", "dperf_rps")}
     for r in range(1, args.rounds + 1):
-        for key, run in (("nperf_cps", lambda: nperf_rate(False, secs)),
+        for key, run in (("nperf_cps", lambda: nperf_rate(False, secs, worker_args)),
                          ("dperf_cps", lambda: dperf_cps(d, secs, ladder)),
-                         ("nperf_rps", lambda: nperf_rate(True, secs)),
+                         ("nperf_rps", lambda: nperf_rate(True, secs, worker_args)),
                          ("dperf_rps", lambda: dperf_rps(d, secs))):
             value, note = run()
             rows[key].append(value)

@@ -10,7 +10,8 @@ byte range of its stream (`app.app_copy`), so a retransmission is just
 
 Congestion control is NewReno (RFC 6582): slow start and congestion
 avoidance by bytes acknowledged, fast retransmit on three duplicate ACKs,
-partial ACKs retransmit the next hole, and a retransmission timeout goes back
+partial ACKs retransmit the next hole, the first two duplicate ACKs each let a
+new segment out (limited transmit, RFC 3042), and a retransmission timeout goes back
 to snd_una with one segment of window (RFC 6298 timer, Karn's rule). When
 both ends permit SACK, fast recovery resends the holes the peer's blocks
 show to be lost instead (nperf.kernels.sack), and ACKs report kept segments.
@@ -776,15 +777,16 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
         return
+    newly_sacked = False
     if p > opts and t[c, T_FLAGS] & F_SACK:
-        sack.take_blocks(s, c, b, opts, p)
+        newly_sacked = sack.take_blocks(s, c, b, opts, p)
     wnd = win << t[c, T_SND_WSCALE]
     if ack_off > t[c, T_SND_UNA]:
         _acked(s, c, ack_off, ts_ecr, now)
         work_push(s, c)
-    elif ack_off == t[c, T_SND_UNA] and plen == 0 and not flags & net.FIN and t[c, T_SND_MAX] > t[c, T_SND_UNA] \
-            and wnd == t[c, T_SND_WND]:
-        _dupack(s, c)
+    elif ack_off == t[c, T_SND_UNA] and t[c, T_SND_MAX] > t[c, T_SND_UNA] \
+            and ((plen == 0 and not flags & net.FIN and wnd == t[c, T_SND_WND]) or newly_sacked):
+        _dupack(s, c)            # with SACK, any ACK that SACKs new data is one (RFC 6675 2)
     if ack_off >= t[c, T_SND_UNA] and seg >= t[c, T_SND_WL1]:
         if wnd > t[c, T_SND_WND]:
             work_push(s, c)
@@ -817,10 +819,14 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
 
 @step
 def _dupack(s, c):
+    """A duplicate ACK. The first two let a segment of new data out each (limited transmit, RFC 3042:
+    tcp_output's window allows it); the third, or with SACK a segment at snd_una that the blocks
+    show lost (RFC 6675 5 IsLost), starts fast recovery."""
     t = s.tcb
     s.counters[C_TCP_DUPACKS] += 1
     t[c, T_DUPACKS] += 1
-    if t[c, T_DUPACKS] == 3 and not t[c, T_FLAGS] & F_RECOVERY:
+    if (t[c, T_DUPACKS] == 3 or (t[c, T_FLAGS] & F_SACK and sack.next_hole(t, c, t[c, T_SND_UNA], t[c, T_MSS])[1] > 0)) \
+            and not t[c, T_FLAGS] & F_RECOVERY:
         flight = t[c, T_SND_MAX] - t[c, T_SND_UNA]
         t[c, T_SSTHRESH] = max(flight // 2, 2 * t[c, T_MSS])
         t[c, T_CWND] = t[c, T_SSTHRESH] + (0 if t[c, T_FLAGS] & F_SACK else 3 * t[c, T_MSS])
@@ -834,6 +840,8 @@ def _dupack(s, c):
         if not t[c, T_FLAGS] & F_SACK:             # NewReno: each duplicate ACK is a segment gone
             t[c, T_CWND] += t[c, T_MSS]
         work_push(s, c)
+    elif t[c, T_DUPACKS] < 3:
+        work_push(s, c)                            # limited transmit
 
 
 @step
@@ -934,17 +942,19 @@ def tcp_output(s, c, now):
                     return False
                 t[c, T_RTX_NXT] = una + n + (1 if fin else 0)
         t[c, T_FLAGS] &= ~F_RETRANSMIT
-    beyond = np.int64(0)                 # in SACK recovery: what pipe counts beyond snd_nxt - snd_una
-    least = np.int64(1)                  #   and a whole segment's room, never less (RFC 6675 5)
-    if t[c, T_FLAGS] & F_RECOVERY and t[c, T_FLAGS] & F_SACK:
+    room = t[c, T_CWND]                  # what snd_nxt - snd_una may reach
+    least = np.int64(1)
+    if not t[c, T_FLAGS] & F_RECOVERY:   # limited transmit (RFC 3042): a segment more per duplicate ACK
+        room += min(t[c, T_DUPACKS], 2) * t[c, T_MSS]
+    elif t[c, T_FLAGS] & F_SACK:
         if not _resend_holes(s, c, now):
             return False
-        beyond = sack.pipe(t, c, t[c, T_MSS]) - (t[c, T_SND_NXT] - t[c, T_SND_UNA])
-        least = t[c, T_MSS]
+        room -= sack.pipe(t, c, t[c, T_MSS]) - (t[c, T_SND_NXT] - t[c, T_SND_UNA])   # pipe, not flight
+        least = t[c, T_MSS]              #   and a whole segment's room, never less (RFC 6675 5)
     while True:
         nxt = t[c, T_SND_NXT]
         end = t[c, T_SND_END]
-        usable = min(t[c, T_SND_WND], t[c, T_CWND] - beyond) - (nxt - t[c, T_SND_UNA])
+        usable = min(t[c, T_SND_WND], room) - (nxt - t[c, T_SND_UNA])
         if usable < least:
             usable = min(usable, 0)
         n = min(end - nxt, t[c, T_MSS], max(usable, 0))

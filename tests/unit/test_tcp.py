@@ -315,24 +315,26 @@ def test_fast_retransmit_newreno_partial_ack_then_full_ack():
     out = p.ack(ack=una(1))                              # segment 1 arrives; 2 is lost
     assert [g.seq for g in out] == [una(10), una(11)]    # slow start: two more
     before = w.counters()
-    assert p.ack(ack=una(1)) == []
-    assert p.ack(ack=una(1)) == []
+    out = p.ack(ack=una(1))                              # limited transmit (RFC 3042): a new segment
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(12), mss)] and t.cwnd[c] == 11 * mss
+    out = p.ack(ack=una(1))                              #   for each of the first two duplicates
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(13), mss)] and t.cwnd[c] == 11 * mss
     out = p.ack(ack=una(1))                              # the third duplicate: fast retransmit
     assert [(g.seq, len(g.payload)) for g in out] == [(una(1), mss)]
     assert out[0].payload == ok(5 * MiB)[mss:2 * mss]
     assert changed(w, before) == {"rx_frames": 3, "tcp_segs_in": 3, "tcp_dupacks": 3, "tcp_fast_retransmits": 1,
-                                  "tcp_retransmits": 1, "tcp_segs_out": 1}
+                                  "tcp_retransmits": 1, "tcp_segs_out": 3}
     assert t.flags[c] & tt.F_RECOVERY
-    assert t.ssthresh[c] == 11 * mss // 2 and t.cwnd[c] == t.ssthresh[c] + 3 * mss
+    assert t.ssthresh[c] == 13 * mss // 2 and t.cwnd[c] == t.ssthresh[c] + 3 * mss
     assert p.ack(ack=una(1)) == []                       # a fourth: the window inflates, no resend
     assert t.cwnd[c] == t.ssthresh[c] + 4 * mss
     out = p.ack(ack=una(2))                              # partial ACK: the next hole at once
     assert [(g.seq, len(g.payload)) for g in out] == [(una(2), mss)]
     assert t.flags[c] & tt.F_RECOVERY and w.counter("tcp_retransmits") == 2
-    out = p.ack(ack=una(12))                             # everything sent before recovery: done
+    out = p.ack(ack=una(14))                             # everything sent before recovery: done
     assert not t.flags[c] & tt.F_RECOVERY
-    assert t.cwnd[c] == t.ssthresh[c] == 11 * mss // 2
-    assert out[0].seq == una(12) and sum(len(g.payload) for g in out) == t.cwnd[c]
+    assert t.cwnd[c] == t.ssthresh[c] == 13 * mss // 2
+    assert out[0].seq == una(14) and sum(len(g.payload) for g in out) == t.cwnd[c]
     assert (w.counter("tcp_retransmits"), w.counter("tcp_fast_retransmits")) == (2, 1)
     assert w.counter("tcp_retransmit_bytes") == 2 * mss
 
@@ -500,11 +502,38 @@ def test_acks_carry_sack_blocks_of_the_kept_segments_the_latest_first():
     assert w.tcb.ooo_n[c] == 0
 
 
+def sack_option(*blocks) -> bytes:
+    """NOP, NOP and a SACK option of absolute (left, right) blocks."""
+    return b"\x01\x01" + bytes([5, 2 + 8 * len(blocks)]) + b"".join(struct.pack("!II", a, b) for a, b in blocks)
+
+
+def test_with_sack_a_hole_the_blocks_show_lost_starts_recovery_before_the_third_duplicate():
+    """RFC 6675: an ACK that SACKs new data is a duplicate even with a new window, and recovery starts
+    as soon as the segment at snd_una is lost (more than two segments SACKed above it)."""
+    w = Wire()
+    p = Peer(w, window=1 * MiB)
+    c = p.connect(options=SACK_SYN)
+    t = w.tcb
+    mss = 1460
+    start = p.send(Peer.request("/another"))[0].seq
+    una = lambda k: (start + k * mss) & M32              # noqa: E731  (the first byte of segment k)
+    p.ack(ack=una(1))                                    # slow start: segments 10 and 11 follow
+    out = p.ack(ack=una(1), options=sack_option((una(2), una(3))), window=512 * KiB)
+    assert t.dupacks[c] == 1 and t.snd_wnd[c] == 512 * KiB
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(12), mss)]           # limited transmit
+    assert p.ack(ack=una(1), options=sack_option((una(2), una(3))), window=256 * KiB) == []   # nothing new
+    assert t.dupacks[c] == 1                             #   and a window update: no duplicate
+    out = p.ack(ack=una(1), options=sack_option((una(2), una(5))), window=256 * KiB)
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(1), mss)]            # lost: resent on the second
+    assert t.flags[c] & tt.F_RECOVERY and t.dupacks[c] == 2 and w.counter("tcp_fast_retransmits") == 1
+
+
 def test_a_sack_sender_resends_every_hole_the_blocks_show_without_waiting_for_partial_acks():
-    """Segments 1 and 3 of a response are lost. With SACK the server resends segment 1 on the third
-    duplicate ACK (cwnd halved, not inflated) and segment 3 as soon as the SACKs show pipe has
-    room, before any partial ACK (NewReno waits one round trip per hole:
-    test_fast_retransmit_newreno_partial_ack_then_full_ack); SACKed segments are never resent."""
+    """Segments 1 and 3 of a response are lost. With SACK the server sends new segments on the first
+    two duplicate ACKs (limited transmit), resends segment 1 on the third (cwnd halved, not
+    inflated) and segment 3 as soon as the SACKs show pipe has room, before any partial ACK (NewReno
+    waits one round trip per hole: test_fast_retransmit_newreno_partial_ack_then_full_ack); SACKed
+    segments are never resent."""
     w = Wire()
     p = Peer(w, window=1 * MiB)
     c = p.connect(options=SACK_SYN)
@@ -514,26 +543,27 @@ def test_a_sack_sender_resends_every_hole_the_blocks_show_without_waiting_for_pa
     start = out[0].seq
     una = lambda k: (start + k * mss) & M32              # noqa: E731  (the first byte of segment k)
     p.ack(ack=una(1))                                    # slow start: segments 10 and 11 follow
-    sacked = lambda *runs: b"\x01\x01" + bytes([5, 2 + 8 * len(runs)]) + b"".join(   # noqa: E731
-        struct.pack("!II", una(a), una(b)) for a, b in runs)
+    sacked = lambda *runs: sack_option(*((una(a), una(b)) for a, b in runs))     # noqa: E731
     before = w.counters()
-    assert p.ack(ack=una(1), options=sacked((2, 3))) == []
-    assert p.ack(ack=una(1), options=sacked((4, 5), (2, 3))) == []
+    out = p.ack(ack=una(1), options=sacked((2, 3)))                  # limited transmit: segment 12
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(12), mss)]
+    out = p.ack(ack=una(1), options=sacked((4, 5), (2, 3)))          # and 13
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(13), mss)]
     out = p.ack(ack=una(1), options=sacked((4, 6), (2, 3)))          # the third: segment 1 again
     assert [(g.seq, len(g.payload)) for g in out] == [(una(1), mss)]
-    assert t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c] == 11 * mss // 2
-    for k in (7, 8):                                     # pipe: (12 - k) + 1 segments, cwnd 5.5
+    assert t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c] == 13 * mss // 2
+    for k in (7, 8, 9):                                  # pipe: (14 - k) + 1 segments, cwnd 6.5
         assert p.ack(ack=una(1), options=sacked((4, k), (2, 3))) == []
-    out = p.ack(ack=una(1), options=sacked((4, 9), (2, 3)))          # pipe 4 + 1: room for the hole at 3
+    out = p.ack(ack=una(1), options=sacked((4, 10), (2, 3)))         # pipe 5 + 1: room for the hole at 3
     assert [(g.seq, len(g.payload)) for g in out] == [(una(3), mss)]
     assert out[0].payload == ok(5 * MiB)[3 * mss:4 * mss]
-    assert changed(w, before) == {"rx_frames": 6, "tcp_segs_in": 6, "tcp_dupacks": 6, "tcp_fast_retransmits": 1,
-                                  "tcp_retransmits": 2, "tcp_segs_out": 2,
-                                  "tcp_sack_blocks_in": 1 + 2 + 2 + 2 + 2 + 2, "tcp_sack_retransmits": 1}
+    assert changed(w, before) == {"rx_frames": 7, "tcp_segs_in": 7, "tcp_dupacks": 7, "tcp_fast_retransmits": 1,
+                                  "tcp_retransmits": 2, "tcp_segs_out": 4,
+                                  "tcp_sack_blocks_in": 1 + 2 + 2 + 2 + 2 + 2 + 2, "tcp_sack_retransmits": 1}
     assert w.counter("tcp_retransmit_bytes") - before["tcp_retransmit_bytes"] == 2 * mss
-    out = p.ack(ack=una(3), options=sacked((4, 9)))      # partial ACK: segment 3 was resent already
-    assert all(g.seq == una(12) or seq_after(g.seq, una(12)) for g in out)
-    out = p.ack(ack=una(12))                             # all before recovery: done
+    out = p.ack(ack=una(3), options=sacked((4, 10)))     # partial ACK: segment 3 was resent already
+    assert all(g.seq == una(14) or seq_after(g.seq, una(14)) for g in out)
+    out = p.ack(ack=una(14))                             # all before recovery: done
     assert not t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c]
     assert (t.sack_n[c], w.counter("tcp_retransmits")) == (0, 2)
 
