@@ -133,10 +133,8 @@ def _mark(t, c, left, right):
 @inline
 def take_blocks(s, c, b, i, end):
     """The SACK blocks among an arriving segment's options b[i:end] into c's scoreboard; blocks not
-    wholly above snd_una and up to snd_max (D-SACK, stale, bogus) are ignored. Counted. True if they
-    SACKed bytes the scoreboard did not hold (what makes an ACK a duplicate, RFC 6675 2)."""
+    wholly above snd_una and up to snd_max (D-SACK, stale, bogus) are ignored. Counted."""
     t = s.tcb
-    before = _sacked(t, c)
     while True:
         kind, i, n = net.tcp_option(b, i, end)
         if kind < 0:
@@ -153,7 +151,6 @@ def take_blocks(s, c, b, i, end):
                     s.counters[C_TCP_SACK_BLOCKS_IN] += 1
                 q += 8
         i += n
-    return _sacked(t, c) > before
 
 
 @inline

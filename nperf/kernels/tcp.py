@@ -777,16 +777,15 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
         return
-    newly_sacked = False
     if p > opts and t[c, T_FLAGS] & F_SACK:
-        newly_sacked = sack.take_blocks(s, c, b, opts, p)
+        sack.take_blocks(s, c, b, opts, p)
     wnd = win << t[c, T_SND_WSCALE]
     if ack_off > t[c, T_SND_UNA]:
         _acked(s, c, ack_off, ts_ecr, now)
         work_push(s, c)
-    elif ack_off == t[c, T_SND_UNA] and t[c, T_SND_MAX] > t[c, T_SND_UNA] \
-            and ((plen == 0 and not flags & net.FIN and wnd == t[c, T_SND_WND]) or newly_sacked):
-        _dupack(s, c)            # with SACK, any ACK that SACKs new data is one (RFC 6675 2)
+    elif ack_off == t[c, T_SND_UNA] and plen == 0 and not flags & net.FIN and t[c, T_SND_MAX] > t[c, T_SND_UNA] \
+            and wnd == t[c, T_SND_WND]:
+        _dupack(s, c)
     if ack_off >= t[c, T_SND_UNA] and seg >= t[c, T_SND_WL1]:
         if wnd > t[c, T_SND_WND]:
             work_push(s, c)
@@ -820,13 +819,14 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
 @step
 def _dupack(s, c):
     """A duplicate ACK. The first two let a segment of new data out each (limited transmit, RFC 3042:
-    tcp_output's window allows it); the third, or with SACK a segment at snd_una that the blocks
-    show lost (RFC 6675 5 IsLost), starts fast recovery."""
+    tcp_output's window allows it); the third starts fast recovery. (RFC 6675 would also count an
+    ACK that SACKs new data with a new window, and start on a segment the blocks show lost before
+    the third: with the lb's 10 % reordering and 1 +- 0.5 ms jitter, both made recovery start on
+    reordered segments, and the server resent 11-25 % more bytes than without SACK.)"""
     t = s.tcb
     s.counters[C_TCP_DUPACKS] += 1
     t[c, T_DUPACKS] += 1
-    if (t[c, T_DUPACKS] == 3 or (t[c, T_FLAGS] & F_SACK and sack.next_hole(t, c, t[c, T_SND_UNA], t[c, T_MSS])[1] > 0)) \
-            and not t[c, T_FLAGS] & F_RECOVERY:
+    if t[c, T_DUPACKS] == 3 and not t[c, T_FLAGS] & F_RECOVERY:
         flight = t[c, T_SND_MAX] - t[c, T_SND_UNA]
         t[c, T_SSTHRESH] = max(flight // 2, 2 * t[c, T_MSS])
         t[c, T_CWND] = t[c, T_SSTHRESH] + (0 if t[c, T_FLAGS] & F_SACK else 3 * t[c, T_MSS])

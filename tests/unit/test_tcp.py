@@ -507,27 +507,6 @@ def sack_option(*blocks) -> bytes:
     return b"\x01\x01" + bytes([5, 2 + 8 * len(blocks)]) + b"".join(struct.pack("!II", a, b) for a, b in blocks)
 
 
-def test_with_sack_a_hole_the_blocks_show_lost_starts_recovery_before_the_third_duplicate():
-    """RFC 6675: an ACK that SACKs new data is a duplicate even with a new window, and recovery starts
-    as soon as the segment at snd_una is lost (more than two segments SACKed above it)."""
-    w = Wire()
-    p = Peer(w, window=1 * MiB)
-    c = p.connect(options=SACK_SYN)
-    t = w.tcb
-    mss = 1460
-    start = p.send(Peer.request("/another"))[0].seq
-    una = lambda k: (start + k * mss) & M32              # noqa: E731  (the first byte of segment k)
-    p.ack(ack=una(1))                                    # slow start: segments 10 and 11 follow
-    out = p.ack(ack=una(1), options=sack_option((una(2), una(3))), window=512 * KiB)
-    assert t.dupacks[c] == 1 and t.snd_wnd[c] == 512 * KiB
-    assert [(g.seq, len(g.payload)) for g in out] == [(una(12), mss)]           # limited transmit
-    assert p.ack(ack=una(1), options=sack_option((una(2), una(3))), window=256 * KiB) == []   # nothing new
-    assert t.dupacks[c] == 1                             #   and a window update: no duplicate
-    out = p.ack(ack=una(1), options=sack_option((una(2), una(5))), window=256 * KiB)
-    assert [(g.seq, len(g.payload)) for g in out] == [(una(1), mss)]            # lost: resent on the second
-    assert t.flags[c] & tt.F_RECOVERY and t.dupacks[c] == 2 and w.counter("tcp_fast_retransmits") == 1
-
-
 def test_a_sack_sender_resends_every_hole_the_blocks_show_without_waiting_for_partial_acks():
     """Segments 1 and 3 of a response are lost. With SACK the server sends new segments on the first
     two duplicate ACKs (limited transmit), resends segment 1 on the third (cwnd halved, not
