@@ -14,7 +14,7 @@ from nperf.kernels import stack as st
 from nperf.kernels import tcp_table as tt
 from tests.http_peer import HttpServer
 from tests.tcp_wire import ACK, M32, SYN, Peer, Wire, linux_syn_options, opt_mss, opt_sack_perm, \
-    opt_timestamps, opt_ws, seq_diff
+    opt_timestamps, opt_ws
 from tests.unit.test_tcp import HELLO, MS, REQ, sack_blocks
 
 LINUX_MSS = 1460
