@@ -727,10 +727,10 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
     ts_val, ts_ecr = np.int64(-1), np.int64(-1)
     if t[c, T_FLAGS] & F_TS and p > opts:
         ts_val, ts_ecr = timestamp_of(b, opts, p)
+    stale = ts_val >= 0 and net.seq_diff(ts_val, t[c, T_TS_RECENT]) < 0
     # PAWS (RFC 7323 5.3 R1): text or a FIN stamped before the last segment is an old duplicate.
     # A pure ACK passes (it may only be reordered: Linux's tcp_disordered_ack), and so does a RST.
-    if ts_val >= 0 and net.seq_diff(ts_val, t[c, T_TS_RECENT]) < 0 and (plen > 0 or flags & net.FIN) \
-            and not flags & net.RST:
+    if stale and (plen > 0 or flags & net.FIN) and not flags & net.RST:
         s.counters[C_TCP_PAWS_DROPPED] += 1
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
@@ -749,7 +749,7 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
         return
     if st == TIME_WAIT:                  # its ACK is about to leave (tcp_output), then the row goes
         return
-    if ts_val >= 0 and net.seq_diff(ts_val, t[c, T_TS_RECENT]) >= 0 and seg <= t[c, T_LAST_ACK]:
+    if ts_val >= 0 and not stale and seg <= t[c, T_LAST_ACK]:
         t[c, T_TS_RECENT] = ts_val       # RFC 7323 4.3: the segment our last ACK asked for echoes next
     # Third, security and precedence: none. Fourth, the SYN bit (RFC 5961 4.2: a challenge ACK)
     if flags & net.SYN:
