@@ -3,7 +3,7 @@
 `Wire` builds a server (or, with role="client", a client) `Stack` from a seed config, keeps its free-mbuf stash
 topped up with `MemoryMbufs`, and runs it like the poll loop does, one *step*
 at a time: let time pass (timers that come due meanwhile fire at their own
-tick), deliver frames (`worker_loop.frame_input`), run due timers, run the
+tick), deliver frames (`worker_loop.worker_turn`, as the poll loop), run due timers, run the
 output work list, then collect and parse what the stack queued to send.
 Every frame the stack sends is checked on the way out (Ethernet source, IPv4
 and TCP checksums, lengths), and after every step the connection table's
@@ -248,13 +248,15 @@ class Wire:
     """A server (or client) stack plus the loop around it (see the module docstring)."""
 
     def __init__(self, max_conns: int = 64, config: Path | None = None, rng_seed: int = 0x1234_5678_9ABC,
-                 pool: int = 2048, check: bool = True, role: str = "server", **options):
+                 pool: int = 2048, check: bool = True, role: str = "server", port_checksums: bool = False,
+                 **options):
         self.role = role
         self.mac = SERVER_MAC if role == "server" else CLIENT_MAC
         cfg = load_worker(str(config or (SEED_SERVER if role == "server" else SEED_CLIENT)))[0]
         options.setdefault("timestamps", False)      # exact segments below are those without the option
         self.opts = StackOptions(max_conns=max_conns, **options)
-        self.s = build_stack(cfg, role, self.mac, self.opts)
+        self.s = build_stack(cfg, role, self.mac, self.opts, port_checksums)
+        self.rx_flags = 0            # the offload flags of every frame received (a port's: mbuf.RX_*)
         self.tcb = tcp_table.Columns(self.s.tcb)       # named columns: self.tcb.snd_una[c]
         self.s.var[st.V_RNG] = rng_seed
         self.max_conns = max_conns
@@ -272,7 +274,7 @@ class Wire:
         self.peers: dict[tuple[str, int, str, int], Peer] = {}
         self.listener = None       # gets every segment no Peer claims (see tests.http_peer)
         self.check = check
-        self.input_classes: list[tuple[str, ...]] = []   # per delivered frame: counters it moved
+        self.input_classes: list[tuple[str, ...]] = []   # per received burst (step): counters it moved
 
     # --- mbufs --------------------------------------------------------
     def _index(self, addr: int) -> int:
@@ -285,7 +287,7 @@ class Wire:
         assert top > 0, "the wire's pool is empty"
         addr = int(self.pool[top])
         self.pool[io.POOL_TOP] = top - 1
-        self.mbufs.fill(self._index(addr), frame)
+        self.mbufs.fill(self._index(addr), frame, self.rx_flags)
         return addr
 
     def _free_mbuf(self, addr: int) -> None:
@@ -301,16 +303,11 @@ class Wire:
         return int(self.s.counters[st.COUNTER_NAMES.index(name)])
 
     # --- running ------------------------------------------------------
-    def deliver(self, frame: bytes) -> None:
-        """One received frame into frame_input alone (at self.now): no timers, no output."""
-        m = self._new_mbuf(frame)
-        if not worker_loop.frame_input(self.s, m, self.now):
-            self._free_mbuf(m)       # else it is in the txq now, freed when collected
-
-    def step(self, frames=(), dt: int = 0) -> list[Seg]:
+    def step(self, frames=(), dt: int = 0, burst: bool = False) -> list[Seg]:
         """Let dt pass (timers that come due meanwhile run at their tick, as in the poll loop), then
         deliver frames, run timers and output. Returns the TCP segments sent in all that time
-        (`self.frames`: every frame)."""
+        (`self.frames`: every frame). The frames arrive one per poll-loop turn, or with `burst` all
+        in one turn (one received burst: all are taken in before any output runs)."""
         target = self.now + dt
         frames_out, segs_out = [], []
         for _ in range(100_000):
@@ -318,11 +315,11 @@ class Wire:
             if tick is None or tick * timers.TICK_US >= target or tick * timers.TICK_US <= self.now:
                 break
             self.now = tick * timers.TICK_US
-            self._turn(())
+            self._turn([()])
             frames_out += self.frames
             segs_out += self.out
         self.now = target
-        self._turn(frames)
+        self._turn([tuple(frames)] if burst else [(f,) for f in frames] or [()])
         self.frames, self.out = frames_out + self.frames, segs_out + self.out
         return self.out
 
@@ -332,22 +329,22 @@ class Wire:
         due = due[due >= 0]
         return int(due.min()) if len(due) else None
 
-    def _turn(self, frames) -> None:
-        """Poll-loop turns at self.now (worker_turn, as in production), one per frame received, or one
-        with none; then collect what was sent."""
+    def _turn(self, bursts) -> None:
+        """Poll-loop turns at self.now (worker_turn, as in production), one per burst of received
+        frames (an empty one: a turn with none); then collect what was sent."""
         s = self.s
         out = []
-        for f in frames or (None,):
+        for burst in bursts:
             before = s.counters.copy()
-            if f is not None:
-                m = self._new_mbuf(f)
-                io._queue_put(self.io.rx, np.array([m], np.int64), 1)
+            if burst:
+                m = np.array([self._new_mbuf(f) for f in burst], np.int64)
+                io._queue_put(self.io.rx, m, len(m))
             sent_before = s.counters[st.C_TX_FRAMES]
             worker_loop.worker_turn(self.fns, self.io, s, self.scratch, self.now)
             sent = self._take_sent()
             assert s.counters[st.C_TX_FRAMES] - sent_before == len(sent), "tx_frames != frames transmitted"
             out += sent
-            if f is not None:
+            if burst:
                 self.input_classes.append(tuple(n for n, a, b in zip(st.COUNTER_NAMES, before, s.counters) if a != b))
         self._collect(out)
         if self.check:

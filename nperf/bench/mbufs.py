@@ -1,7 +1,7 @@
 """rte_mbuf headers in NumPy memory: the benchmarks' (and the frame-level tests') packet buffers.
 
 They carry only the fields the kernels read (buffer address, data offset,
-lengths), laid out as in `nperf.kernels.mbuf`, so the production kernels run
+lengths, offload flags), laid out as in `nperf.kernels.mbuf`, so the production kernels run
 unchanged on them without DPDK, through in-memory I/O (`kernels.io.ARRAYS`).
 Never hand them to DPDK itself.
 """
@@ -30,11 +30,16 @@ class MemoryMbufs:
             self._u16[(i * self.stride + mbuf.OFF_DATA_OFF) // 2] = mbuf.HEADROOM
             self._u16[(i * self.stride + mbuf.OFF_BUF_LEN) // 2] = mbuf.HEADROOM + data_room
 
-    def fill(self, i: int, frame: bytes) -> None:
+    def fill(self, i: int, frame: bytes, ol_flags: int = 0) -> None:
+        """Mbuf i holds `frame`, with the offload flags a port would have set (mbuf.RX_*)."""
         start = i * self.stride + HEADER + mbuf.HEADROOM
         self.mem[start:start + len(frame)] = np.frombuffer(frame, np.uint8)
+        self.mem.view(np.uint64)[(i * self.stride + mbuf.OFF_OL_FLAGS) // 8] = ol_flags
         self._u16[(i * self.stride + mbuf.OFF_DATA_LEN) // 2] = len(frame)
         self._u32[(i * self.stride + mbuf.OFF_PKT_LEN) // 4] = len(frame)
+
+    def ol_flags(self, i: int) -> int:
+        return int(self.mem.view(np.uint64)[(i * self.stride + mbuf.OFF_OL_FLAGS) // 8])
 
     def data(self, i: int) -> bytes:
         start = i * self.stride + HEADER + mbuf.HEADROOM

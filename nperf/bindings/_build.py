@@ -47,7 +47,7 @@ int np_is_primary(void);
 /* ports */
 uint16_t np_port_count(void);
 int np_port_name(uint16_t port, char *out, size_t len);
-int np_port_setup(uint16_t port, uint16_t nb_rxd, uint16_t nb_txd, void *pool);
+int np_port_setup(uint16_t port, uint16_t nb_rxd, uint16_t nb_txd, void *pool, int *rx_checksums);
 int np_port_mac(uint16_t port, uint8_t *out6);
 int np_port_link(uint16_t port, int *up, uint32_t *speed_mbps);
 int np_port_stats(uint16_t port, uint64_t *out8);
@@ -64,7 +64,7 @@ void *np_memzone_reserve(const char *name, size_t len);
 void *np_memzone_lookup(const char *name);
 
 /* mbuf layout, checked against nperf.kernels.mbuf at import */
-void np_mbuf_layout(uint64_t *out8);
+void np_mbuf_layout(uint64_t *out13);
 
 /* per-burst calls: all int64_t f(uint64_t, uint64_t, uint64_t, uint64_t) */
 int64_t np_rx_burst(uint64_t port, uint64_t queue, uint64_t mbufs, uint64_t n);
@@ -107,10 +107,19 @@ int np_port_name(uint16_t port, char *out, size_t len) {
     return rc;
 }
 
-int np_port_setup(uint16_t port, uint16_t nb_rxd, uint16_t nb_txd, void *pool) {
+/* Sets *rx_checksums to 1 when the port verifies IPv4, TCP and UDP checksums on receive (RX offload,
+   all three or none): its mbufs' RTE_MBUF_F_RX_*_CKSUM_* flags then say what it found. */
+int np_port_setup(uint16_t port, uint16_t nb_rxd, uint16_t nb_txd, void *pool, int *rx_checksums) {
+    const uint64_t checksums = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM
+        | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
     struct rte_eth_conf conf;
+    struct rte_eth_dev_info info;
     memset(&conf, 0, sizeof(conf));
-    int rc = rte_eth_dev_configure(port, 1, 1, &conf);
+    int rc = rte_eth_dev_info_get(port, &info);
+    if (rc < 0) return rc;
+    *rx_checksums = (info.rx_offload_capa & checksums) == checksums;
+    if (*rx_checksums) conf.rxmode.offloads = checksums;
+    rc = rte_eth_dev_configure(port, 1, 1, &conf);
     if (rc < 0) return rc;
     rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
     if (rc < 0) return rc;
@@ -190,15 +199,20 @@ void *np_memzone_lookup(const char *name) {
     return mz == NULL ? NULL : mz->addr;
 }
 
-void np_mbuf_layout(uint64_t *out8) {
-    out8[0] = offsetof(struct rte_mbuf, buf_addr);
-    out8[1] = offsetof(struct rte_mbuf, data_off);
-    out8[2] = offsetof(struct rte_mbuf, pkt_len);
-    out8[3] = offsetof(struct rte_mbuf, data_len);
-    out8[4] = offsetof(struct rte_mbuf, nb_segs);
-    out8[5] = offsetof(struct rte_mbuf, buf_len);
-    out8[6] = RTE_PKTMBUF_HEADROOM;
-    out8[7] = offsetof(struct rte_mbuf, next);
+void np_mbuf_layout(uint64_t *out13) {
+    out13[0] = offsetof(struct rte_mbuf, buf_addr);
+    out13[1] = offsetof(struct rte_mbuf, data_off);
+    out13[2] = offsetof(struct rte_mbuf, pkt_len);
+    out13[3] = offsetof(struct rte_mbuf, data_len);
+    out13[4] = offsetof(struct rte_mbuf, nb_segs);
+    out13[5] = offsetof(struct rte_mbuf, buf_len);
+    out13[6] = RTE_PKTMBUF_HEADROOM;
+    out13[7] = offsetof(struct rte_mbuf, next);
+    out13[8] = offsetof(struct rte_mbuf, ol_flags);
+    out13[9] = RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+    out13[10] = RTE_MBUF_F_RX_IP_CKSUM_BAD;
+    out13[11] = RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    out13[12] = RTE_MBUF_F_RX_L4_CKSUM_BAD;
 }
 
 int64_t np_rx_burst(uint64_t port, uint64_t queue, uint64_t mbufs, uint64_t n) {

@@ -29,9 +29,9 @@ def _why(rc: int | None = None) -> str:
 
 
 def check_mbuf_layout() -> None:
-    out = ffi.new("uint64_t[8]")
+    out = ffi.new(f"uint64_t[{len(LAYOUT)}]")
     lib.np_mbuf_layout(out)
-    compiled = tuple(out[i] for i in range(8))
+    compiled = tuple(out[i] for i in range(len(LAYOUT)))
     if compiled != LAYOUT:
         raise DpdkError(f"rte_mbuf layout {compiled} differs from the kernels' {LAYOUT}: "
                         "nperf.kernels.mbuf must be updated for this DPDK version")
@@ -88,10 +88,14 @@ class Port:
     def count() -> int:
         return lib.np_port_count()
 
-    def setup(self, pool: "Pool", nb_rxd: int = 1024, nb_txd: int = 1024) -> None:
-        rc = lib.np_port_setup(self.id, nb_rxd, nb_txd, ffi.cast("void *", pool.addr))
+    def setup(self, pool: "Pool", nb_rxd: int = 1024, nb_txd: int = 1024) -> bool:
+        """Configure and start the port; True if it verifies received checksums (its mbufs' RX
+        offload flags are then worth reading: nperf.kernels.mbuf.rx_checksums)."""
+        checksums = ffi.new("int *")
+        rc = lib.np_port_setup(self.id, nb_rxd, nb_txd, ffi.cast("void *", pool.addr), checksums)
         if rc < 0:
             raise DpdkError(f"port {self.name}: setup failed ({_why(rc)})")
+        return bool(checksums[0])
 
     def mac(self) -> bytes:
         out = ffi.new("uint8_t[6]")

@@ -197,6 +197,7 @@ def _corrupt(imp, d, m):
     if at < 0:
         return False
     b[at] ^= np.uint8(1 + (r >> 32) % 255)
+    mbuf.forget_rx_checksums(m)         # on a wire the port would have checked the flipped byte
     return True
 
 

@@ -57,11 +57,12 @@ PARAM_WORDS = (                 # fixed at start (nperf.roles.worker_stack)
     "sack",             # 1: offer and accept SACK (RFC 2018); 0: neither
     "timestamps",       # 1: offer and accept timestamps (RFC 7323); 0: neither
     "ts_base_ms",       # the timestamp clock at now = 0: the host's monotonic clock (ms), so it only grows
+    "port_checksums",   # 1: the port verifies received checksums, its mbufs' flags say what it found
 )
 (P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
  P_TIME_WAIT_US, P_RTO_MIN_US, P_RTO_MAX_US, P_RTO_INIT_US, P_SYN_RETRIES, P_DATA_RETRIES, P_IDLE_US,
  P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, P_DIRECT, P_PEER_TIME_WAIT_US, P_SACK,
- P_TIMESTAMPS, P_TS_BASE_MS) = range(len(PARAM_WORDS))
+ P_TIMESTAMPS, P_TS_BASE_MS, P_PORT_CHECKSUMS) = range(len(PARAM_WORDS))
 N_PARAMS = len(PARAM_WORDS)
 
 VAR_WORDS = (                   # the few mutable scalars
@@ -144,6 +145,7 @@ COUNTER_NAMES = (
     "tcp_sack_blocks_in",     #   and taken in (blocks outside what is in flight are ignored)
     "tcp_sack_retransmits",   # segments sent again to fill a hole the peer's SACK blocks showed
     "tcp_paws_dropped",       # segments with text or FIN and a timestamp older than the last (RFC 7323 PAWS)
+    "rx_csum_by_port",        # IPv4 frames whose checksums the port had verified (RX offload): not summed again
 )
 (C_RX_FRAMES, C_RX_BYTES, C_TX_FRAMES, C_TX_BYTES, C_DROP_NOT_OURS, C_DROP_BAD_IP, C_DROP_IP_CHECKSUM,
  C_DROP_FRAGMENT, C_DROP_PROTOCOL, C_DROP_TCP_CHECKSUM, C_DROP_BAD_TCP, C_DROP_NO_MBUF, C_DROP_TX_FULL,
@@ -155,7 +157,7 @@ COUNTER_NAMES = (
  C_TCP_TIME_WAIT_EVICTED, C_TCP_SYN_CHALLENGED, C_DROP_RUNT, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
  C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, C_TCP_OOO_BYTES,
  C_TCP_OOO_DISCARDED, C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_BLOCKS_OUT, C_TCP_SACK_BLOCKS_IN,
- C_TCP_SACK_RETRANSMITS, C_TCP_PAWS_DROPPED) = range(len(COUNTER_NAMES))
+ C_TCP_SACK_RETRANSMITS, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 
 # counters regions after the stack's own

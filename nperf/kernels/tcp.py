@@ -531,8 +531,9 @@ def abort_all(s, now):
 # --- input ---------------------------------------------------------------
 
 @step
-def tcp_input(s, b, n, ihl, ip_len, now):
-    """One TCP segment in frame b (IPv4 header already checked)."""
+def tcp_input(s, b, n, ihl, ip_len, l4_csum, now):
+    """One TCP segment in frame b (IPv4 header already checked); l4_csum: what the port found of its
+    checksum (mbuf.CSUM_*: software sums it unless the port found it good or bad)."""
     o = net.ETH_LEN + ihl
     tcp_len = ip_len - ihl
     if tcp_len < net.TCP_LEN:
@@ -544,7 +545,8 @@ def tcp_input(s, b, n, ihl, ip_len, now):
         return
     src = net.get32(b, net.ETH_LEN + net.IP_SRC)
     dst = net.get32(b, net.ETH_LEN + net.IP_DST)
-    if net.fold(net.sum16(b, o, tcp_len, net.pseudo_sum(src, dst, net.PROTO_TCP, tcp_len))) != 0:
+    if l4_csum == mbuf.CSUM_BAD or l4_csum == mbuf.CSUM_SOFTWARE \
+            and net.fold(net.sum16(b, o, tcp_len, net.pseudo_sum(src, dst, net.PROTO_TCP, tcp_len))) != 0:
         s.counters[C_DROP_TCP_CHECKSUM] += 1
         return
     sport = net.get16(b, o + net.TCP_SPORT)

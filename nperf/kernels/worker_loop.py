@@ -16,8 +16,9 @@ from nperf.kernels import arp, capture, client_sched, io, lookup, mbuf, net, ser
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.poll import account, idle_backoff, new_poll_state
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS, C_DROP_RUNT,
-                                 C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_FRAMES, C_TX_BYTES,
-                                 C_TX_FRAMES, P_LOSS_PPM, P_MAC, V_NOW_US, V_STASH_N, V_TXQ_HELD, V_TXQ_N, random64)
+                                 C_DROP_PROTOCOL, C_DROP_TEST_LOSS, C_RX_BYTES, C_RX_CSUM_BY_PORT, C_RX_FRAMES,
+                                 C_TX_BYTES, C_TX_FRAMES, P_LOSS_PPM, P_MAC, P_PORT_CHECKSUMS, V_NOW_US, V_STASH_N,
+                                 V_TXQ_HELD, V_TXQ_N, random64)
 from nperf.kernels.tcp_table import tuple_keys
 from nperf.kernels.timers import TICK_US, WHEEL_LAST, timers_due
 
@@ -81,7 +82,12 @@ def frame_input(s, m, now):
     if ihl < net.IP_LEN or ip_len < ihl or net.ETH_LEN + ip_len > n:
         s.counters[C_DROP_BAD_IP] += 1
         return False
-    if not net.ipv4_header_ok(b, ip):
+    ip_csum, l4_csum = np.int64(mbuf.CSUM_SOFTWARE), np.int64(mbuf.CSUM_SOFTWARE)
+    if s.params[P_PORT_CHECKSUMS]:
+        ip_csum, l4_csum = mbuf.rx_checksums(m)
+    if ip_csum == mbuf.CSUM_GOOD:
+        s.counters[C_RX_CSUM_BY_PORT] += 1
+    elif ip_csum == mbuf.CSUM_BAD or not net.ipv4_header_ok(b, ip):
         s.counters[C_DROP_IP_CHECKSUM] += 1
         return False
     if net.get16(b, ip + net.IP_FRAG) & net.IP_MF_OFFSET:
@@ -92,12 +98,12 @@ def frame_input(s, m, now):
         return False
     proto = b[ip + net.IP_PROTO]
     if proto == net.PROTO_TCP:
-        tcp.tcp_input(s, b, n, ihl, ip_len, now)
+        tcp.tcp_input(s, b, n, ihl, ip_len, l4_csum, now)
         return False
     if proto == net.PROTO_ICMP:
         return arp.icmp_echo(s, b, n, ihl, ip_len, m)
     if proto == net.PROTO_UDP:
-        server_app.udp_input(s, b, n, ihl, ip_len, now)
+        server_app.udp_input(s, b, n, ihl, ip_len, l4_csum, now)
         return False
     s.counters[C_DROP_PROTOCOL] += 1
     return False

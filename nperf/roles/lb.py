@@ -76,11 +76,11 @@ class Lb:
             raise dpdk.DpdkError("no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC")
         self.pool = dpdk.Pool.create(POOL_NAME, self.pool_size)
         self.port = dpdk.Port(0)
-        self.port.setup(self.pool)
+        checksums = self.port.setup(self.pool)
         ids = [w.id for w in self.cfg.clients]
         self.rx = [dpdk.Ring.create(rx_ring_name(i), self.ring_size) for i in ids]
         self.tx = self.rx if self.loopback else [dpdk.Ring.create(tx_ring_name(i), self.ring_size) for i in ids]
-        self.area = SharedArea.create(ids, self.port.mac(), lcore)
+        self.area = SharedArea.create(ids, self.port.mac(), lcore, checksums)
         self.fns = dpdk.function_table()
         self.budget = int(dpdk.tsc_hz() * SLICE_S)
         self.idle = int(dpdk.tsc_hz() * IDLE_S)
@@ -103,6 +103,7 @@ class Lb:
         self.running = True
         self.ready_detail = (f"port {self.port.name} mac {_mac(self.port.mac())}, "
                              f"{len(ids)} worker ring pair(s), lcore {lcore} on CPU {cpu}"
+                             + (", the port verifies received checksums" if checksums else "")
                              + _impair_text(self.cfg.impair))
         self.say(f"[{self.name}] ready: {self.ready_detail}")
 

@@ -16,7 +16,7 @@ from nperf.kernels import dispatch, lb_loop
 MZ_NAME = "nperf_lb"
 POOL_NAME = "nperf_pool"
 MAGIC = 0x6E70_6572_665F_6C62      # "nperf_lb"
-VERSION = 1
+VERSION = 2
 MAX_WORKERS = 128
 
 # The memzone's words: the header (HDR_*), then the lb's counters, then one counters row per
@@ -30,8 +30,10 @@ HEADER_WORDS = (
     "pid",          # the lb's process
     "link",         # 1 while the port's link is up
     "lcore",        # the lb's lcore id (a worker must not take it)
+    "checksums",    # 1: the port verifies received checksums (its mbufs' flags say what it found)
 )
-HDR_MAGIC, HDR_VERSION, HDR_STATE, HDR_NWORKERS, HDR_MAC, HDR_PID, HDR_LINK, HDR_LCORE = range(len(HEADER_WORDS))
+HDR_MAGIC, HDR_VERSION, HDR_STATE, HDR_NWORKERS, HDR_MAC, HDR_PID, HDR_LINK, HDR_LCORE, HDR_CHECKSUMS = \
+    range(len(HEADER_WORDS))
 STATE_STARTING, STATE_READY, STATE_STOPPING = 0, 1, 2
 REGISTRY_WORDS = (              # one row per worker ring pair
     "id",           # the worker id that the ring pair belongs to
@@ -75,10 +77,11 @@ class SharedArea:
         self.registry = words[REGISTRY:N_WORDS].reshape(MAX_WORKERS, len(REGISTRY_WORDS))
 
     @classmethod
-    def create(cls, worker_ids: list[int], mac: bytes, lcore: int) -> "SharedArea":
+    def create(cls, worker_ids: list[int], mac: bytes, lcore: int, checksums: bool) -> "SharedArea":
         area = cls(dpdk.memzone_reserve(MZ_NAME, N_WORDS))
         w = area.words
         w[HDR_VERSION], w[HDR_NWORKERS], w[HDR_MAC] = VERSION, len(worker_ids), mac_word(mac)
+        w[HDR_CHECKSUMS] = checksums
         w[HDR_PID], w[HDR_LCORE], w[HDR_STATE] = os.getpid(), lcore, STATE_STARTING
         for pos, wid in enumerate(worker_ids):
             area.registry[pos, R_ID] = wid
@@ -117,6 +120,7 @@ class Attachment:
         self.tx = dpdk.Ring.lookup(tx_ring_name(worker_id))
         self.pool = dpdk.Pool.lookup(POOL_NAME)
         self.mac = self.area.mac
+        self.port_checksums = bool(self.area.words[HDR_CHECKSUMS])
 
     def _claim(self, lcore: int) -> None:
         reg, words = self.area.registry, self.area.words

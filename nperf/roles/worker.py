@@ -85,10 +85,10 @@ class Worker:
         dpdk.eal_init(self.eal_args)
         self.fns = dpdk.function_table()
         if d.is_dpdk_client:
-            self.io, mac = self._attach(d.client_ring_idx, lcore)
+            self.io, mac, checksums = self._attach(d.client_ring_idx, lcore)
         else:
-            self.io, mac = self._own_port()
-        self.stack = build_stack(self.cfg, self.role, mac, self.opts)
+            self.io, mac, checksums = self._own_port()
+        self.stack = build_stack(self.cfg, self.role, mac, self.opts, checksums)
         self.scratch = worker_loop.LoopScratch(self.pcap_count).arrays()
         hz = dpdk.tsc_hz()
         self.cycles_per_us = hz / 1e6
@@ -100,6 +100,8 @@ class Worker:
         self._poll(0)            # compiles (or loads) the kernels before saying "ready"
         perf_map.write()
         where = f"lb ring pair {d.client_ring_idx}" if d.is_dpdk_client else f"port {self.port.name}"
+        if checksums:
+            where += " (it verifies received checksums)"
         self.ready_detail = (f"mac {mac.hex(':')}, {where}, lcore {lcore} on CPU {cpu}, "
                              f"up to {self.opts.max_conns:,} connections")
         self.say(f"[{self.name}] ready: {self.ready_detail}")
@@ -107,19 +109,19 @@ class Worker:
     def _attach(self, ring_idx: int, lcore: int):
         self.attachment = Attachment(ring_idx, lcore)
         a = self.attachment
-        return io.dpdk_io(io.RING, a.rx.addr, a.tx.addr, a.pool.addr), a.mac
+        return io.dpdk_io(io.RING, a.rx.addr, a.tx.addr, a.pool.addr), a.mac, a.port_checksums
 
     def _own_port(self):
         if dpdk.Port.count() == 0:
             raise dpdk.DpdkError("no DPDK port: give a --vdev (memif, af_packet, tap...) or bind a NIC")
         self.pool = dpdk.Pool.create(POOL_NAME, 16383)
         self.port = dpdk.Port(0)
-        self.port.setup(self.pool)
+        checksums = self.port.setup(self.pool)
         # The configured MAC when there is one: a TAP port reports the kernel
         # interface's own MAC, which the kernel will not accept from a peer.
         mac = config.parse_mac(self.cfg.network.l2.mac_address) if self.cfg.network.l2.mac_address \
             else self.port.mac()
-        return io.dpdk_io(io.PORT, self.port.id, self.port.id, self.pool.addr), mac
+        return io.dpdk_io(io.PORT, self.port.id, self.port.id, self.pool.addr), mac, checksums
 
     # --- run -----------------------------------------------------------
     def poll_slice(self) -> bool:

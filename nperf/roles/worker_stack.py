@@ -15,8 +15,9 @@ from nperf.kernels import (arp, client_app, head_memo, http_client, http_server,
                            tcp_table, time_wait, timers)
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
-                                 P_MAC, P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_SACK,
-                                 P_PEER_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SYN_RETRIES, P_TIME_WAIT_US,
+                                 P_MAC, P_MSS, P_PEER_TIME_WAIT_US, P_PORT_CHECKSUMS, P_PORT_FIRST, P_PORT_LAST,
+                                 P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SACK,
+                                 P_SYN_RETRIES, P_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS,
                                  SERVER, V_RNG)
 
 STASH = 256
@@ -55,7 +56,9 @@ def owned_range(cfg, role: str) -> tuple[int, int, int, int]:
     return int(a), int(b) - int(a) + 1, p0, p1
 
 
-def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
+def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: bool = False) -> stack.Stack:
+    """The stack of a worker with these files and options; `port_checksums`: its port verifies received
+    checksums (`dpdk.Port.setup`), so the kernels read the mbufs' flags instead of summing."""
     ip_first, ip_count, port_first, port_last = owned_range(cfg, role)
     p = np.zeros(N_PARAMS, np.int64)
     p[P_ROLE] = SERVER if role == "server" else CLIENT
@@ -76,6 +79,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions) -> stack.Stack:
     p[P_SACK] = opts.sack
     p[P_TIMESTAMPS] = opts.timestamps
     p[P_TS_BASE_MS] = time.monotonic_ns() // 1_000_000
+    p[P_PORT_CHECKSUMS] = port_checksums
     p[P_ARP_RETRY_US], p[P_ARP_TRIES] = 1_000_000, 5
     var = np.zeros(N_VAR, np.int64)
     var[V_RNG] = int.from_bytes(os.urandom(8), "little") & 0x7FFFFFFFFFFFFFFF | 1

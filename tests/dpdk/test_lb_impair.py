@@ -165,6 +165,7 @@ def test_every_corrupted_frame_fails_its_receivers_checksum(session):
         assert to_workers["corrupted"] > 0 and to_port["corrupted"] > 0
         assert accounted(to_workers) and accounted(to_port)
         assert c["drop_tcp_checksum"] + c["drop_bad_icmp"] == to_workers["corrupted"]
+        assert c["rx_csum_by_port"] > 0         # the TAP port verified the others (the lb tells its workers)
         assert csum_errors(ns) - before == to_port["corrupted"]
     finally:
         s.close()

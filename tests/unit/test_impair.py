@@ -9,7 +9,7 @@ import struct
 import numpy as np
 
 from nperf.bench.mbufs import MemoryMbufs
-from nperf.kernels import cfn, impair, io
+from nperf.kernels import cfn, impair, io, mbuf
 from tests.packets import arp
 from tests.tcp_wire import eth, ipv4, ones_sum, tcp_segment
 
@@ -163,10 +163,11 @@ def test_a_flip_hits_the_payload_or_the_checksum_field_only():
     udp_without_sum = eth(b"\x02" * 6, b"\x04" * 6, 0x0800,
                           ipv4("10.0.0.1", "10.0.0.2", 17, struct.pack("!HHHH", 1, 2, 12, 0) + b"abcd"))
     frames = [arp(1, "10.0.0.1", "10.0.0.2"), frame(1), ack, udp_without_sum]
+    checked = mbuf.RX_IP_GOOD | mbuf.RX_L4_GOOD | 1             # as a port verifying checksums left them
     for seed in range(20):
         mb = MemoryMbufs(len(frames))
         for i, f in enumerate(frames):
-            mb.fill(i, f)
+            mb.fill(i, f, checked)
         imp = impair.new_impairment({impair.TO_WORKERS: {"corrupt": 100}}, HZ, seed)
         out = np.zeros(8, np.int64)
         io_ = io.array_io(io.new_queue(1), io.new_queue(1), io.new_pool([]))
@@ -174,6 +175,8 @@ def test_a_flip_hits_the_payload_or_the_checksum_field_only():
                        out, 8, 1)
         assert k == len(frames) and impair.counters(imp)["to_workers"]["corrupted"] == 2
         assert mb.data(0) == frames[0] and mb.data(3) == frames[3]
+        # what the port found no longer holds for a flipped frame: the worker must sum it again
+        assert [mb.ol_flags(i) for i in range(len(frames))] == [checked, 1, 1, checked]
         for i, allowed in ((1, range(54, len(frames[1]))), (2, (50, 51))):
             changed = [j for j, (a, b) in enumerate(zip(mb.data(i), frames[i])) if a != b]
             assert len(changed) == 1 and changed[0] in allowed and not checksum_ok(mb.data(i)), (seed, i, changed)

@@ -637,16 +637,14 @@ def test_server_closes_first_fin_wait_1_fin_wait_2_time_wait_released():
     assert p.state == "CLOSED" and w.s.var[V_TW_HEAD] == w.s.var[V_TW_TAIL]
 
 
-def test_peer_closes_first_close_wait_last_ack_released():
+def test_peer_closes_first_last_ack_released():
     w, p, c = established()
     p.send(REQ)
     p.ack()
     before = w.counters()
     fin = p.frame(FIN | ACK)
     p.snd_nxt = (p.snd_nxt + 1) & M32
-    w.deliver(fin)                                       # the FIN alone, before the output runs
-    assert p.state == "CLOSE_WAIT"
-    out = w.step()
+    out = w.step([fin])                                  # CLOSE_WAIT lasts until the output, in the same turn
     assert [(g.flags, g.seq, g.ack) for g in out] == [(FIN | ACK, (p.irs + 1 + len(HELLO)) & M32, p.snd_nxt)]
     assert p.state == "LAST_ACK"
     assert p.ack() == []
@@ -1155,9 +1153,7 @@ def test_a_full_work_ring_is_counted_and_the_connection_recovers_by_its_timer():
     frames = [p.frame(SYN, options=opt_mss(1460)) for p in peers]
     for p in peers:
         p.snd_nxt = (p.isn + 1) & M32
-    for f in frames:
-        w.deliver(f)                                     # one burst: three SYNs before any output
-    out = w.step()
+    out = w.step(frames, burst=True)                     # one burst: three SYNs before any output
     assert sorted(g.dport for g in out if g.flags == SYN | ACK) == [41000, 41001]
     assert w.counter("ring_overflow") == 1
     third = peers[2]

@@ -8,6 +8,7 @@ import struct
 
 import pytest
 
+from nperf.kernels import mbuf
 from tests.tcp_wire import (ACK, OTHER_MAC, PEER_IP, PEER_MAC, SERVER_IP, SERVER_MAC, SYN, Wire, changed, eth, ipv4,
                             opt_mss, tcp_frame, tcp_segment)
 
@@ -63,3 +64,53 @@ def test_frame_with_ethernet_padding_and_ip_options_is_accepted():
     w = Wire()
     out = w.step([frame + b"\0" * 20])
     assert [(g.flags, g.ack) for g in out] == [(SYN | ACK, 2)]
+
+
+RX_GOOD = mbuf.RX_IP_GOOD | mbuf.RX_L4_GOOD
+UDP_DATAGRAM = struct.pack("!HHHH", 40000, 8000, 12, 0) + b"abcd"         # to a listening port, no checksum
+
+
+def _broken(frame: bytes, *at: int) -> bytes:
+    b = bytearray(frame)
+    for i in at:
+        b[i] ^= 0xFF
+    return bytes(b)
+
+
+@pytest.mark.parametrize("trusted,flags,broken,expect", [
+    # the port verified both checksums: a frame whose checksum bytes are wrong is taken as it said
+    (True, RX_GOOD, (24, 50), {"rx_csum_by_port": 1, "tcp_segs_in": 1, "tcp_syns_in": 1}),
+    # both bits of a pair (NONE: the bytes are not a valid checksum, the data's integrity was verified)
+    (True, RX_GOOD | mbuf.RX_L4_BAD, (50,), {"rx_csum_by_port": 1, "tcp_segs_in": 1, "tcp_syns_in": 1}),
+    (True, mbuf.RX_IP_BAD | mbuf.RX_L4_GOOD, (), {"drop_ip_checksum": 1}),
+    (True, mbuf.RX_IP_GOOD | mbuf.RX_L4_BAD, (), {"rx_csum_by_port": 1, "drop_tcp_checksum": 1}),
+    # the port did not check (a segment it does not parse): summed here
+    (True, 0, (50,), {"drop_tcp_checksum": 1}),
+    (True, 0, (), {"tcp_segs_in": 1, "tcp_syns_in": 1}),
+    # a port that does not verify: its flags are whatever the buffer's last user left, never read
+    (False, RX_GOOD, (50,), {"drop_tcp_checksum": 1}),
+    (False, mbuf.RX_IP_BAD | mbuf.RX_L4_BAD, (), {"tcp_segs_in": 1, "tcp_syns_in": 1}),
+], ids=["good", "l4_none", "ip_bad", "l4_bad", "unchecked_bad", "unchecked_good", "untrusted_good",
+        "untrusted_bad"])
+def test_a_port_that_verifies_checksums_is_believed(trusted, flags, broken, expect):
+    """A port set up with RX checksum offload (a TAP port, a NIC) says in each mbuf what it found;
+    the stack then does not sum again (`rx_csum_by_port`), and drops what the port found bad."""
+    w = Wire(port_checksums=trusted)
+    w.rx_flags = flags
+    before = w.counters()
+    out = w.step([_broken(tcp_frame(PEER_IP, SERVER_IP, 40000, 8000, 1, 0, SYN, 65535), *broken)])
+    answered = "tcp_syns_in" in expect
+    assert [g.flags for g in out] == ([SYN | ACK] if answered else [])
+    assert changed(w, before) == {"rx_frames": 1, **expect, **({"tcp_segs_out": 1} if answered else {})}
+
+
+@pytest.mark.parametrize("flags,expect", [
+    (mbuf.RX_IP_GOOD | mbuf.RX_L4_GOOD, {"rx_csum_by_port": 1, "udp_in": 1, "udp_bytes_in": 4}),
+    (mbuf.RX_IP_GOOD | mbuf.RX_L4_BAD, {"rx_csum_by_port": 1, "drop_udp_checksum": 1}),
+], ids=["good", "bad"])
+def test_a_udp_datagram_the_port_checked(flags, expect):
+    w = Wire(port_checksums=True)
+    w.rx_flags = flags
+    before = w.counters()
+    assert w.step([eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, UDP_DATAGRAM))]) == []
+    assert changed(w, before) == {"rx_frames": 1, **expect}
