@@ -69,7 +69,6 @@ def set_len(m, n):
     store_u32(m + OFF_PKT_LEN, n)
 
 
-
 # rx_checksums results, for the IPv4 header and for the TCP/UDP segment alike
 CSUM_SOFTWARE = 0       # the port did not check: sum in software
 CSUM_GOOD = 1           # the port found it good

@@ -8,6 +8,7 @@ import numpy as np
 
 from nperf.bindings.intrinsics import array_addr, load_u16, load_u32, view_u32
 from nperf.kernels.jit import inline
+from nperf.kernels.mbuf import CSUM_BAD, CSUM_SOFTWARE
 
 ETH_LEN = 14
 ETH_IPV4 = 0x0800
@@ -188,6 +189,15 @@ def fold(acc):
 def pseudo_sum(src, dst, proto, length):
     """IPv4 pseudo-header sum for TCP/UDP checksums."""
     return (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + proto + length
+
+
+@inline
+def checksum_bad(port_found, b, o, n, pseudo):
+    """Whether a TCP or UDP segment b[o:o+n] fails its checksum: as the port found it
+    (mbuf.rx_checksums), or summed here with its pseudo-header sum when the port did not check."""
+    if port_found != CSUM_SOFTWARE:
+        return port_found == CSUM_BAD
+    return fold(sum16(b, o, n, pseudo)) != 0
 
 
 @inline

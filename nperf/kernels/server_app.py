@@ -8,7 +8,7 @@ bytes come from the response table (`nperf.roles.http_tables`), never
 copied per connection. The server also sinks UDP_STREAM datagrams.
 """
 from nperf.kernels import http_server as hs
-from nperf.kernels import mbuf, net, send_queue
+from nperf.kernels import net, send_queue
 from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import C_DROP_PROTOCOL, C_DROP_UDP_CHECKSUM, C_UDP_BYTES_IN, C_UDP_IN, P_PORT_FIRST, \
     P_PORT_LAST, P_ROLE, SERVER, http_server_counters
@@ -44,17 +44,15 @@ def message_copy(s, c, j, offset, out, pos, n):
 
 @kernel
 def udp_input(s, b, n, ihl, ip_len, l4_csum, now):
-    """A server counts the datagrams of UDP_STREAM sent to its ports (checksum verified: by the port
-    when l4_csum says so, see tcp.tcp_input)."""
+    """A server counts the datagrams of UDP_STREAM sent to its ports (checksum verified, by the port
+    when l4_csum says so; a checksum of 0 is none, RFC 768)."""
     o = net.ETH_LEN + ihl
     ulen = ip_len - ihl
     if s.params[P_ROLE] != SERVER or ulen < net.UDP_LEN or net.get16(b, o + net.UDP_LENGTH) != ulen:
         s.counters[C_DROP_PROTOCOL] += 1
         return
-    if l4_csum == mbuf.CSUM_BAD or l4_csum == mbuf.CSUM_SOFTWARE and net.get16(b, o + net.UDP_CHECKSUM) != 0 \
-            and net.fold(net.sum16(b, o, ulen, net.pseudo_sum(
-            net.get32(b, net.ETH_LEN + net.IP_SRC), net.get32(b, net.ETH_LEN + net.IP_DST), net.PROTO_UDP,
-            ulen))) != 0:
+    if net.get16(b, o + net.UDP_CHECKSUM) != 0 and net.checksum_bad(l4_csum, b, o, ulen, net.pseudo_sum(
+            net.get32(b, net.ETH_LEN + net.IP_SRC), net.get32(b, net.ETH_LEN + net.IP_DST), net.PROTO_UDP, ulen)):
         s.counters[C_DROP_UDP_CHECKSUM] += 1
         return
     if not s.params[P_PORT_FIRST] <= net.get16(b, o + net.UDP_DPORT) <= s.params[P_PORT_LAST]:

@@ -545,8 +545,7 @@ def tcp_input(s, b, n, ihl, ip_len, l4_csum, now):
         return
     src = net.get32(b, net.ETH_LEN + net.IP_SRC)
     dst = net.get32(b, net.ETH_LEN + net.IP_DST)
-    if l4_csum == mbuf.CSUM_BAD or l4_csum == mbuf.CSUM_SOFTWARE \
-            and net.fold(net.sum16(b, o, tcp_len, net.pseudo_sum(src, dst, net.PROTO_TCP, tcp_len))) != 0:
+    if net.checksum_bad(l4_csum, b, o, tcp_len, net.pseudo_sum(src, dst, net.PROTO_TCP, tcp_len)):
         s.counters[C_DROP_TCP_CHECKSUM] += 1
         return
     sport = net.get16(b, o + net.TCP_SPORT)

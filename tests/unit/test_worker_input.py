@@ -4,13 +4,14 @@ counted by its cause, and nothing is sent; valid padding and IP options are acce
 Driven frame by frame through tests/tcp_wire.py, like test_tcp. Like every unit test, they run once
 more with bounds checks (test_with_bounds_checks).
 """
+import socket
 import struct
 
 import pytest
 
 from nperf.kernels import mbuf
-from tests.tcp_wire import (ACK, OTHER_MAC, PEER_IP, PEER_MAC, SERVER_IP, SERVER_MAC, SYN, Wire, changed, eth, ipv4,
-                            opt_mss, tcp_frame, tcp_segment)
+from tests.tcp_wire import (ACK, OTHER_MAC, PEER_IP, PEER_MAC, SERVER_IP, SERVER_MAC, SYN, Wire, changed, checksum,
+                            eth, ipv4, opt_mss, tcp_frame, tcp_segment)
 
 
 def _syn_ip(**ip) -> bytes:
@@ -67,7 +68,14 @@ def test_frame_with_ethernet_padding_and_ip_options_is_accepted():
 
 
 RX_GOOD = mbuf.RX_IP_GOOD | mbuf.RX_L4_GOOD
-UDP_DATAGRAM = struct.pack("!HHHH", 40000, 8000, 12, 0) + b"abcd"         # to a listening port, no checksum
+
+
+def _udp_datagram() -> bytes:
+    """To a listening port, with its checksum (one of 0 would mean none, whatever the port says)."""
+    d = struct.pack("!HHHH", 40000, 8000, 12, 0) + b"abcd"
+    csum = checksum(socket.inet_aton(PEER_IP) + socket.inet_aton(SERVER_IP) + struct.pack("!BBH", 0, 17, len(d)) + d)
+    assert csum != 0
+    return d[:6] + struct.pack("!H", csum) + d[8:]
 
 
 def _broken(frame: bytes, *at: int) -> bytes:
@@ -112,5 +120,5 @@ def test_a_udp_datagram_the_port_checked(flags, expect):
     w = Wire(port_checksums=True)
     w.rx_flags = flags
     before = w.counters()
-    assert w.step([eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, UDP_DATAGRAM))]) == []
+    assert w.step([eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, _udp_datagram()))]) == []
     assert changed(w, before) == {"rx_frames": 1, **expect}
