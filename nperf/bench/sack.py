@@ -86,7 +86,7 @@ def transfer(d: str, mib: int, sack: bool) -> dict:
         clean_prefix(PREFIX)
     c = json.load(open(report))["counters"]
     return {"seconds": seconds, "mb_s": got / seconds / 1e6, **{k: c[k] for k in (
-        "tcp_retransmit_bytes", "tcp_timeouts", "tcp_sack_blocks_in", "tcp_sack_retransmits")}}
+        "tcp_retransmit_bytes", "tcp_timeouts", "tcp_loss_probes", "tcp_sack_blocks_in", "tcp_sack_retransmits")}}
 
 
 def main(args) -> int:
@@ -104,6 +104,7 @@ def main(args) -> int:
                     rows[sack].append(f["mb_s"])
                     print(f"round {r} SACK {'on ' if sack else 'off'}: {f['seconds']:.1f} s, {f['mb_s']:.2f} MB/s, "
                           f"retransmitted {f['tcp_retransmit_bytes']:,} bytes, {f['tcp_timeouts']} timeouts, "
+                          f"{f['tcp_loss_probes']} loss probes, "
                           f"{f['tcp_sack_blocks_in']:,} blocks in, {f['tcp_sack_retransmits']} holes resent",
                           flush=True)
     finally:

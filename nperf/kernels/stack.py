@@ -146,6 +146,7 @@ COUNTER_NAMES = (
     "tcp_sack_retransmits",   # segments sent again to fill a hole the peer's SACK blocks showed
     "tcp_paws_dropped",       # segments with text or FIN and a timestamp older than the last (RFC 7323 PAWS)
     "rx_csum_by_port",        # IPv4 frames whose checksums the port had verified (RX offload): not summed again
+    "tcp_loss_probes",        # tail loss probes sent (RFC 8985 7): a segment when an ACK is overdue
 )
 (C_RX_FRAMES, C_RX_BYTES, C_TX_FRAMES, C_TX_BYTES, C_DROP_NOT_OURS, C_DROP_BAD_IP, C_DROP_IP_CHECKSUM,
  C_DROP_FRAGMENT, C_DROP_PROTOCOL, C_DROP_TCP_CHECKSUM, C_DROP_BAD_TCP, C_DROP_NO_MBUF, C_DROP_TX_FULL,
@@ -157,7 +158,7 @@ COUNTER_NAMES = (
  C_TCP_TIME_WAIT_EVICTED, C_TCP_SYN_CHALLENGED, C_DROP_RUNT, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
  C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, C_TCP_OOO_BYTES,
  C_TCP_OOO_DISCARDED, C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_BLOCKS_OUT, C_TCP_SACK_BLOCKS_IN,
- C_TCP_SACK_RETRANSMITS, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT) = range(len(COUNTER_NAMES))
+ C_TCP_SACK_RETRANSMITS, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT, C_TCP_LOSS_PROBES) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 
 # counters regions after the stack's own

@@ -14,7 +14,10 @@ partial ACKs retransmit the next hole, the first two duplicate ACKs each let a
 new segment out (limited transmit, RFC 3042), and a retransmission timeout goes back
 to snd_una with one segment of window (RFC 6298 timer, Karn's rule). When
 both ends permit SACK, fast recovery resends the holes the peer's blocks
-show to be lost instead (nperf.kernels.sack), and ACKs report kept segments.
+show to be lost instead (nperf.kernels.sack), and ACKs report kept segments;
+and an ACK overdue by two round trips (where the timeout is still far) sends a
+tail loss probe (RFC 8985 7, `_on_pto`), whose ACK starts fast recovery where
+too few segments were left in flight to bring three duplicate ACKs.
 
 When both ends send timestamps (RFC 7323; F_TS), every segment but a RST
 carries one: our clock is the host's monotonic clock in milliseconds, so it
@@ -55,13 +58,14 @@ from nperf.kernels.stack import (
     C_TCP_FAST_RETRANSMITS, C_TCP_NO_LISTENER, C_TCP_OOO_BYTES, C_TCP_OUT_OF_ORDER, C_TCP_RESETS_IN, C_TCP_RESETS_OUT,
     C_RING_OVERFLOW, C_TCP_RETRANSMITS, C_TCP_SEGS_IN, C_TCP_SEGS_OUT, C_TCP_SYN_CHALLENGED, C_TCP_SYN_EVICTED, C_TCP_SYNS_IN,
     C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_RETRANSMITS, C_TCP_TABLE_FULL, C_TCP_TIME_WAIT, C_TCP_TIMEOUTS,
-    C_TCP_PAWS_DROPPED, C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND, P_MSS, P_PORT_FIRST,
-    P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
+    C_TCP_LOSS_PROBES, C_TCP_PAWS_DROPPED, C_TCP_WINDOW_PROBES, P_DACK_US, P_DATA_RETRIES, P_IDLE_US, P_INIT_CWND,
+    P_MSS, P_PORT_FIRST, P_PORT_LAST, P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US,
     P_SACK, P_SYN_RETRIES, P_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS, SERVER, V_EVICT_AT, V_WORK_HEAD, V_WORK_TAIL,
     random64)
 from nperf.kernels.tcp_table import (
     APPQ, CLOSED, CLOSE_WAIT, CLOSING, END_ABORT, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
-    FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_RECOVERY, F_RETRANSMIT, F_SACK,
+    FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_PROBED, F_PROBE_NEW, F_PROBE_RESENT,
+    F_PROBE_TIMER, F_RECOVERY, F_RETRANSMIT, F_SACK,
     F_RTT, F_TS, LAST_ACK, N_WORDS, SYN_RCVD, SYN_SENT, TIME_WAIT, T_BACKOFF, T_BORN, T_CWND, T_DUPACKS, T_FLAGS,
     T_IRS, T_ISS, T_LIP, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RCV_NXT,
     T_RCV_WSCALE, T_RECOVER, T_RIP, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START, T_SND_END, T_SND_MAX,
@@ -74,6 +78,8 @@ M32 = 0xFFFFFFFF
 DEFAULT_PEER_MSS = 536
 EVICT_SCAN = 64                  # rows looked at for a half-open connection to free when the table is full
 MAX_WSCALE = 14
+WC_DEL_ACK_US = 200_000          # RFC 8985 7.2: a lone segment's ACK may be delayed this long (WCDelAckT)
+PTO_SLACK_US = 2_000             #   and an ACK of more than one this long beyond two round trips (as Linux)
 
 
 
@@ -702,6 +708,12 @@ def _acked(s, c, ack_off, ts_ecr, now):
         t[c, T_CWND] += min(acked, mss)
     else:
         t[c, T_CWND] += max(mss * mss // t[c, T_CWND], 1)
+    t[c, T_FLAGS] &= ~F_PROBED                    # the silence a probe broke is over (_on_pto)
+    if t[c, T_FLAGS] & F_PROBE_RESENT and ack_off >= t[c, T_SND_MAX]:
+        t[c, T_FLAGS] &= ~F_PROBE_RESENT          # the probe repaired a loss, or crossed a late ACK
+        if not t[c, T_FLAGS] & F_RECOVERY:
+            t[c, T_SSTHRESH] = max((t[c, T_SND_MAX] - (ack_off - acked)) // 2, 2 * mss)
+            t[c, T_CWND] = t[c, T_SSTHRESH]
     t[c, T_DUPACKS] = 0
     t[c, T_BACKOFF] = 0
     while t[c, T_Q_HEAD] < t[c, T_Q_TAIL]:
@@ -709,7 +721,11 @@ def _acked(s, c, ack_off, ts_ecr, now):
         if ack_off < t[c, T_Q_START + k] + t[c, T_Q_LEN + k] + 1:
             break
         t[c, T_Q_HEAD] += 1
-    t[c, T_T_RTO] = now + t[c, T_RTO] if ack_off < t[c, T_SND_MAX] else 0
+    if ack_off < t[c, T_SND_MAX]:
+        _arm_retransmission(s, c, now)
+    else:
+        t[c, T_T_RTO] = 0
+        t[c, T_FLAGS] &= ~F_PROBE_TIMER
 
 
 @inline
@@ -820,14 +836,16 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
 @step
 def _dupack(s, c):
     """A duplicate ACK. The first two let a segment of new data out each (limited transmit, RFC 3042:
-    tcp_output's window allows it); the third starts fast recovery. (RFC 6675 would also count an
+    tcp_output's window allows it); the third starts fast recovery, and so does the first after a
+    loss probe (_on_pto). (RFC 6675 would also count an
     ACK that SACKs new data with a new window, and start on a segment the blocks show lost before
     the third: with the lb's 10 % reordering and 1 +- 0.5 ms jitter, both made recovery start on
     reordered segments, and the server resent 11-25 % more bytes than without SACK.)"""
     t = s.tcb
     s.counters[C_TCP_DUPACKS] += 1
     t[c, T_DUPACKS] += 1
-    if t[c, T_DUPACKS] == 3 and not t[c, T_FLAGS] & F_RECOVERY:
+    if (t[c, T_DUPACKS] == 3 or t[c, T_FLAGS] & F_PROBED) and not t[c, T_FLAGS] & F_RECOVERY:
+        t[c, T_FLAGS] &= ~(F_PROBED | F_PROBE_RESENT)          # (a probe's: _on_pto)
         flight = t[c, T_SND_MAX] - t[c, T_SND_UNA]
         t[c, T_SSTHRESH] = max(flight // 2, 2 * t[c, T_MSS])
         t[c, T_CWND] = t[c, T_SSTHRESH] + (0 if t[c, T_FLAGS] & F_SACK else 3 * t[c, T_MSS])
@@ -945,6 +963,7 @@ def tcp_output(s, c, now):
         t[c, T_FLAGS] &= ~F_RETRANSMIT
     room = t[c, T_CWND]                  # what snd_nxt - snd_una may reach
     least = np.int64(1)
+    armed = False
     if not t[c, T_FLAGS] & F_RECOVERY:   # limited transmit (RFC 3042): a segment more per duplicate ACK
         room += min(t[c, T_DUPACKS], 2) * t[c, T_MSS]
     elif t[c, T_FLAGS] & F_SACK:
@@ -952,6 +971,9 @@ def tcp_output(s, c, now):
             return False
         room -= sack.pipe(t, c, t[c, T_MSS]) - (t[c, T_SND_NXT] - t[c, T_SND_UNA])   # pipe, not flight
         least = t[c, T_MSS]              #   and a whole segment's room, never less (RFC 6675 5)
+    if t[c, T_FLAGS] & F_PROBE_NEW:      # a loss probe of new data (_on_pto): a segment past cwnd
+        t[c, T_FLAGS] &= ~F_PROBE_NEW
+        room = max(room, t[c, T_SND_NXT] - t[c, T_SND_UNA] + t[c, T_MSS])
     while True:
         nxt = t[c, T_SND_NXT]
         end = t[c, T_SND_END]
@@ -971,12 +993,15 @@ def tcp_output(s, c, now):
             t[c, T_SND_MAX] = nxt
         if t[c, T_T_RTO] == 0:
             t[c, T_T_RTO] = now + t[c, T_RTO]
+            armed = True
         if fin:
             if st == ESTABLISHED:
                 set_state(t, c, FIN_WAIT_1)
             elif st == CLOSE_WAIT:
                 set_state(t, c, LAST_ACK)
             break
+    if armed:                            # now the probe timeout, which depends on what is in flight
+        _arm_retransmission(s, c, now)
     if t[c, T_FLAGS] & F_ACK_NOW:
         if not emit(s, c, t[c, T_SND_NXT], 0, net.ACK, now):
             return False
@@ -1037,13 +1062,62 @@ def tcp_timer(s, c, now):
         _idle_deadline(s, c, now)
     if t[c, T_T_RTO] and now >= t[c, T_T_RTO]:
         t[c, T_T_RTO] = 0
-        if not _on_rto(s, c, now):
+        if t[c, T_FLAGS] & F_PROBE_TIMER:
+            t[c, T_FLAGS] &= ~F_PROBE_TIMER
+            _on_pto(s, c, now)
+        elif not _on_rto(s, c, now):
             return
     if t[c, T_T_DACK] and now >= t[c, T_T_DACK]:
         t[c, T_T_DACK] = 0
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
     _rearm(s, c)
+
+
+@inline
+def _arm_retransmission(s, c, now):
+    """Data is in flight: the retransmission timer from now, or a probe timeout (_on_pto) where one
+    is sooner and may go (RFC 8985 7.2): SACK on, not recovering or backing off, a round trip
+    measured. Only an ACK of new data arms a probe again, so one goes per silence."""
+    t = s.tcb
+    t[c, T_FLAGS] &= ~F_PROBE_TIMER
+    t[c, T_T_RTO] = now + t[c, T_RTO]
+    if (t[c, T_FLAGS] & (F_SACK | F_RECOVERY)) != F_SACK or t[c, T_BACKOFF] != 0 or t[c, T_SRTT] == 0:
+        return
+    lone = t[c, T_SND_MAX] - t[c, T_SND_UNA] <= t[c, T_MSS]
+    pto = 2 * t[c, T_SRTT] + (WC_DEL_ACK_US if lone else PTO_SLACK_US)
+    if pto < t[c, T_RTO]:
+        t[c, T_T_RTO] = now + pto
+        t[c, T_FLAGS] |= F_PROBE_TIMER
+
+
+@inline
+def _on_pto(s, c, now):
+    """Probe timeout: no ACK for two round trips with data in flight. One segment goes out to make
+    the peer answer with its SACK blocks (its duplicate ACK lets limited transmit and then fast
+    recovery go on, where the timeout would have waited and gone back to one segment): new data if
+    the peer's window takes it (tcp_output sends it past cwnd), else the last segment sent, again.
+    After two round trips of silence, a duplicate ACK for the probe shows what was sent before it
+    lost (RACK's conclusion, RFC 8985 6.2, without its per-segment times): it starts fast recovery
+    at once (_dupack). An ACK of all of a resend instead means it repaired the loss or crossed a
+    late ACK, which only D-SACK would tell apart: taken as a loss, the window halves (_acked). The
+    retransmission timer runs on from now; a probe that finds recovery begun sends nothing."""
+    t = s.tcb
+    t[c, T_T_RTO] = now + t[c, T_RTO]
+    if t[c, T_FLAGS] & F_RECOVERY:
+        return
+    s.counters[C_TCP_LOSS_PROBES] += 1
+    una, nxt, end, mss = t[c, T_SND_UNA], t[c, T_SND_NXT], t[c, T_SND_END], t[c, T_MSS]
+    if nxt == t[c, T_SND_MAX] and nxt < end and nxt + min(mss, end - nxt) - una <= t[c, T_SND_WND]:
+        t[c, T_FLAGS] |= F_PROBE_NEW | F_PROBED
+        work_push(s, c)
+        return
+    hi = min(t[c, T_SND_MAX], end)                 # the last segment's data (and its FIN, if sent)
+    start = max(hi - mss, una)
+    fin = t[c, T_SND_MAX] > end
+    _rtt_on_retransmit(s, c)
+    if emit(s, c, start, hi - start, net.ACK | (net.FIN if fin else 0), now):
+        t[c, T_FLAGS] |= F_PROBED | F_PROBE_RESENT
 
 
 @inline
@@ -1073,7 +1147,7 @@ def _on_rto(s, c, now):
         s.counters[C_TCP_TIMEOUTS] += 1
         t[c, T_SSTHRESH] = max((t[c, T_SND_MAX] - t[c, T_SND_UNA]) // 2, 2 * t[c, T_MSS])
         t[c, T_CWND] = t[c, T_MSS]
-        t[c, T_FLAGS] &= ~F_RECOVERY
+        t[c, T_FLAGS] &= ~(F_RECOVERY | F_PROBED | F_PROBE_RESENT)
         t[c, T_DUPACKS] = 0
         t[c, T_SND_NXT] = t[c, T_SND_UNA]
         sack.clear(t, c)                          # RFC 2018 8: what the peer holds may be gone

@@ -40,6 +40,11 @@ F_ACK_DELAYED = 64      # an ACK is owed, on the delayed-ACK timer
 F_PERSIST = 128         # zero window: the RTO timer sends probes
 F_SACK = 256            # both ends permitted SACK (RFC 2018): blocks go out and are taken in
 F_TS = 512              # both ends sent timestamps (RFC 7323): every segment but a RST carries one
+F_PROBE_TIMER = 1024    # the retransmission timer holds a probe timeout (tcp._on_pto), not the RTO
+F_PROBE_NEW = 2048      # the loss probe is new data: tcp_output sends a segment past cwnd
+F_PROBED = 4096         # a loss probe is out and nothing new was acknowledged since: a duplicate ACK
+                        #   starts recovery
+F_PROBE_RESENT = 8192   # the probe resent the last segment: an ACK of it all halves the window
 
 APPQ = 4                # application messages in flight per connection (pipelining depth)
 TS_OPTION_LEN = 12      # NOP, NOP, timestamps (RFC 7323): on every segment of an F_TS connection

@@ -507,20 +507,25 @@ def sack_option(*blocks) -> bytes:
     return b"\x01\x01" + bytes([5, 2 + 8 * len(blocks)]) + b"".join(struct.pack("!II", a, b) for a, b in blocks)
 
 
+def sack_download():
+    """A peer that permits SACK asked for the 5 MiB body: (wire, peer, its slot, una), una(k) the first
+    byte of the response's segment k (the first ten are out)."""
+    w = Wire()
+    p = Peer(w, window=1 * MiB)
+    c = p.connect(options=SACK_SYN)
+    start = p.send(Peer.request("/another"))[0].seq
+    return w, p, c, lambda k: (start + k * 1460) & M32
+
+
 def test_a_sack_sender_resends_every_hole_the_blocks_show_without_waiting_for_partial_acks():
     """Segments 1 and 3 of a response are lost. With SACK the server sends new segments on the first
     two duplicate ACKs (limited transmit), resends segment 1 on the third (cwnd halved, not
     inflated) and segment 3 as soon as the SACKs show pipe has room, before any partial ACK (NewReno
     waits one round trip per hole: test_fast_retransmit_newreno_partial_ack_then_full_ack); SACKed
     segments are never resent."""
-    w = Wire()
-    p = Peer(w, window=1 * MiB)
-    c = p.connect(options=SACK_SYN)
+    w, p, c, una = sack_download()
     t = w.tcb
     mss = 1460
-    out = p.send(Peer.request("/another"))
-    start = out[0].seq
-    una = lambda k: (start + k * mss) & M32              # noqa: E731  (the first byte of segment k)
     p.ack(ack=una(1))                                    # slow start: segments 10 and 11 follow
     sacked = lambda *runs: sack_option(*((una(a), una(b)) for a, b in runs))     # noqa: E731
     before = w.counters()
@@ -545,6 +550,91 @@ def test_a_sack_sender_resends_every_hole_the_blocks_show_without_waiting_for_pa
     out = p.ack(ack=una(14))                             # all before recovery: done
     assert not t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c]
     assert (t.sack_n[c], w.counter("tcp_retransmits")) == (0, 2)
+
+
+def probe_tick(w: Wire, c: int) -> int:
+    """When the armed probe timeout fires: the first timer tick at or after its deadline."""
+    assert w.tcb.flags[c] & tt.F_PROBE_TIMER
+    return -(-int(w.tcb.t_rto[c]) // MS) * MS
+
+
+def test_silence_sends_a_new_segment_as_a_loss_probe_and_its_duplicate_ack_starts_recovery():
+    """Tail loss probe (RFC 8985 7): after segment 1 every segment and ACK is lost. Two round trips
+    and 2 ms after the last ACK (not the 200 ms timeout) one new segment goes out past cwnd; the
+    peer's duplicate ACK, SACKing it, starts fast recovery at once: the three duplicates that would
+    otherwise have started it could not come."""
+    w, p, c, una = sack_download()
+    t = w.tcb
+    mss = 1460
+    out = p.ack(ack=una(1), dt=1 * MS)                   # slow start: segments 10 and 11 follow
+    assert [g.seq for g in out] == [una(10), una(11)] and t.cwnd[c] == 11 * mss
+    due = probe_tick(w, c)
+    assert t.t_rto[c] == w.now + 2 * t.srtt[c] + 2 * MS
+    before = w.counters()
+    assert w.advance_to(due - 1) == []
+    out = w.advance_to(due)
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(12), mss)]
+    assert out[0].payload == ok(5 * MiB)[12 * mss:13 * mss]
+    assert changed(w, before) == {"tcp_loss_probes": 1, "tcp_segs_out": 1}
+    assert t.cwnd[c] == 11 * mss and t.t_rto[c] == due + 200 * MS and not t.flags[c] & tt.F_PROBE_TIMER
+    before = w.counters()
+    out = p.ack(ack=una(1), options=sack_option((una(12), una(13))))
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(1), mss)]
+    assert t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c] == 12 * mss // 2
+    assert changed(w, before) == {"rx_frames": 1, "tcp_segs_in": 1, "tcp_dupacks": 1, "tcp_fast_retransmits": 1,
+                                  "tcp_retransmits": 1, "tcp_segs_out": 1, "tcp_sack_blocks_in": 1}
+    p.ack(ack=una(13))
+    assert not t.flags[c] & (tt.F_RECOVERY | tt.F_PROBED) and w.counter("tcp_timeouts") == 0
+
+
+@pytest.mark.parametrize("answer", ["duplicate", "all"])
+def test_a_full_window_resends_its_last_segment_as_the_probe(answer):
+    """The peer's window (3 segments) is full, so the probe resends the last segment. A duplicate
+    ACK SACKing it starts recovery at once with the first segment; an ACK of everything means the
+    probe repaired a loss (or crossed a late ACK: without D-SACK nothing tells them apart), so the
+    window halves as for a loss."""
+    w = Wire()
+    p = Peer(w, wscale=None, window=3 * 1460)
+    c = p.connect(options=opt_mss(1460) + b"\x01\x01\x04\x02")     # MSS, NOP, NOP, SACK permitted
+    t = w.tcb
+    mss = 1460
+    out = p.send(Peer.request("/another"))
+    start = out[0].seq
+    una = lambda k: (start + k * mss) & M32              # noqa: E731
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(k), mss) for k in range(3)]
+    due = probe_tick(w, c)
+    assert due < w.now + 200 * MS
+    before = w.counters()
+    out = w.advance_to(due)
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(2), mss)]
+    assert out[0].payload == ok(5 * MiB)[2 * mss:3 * mss]
+    assert changed(w, before) == {"tcp_loss_probes": 1, "tcp_retransmits": 1, "tcp_segs_out": 1}
+    assert t.flags[c] & tt.F_PROBE_RESENT and t.cwnd[c] == 10 * mss
+    if answer == "duplicate":
+        out = p.ack(ack=una(0), options=sack_option((una(2), una(3))), window=3 * 1460)
+        assert [(g.seq, len(g.payload)) for g in out] == [(una(0), mss)]
+        assert t.flags[c] & tt.F_RECOVERY and t.cwnd[c] == t.ssthresh[c] == 2 * mss
+    else:
+        out = p.ack(ack=una(3), window=3 * 1460)
+        assert t.cwnd[c] == t.ssthresh[c] == 2 * mss and not t.flags[c] & (tt.F_RECOVERY | tt.F_PROBE_RESENT)
+        assert [(g.seq, len(g.payload)) for g in out] == [(una(3), mss), (una(4), mss)]
+    assert w.counter("tcp_timeouts") == 0
+
+
+@pytest.mark.parametrize("case", ["no SACK", "one segment"])
+def test_no_probe_without_sack_or_for_a_lone_segment(case):
+    """Without SACK a probe's ACK would say nothing new; a lone segment's ACK may be delayed 200 ms
+    (RFC 8985 7.2), as long as the timeout: both wait for the timeout, which resends segment 0."""
+    w = Wire()
+    p = Peer(w, window=1 * MiB)
+    c = p.connect(options=SACK_SYN if case == "one segment" else opt_mss(1460) + opt_ws(7))
+    t = w.tcb
+    out = p.send(Peer.request("/hello" if case == "one segment" else "/another"))
+    assert len(out) == (1 if case == "one segment" else 10)
+    assert not t.flags[c] & tt.F_PROBE_TIMER and t.t_rto[c] == w.now + 200 * MS
+    assert w.advance(200 * MS - 1) == []
+    assert [g.seq for g in w.advance(1)] == [out[0].seq]
+    assert (w.counter("tcp_loss_probes"), w.counter("tcp_timeouts")) == (0, 1)
 
 
 def test_partly_old_segment_gives_only_its_new_bytes_to_the_application():
