@@ -19,10 +19,14 @@ class PortCounters(msgspec.Struct):
 
 
 class WorkerCounters(msgspec.Struct):
+    """One worker's frames through the lb. A frame put on its RX ring after the worker's last read
+    (a peer's late retransmission while the worker stops) is in `unread_at_stop`, freed by the lb at
+    exit: the worker received `to_worker - unread_at_stop` frames."""
     id: int
     to_worker: int
     from_worker: int
     ring_full: int
+    unread_at_stop: int = 0
 
 
 class PoolUse(msgspec.Struct):

@@ -712,8 +712,7 @@ def _acked(s, c, ack_off, ts_ecr, now):
     if t[c, T_FLAGS] & F_PROBE_RESENT and ack_off >= t[c, T_SND_MAX]:
         t[c, T_FLAGS] &= ~F_PROBE_RESENT          # the probe repaired a loss, or crossed a late ACK
         if not t[c, T_FLAGS] & F_RECOVERY:
-            t[c, T_SSTHRESH] = max((t[c, T_SND_MAX] - (ack_off - acked)) // 2, 2 * mss)
-            t[c, T_CWND] = t[c, T_SSTHRESH]
+            t[c, T_CWND] = _halve(t, c, t[c, T_SND_MAX] - (ack_off - acked))
     t[c, T_DUPACKS] = 0
     t[c, T_BACKOFF] = 0
     while t[c, T_Q_HEAD] < t[c, T_Q_TAIL]:
@@ -726,6 +725,14 @@ def _acked(s, c, ack_off, ts_ecr, now):
     else:
         t[c, T_T_RTO] = 0
         t[c, T_FLAGS] &= ~F_PROBE_TIMER
+
+
+@inline
+def _halve(t, c, flight):
+    """A loss seen: ssthresh becomes half of what was in flight, at least two segments (RFC 5681
+    eq. 4); returns it for the caller's new cwnd."""
+    t[c, T_SSTHRESH] = max(flight // 2, 2 * t[c, T_MSS])
+    return t[c, T_SSTHRESH]
 
 
 @inline
@@ -846,9 +853,8 @@ def _dupack(s, c):
     t[c, T_DUPACKS] += 1
     if (t[c, T_DUPACKS] == 3 or t[c, T_FLAGS] & F_PROBED) and not t[c, T_FLAGS] & F_RECOVERY:
         t[c, T_FLAGS] &= ~(F_PROBED | F_PROBE_RESENT)          # (a probe's: _on_pto)
-        flight = t[c, T_SND_MAX] - t[c, T_SND_UNA]
-        t[c, T_SSTHRESH] = max(flight // 2, 2 * t[c, T_MSS])
-        t[c, T_CWND] = t[c, T_SSTHRESH] + (0 if t[c, T_FLAGS] & F_SACK else 3 * t[c, T_MSS])
+        ssthresh = _halve(t, c, t[c, T_SND_MAX] - t[c, T_SND_UNA])
+        t[c, T_CWND] = ssthresh + (0 if t[c, T_FLAGS] & F_SACK else 3 * t[c, T_MSS])
         t[c, T_RECOVER] = t[c, T_SND_MAX]
         t[c, T_RTX_NXT] = t[c, T_SND_UNA]
         t[c, T_FLAGS] |= F_RECOVERY | F_RETRANSMIT
@@ -1145,7 +1151,7 @@ def _on_rto(s, c, now):
             release(s, c, END_TIMEOUT, now)
             return False
         s.counters[C_TCP_TIMEOUTS] += 1
-        t[c, T_SSTHRESH] = max((t[c, T_SND_MAX] - t[c, T_SND_UNA]) // 2, 2 * t[c, T_MSS])
+        _halve(t, c, t[c, T_SND_MAX] - t[c, T_SND_UNA])
         t[c, T_CWND] = t[c, T_MSS]
         t[c, T_FLAGS] &= ~(F_RECOVERY | F_PROBED | F_PROBE_RESENT)
         t[c, T_DUPACKS] = 0

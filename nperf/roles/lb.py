@@ -93,6 +93,7 @@ class Lb:
         self.tsc_per_us = hz / 1e6          # the capture's clock is the TSC: wall time = epoch + tsc / rate
         self.epoch_us = time.time_ns() // 1000 - int(dpdk.lib.np_tsc(0, 0, 0, 0) / self.tsc_per_us)
         self.rx_addrs = _addrs(self.rx)
+        self.unread = [0] * len(ids)        # per worker, counted at exit
         self.tx_addrs = _addrs(self.tx)
         self.wcounters = self.area.worker_counters[:len(ids)]
         self._base_stats = self.port.stats()
@@ -161,7 +162,8 @@ class Lb:
         port = PortCounters(self.port.name, _mac(self.port.mac()), int(c[dispatch.RX_PACKETS]),
                             int(c[dispatch.TX_PACKETS]), int(c[dispatch.RX_BYTES]), int(c[dispatch.TX_BYTES]))
         names = lb_loop.WORKER_COUNTER_NAMES
-        workers = [WorkerCounters(w.id, **{n: int(v) for n, v in zip(names, self.wcounters[pos])})
+        workers = [WorkerCounters(w.id, **{n: int(v) for n, v in zip(names, self.wcounters[pos])},
+                                  unread_at_stop=self.unread[pos])
                    for pos, w in enumerate(self.cfg.clients)]
         return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers,
                         int(c[dispatch.ARP_ANNOUNCEMENTS]), pool, impair.counters(self.impair) or None)
@@ -201,10 +203,11 @@ class Lb:
                          "left in place")
 
     def _pool_use(self) -> PoolUse:
-        """After the last forwarding: free what stopped workers never read, then measure the pool."""
-        rings = self.rx if self.loopback else self.rx + self.tx      # loopback: one ring each way
-        freed = sum(r.free_all() for r in rings)
-        return PoolUse(self.pool_size, self.pool_start, self.pool.in_use(), freed)
+        """After the last forwarding: free what stopped workers never read (counted per worker) and
+        never sent, then measure the pool."""
+        self.unread = [r.free_all() for r in self.rx]
+        unsent = 0 if self.loopback else sum(r.free_all() for r in self.tx)     # loopback: one ring each way
+        return PoolUse(self.pool_size, self.pool_start, self.pool.in_use(), sum(self.unread) + unsent)
 
 
 def _impair_directions(section) -> dict:

@@ -70,7 +70,8 @@ def test_a_5mib_body_crosses_loss_reordering_and_delay_intact(session):
             assert c["lost"] > 0 and c["reordered"] > 0 and c["delayed"] > 0 and c["overflow"] == 0, c
             assert c["corrupted"] == c["duplicated"] == 0
         assert lb_rep["impair"]["to_port"]["frames"] == lb_rep["workers"][0]["from_worker"]
-        assert lb_rep["workers"][0]["to_worker"] == srv_rep["counters"]["rx_frames"]
+        w = lb_rep["workers"][0]            # (a late retransmission may land after the server's last read)
+        assert w["to_worker"] - w["unread_at_stop"] == srv_rep["counters"]["rx_frames"]
         assert srv_rep["counters"]["tcp_retransmits"] > 0
     finally:
         s.close()

@@ -92,5 +92,5 @@ def test_frames_cross_the_memif_link_to_their_owner(session):
                            "port_tx_full": 0, "no_mbuf": 0, "port_rx_missed": 0}
     assert [w["to_worker"] for w in rs["workers"]] == [2, 3]
     assert [w["from_worker"] for w in rs["workers"]] == [3, 0]
-    assert rc["workers"][0] == {"id": 0, "to_worker": 3, "from_worker": 9, "ring_full": 0}
+    assert rc["workers"][0] == {"id": 0, "to_worker": 3, "from_worker": 9, "ring_full": 0, "unread_at_stop": 0}
     assert sum(rc["drops"].values()) == 0

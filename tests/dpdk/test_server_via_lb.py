@@ -39,7 +39,8 @@ def test_curl_through_the_lb(session):
         lb_rep = json.load(open(s.path("lb.json.out")))
         srv_rep = json.load(open(s.path("srv.out")))
         # every frame the lb handed the server was received by it, and the other way round
-        assert lb_rep["workers"][0]["to_worker"] == srv_rep["counters"]["rx_frames"]
+        w = lb_rep["workers"][0]            # (a late retransmission may land after the server's last read)
+        assert w["to_worker"] - w["unread_at_stop"] == srv_rep["counters"]["rx_frames"]
         assert lb_rep["workers"][0]["from_worker"] == srv_rep["counters"]["tx_frames"]
         assert lb_rep["drops"]["worker_ring_full"] == 0 and lb_rep["drops"]["port_tx_full"] == 0
     finally:
