@@ -3,10 +3,10 @@
 # tests/unit first (no root, no DPDK: a kernel bug fails in minutes), then tests/dpdk.
 #
 # The unit layer is CPU work, mostly compiling kernels, on this machine's two cores. One
-# runs the bounds-checked rerun of the unit tests (test_with_bounds_checks: its own kernels,
-# compiled in pieces, under 4 GiB) from the start; the other compiles the roles' kernels
-# (the warm-up the DPDK layer needs, 12 GiB at its peak) and then runs every other unit test,
-# which load the warm-up's worker_turn from the cache. The DPDK layer runs alone after both:
+# runs the bounds-checked rerun of the unit tests (test_with_bounds_checks: its own kernels)
+# from the start; the other compiles the roles' kernels (the warm-up the DPDK layer needs)
+# and then runs every other unit test, which load the warm-up's worker_turn from the cache.
+# The DPDK layer runs alone after both:
 # its processes poll and measure, and a compile beside them would starve them. The slowest
 # tests are listed at the end of each layer.
 set -euo pipefail

@@ -25,7 +25,7 @@ request's intended start (while idle: the server's keep-alive deadline, or
 """
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency, send_queue
-from nperf.kernels.jit import inline, kernel, step
+from nperf.kernels.jit import inline, inline_view, kernel, step
 from nperf.kernels.stack import C_RING_OVERFLOW, P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
     APPQ, APP_WORDS, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP, T_APP_DONE,
@@ -134,7 +134,7 @@ FAILED_AT_ALL = (CC_FAILED, CC_CONN_FAILED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)   
 CLIENT = 1
 
 
-@inline
+@inline_view
 def _cc(s):
     return client_counters(s)
 

@@ -7,7 +7,7 @@ if they differ, so a kernel can never read a wrong field silently.
 import numba
 
 from nperf.bindings.intrinsics import load_u16, load_u32, load_u64, store_u16, store_u32, store_u64, view_u8
-from nperf.kernels.jit import inline
+from nperf.kernels.jit import inline, inline_view
 
 OFF_BUF_ADDR = 0
 OFF_DATA_OFF = 16
@@ -50,13 +50,13 @@ def room(m):
     return numba.int64(load_u16(m + OFF_BUF_LEN)) - numba.int64(load_u16(m + OFF_DATA_OFF))
 
 
-@inline
+@inline_view
 def data_view(m):
     """The first segment's bytes as a uint8 array (no copy)."""
     return view_u8(data_addr(m), data_len(m))
 
 
-@inline
+@inline_view
 def buffer_view(m):
     """The writable buffer from the data start, `room(m)` bytes long (no copy)."""
     return view_u8(data_addr(m), room(m))

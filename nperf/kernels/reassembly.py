@@ -25,7 +25,7 @@ import numpy as np
 from nperf.bindings.intrinsics import array_addr, view_u8
 from nperf.kernels import tables
 from nperf.kernels.bytes_util import copy_bytes
-from nperf.kernels.jit import inline
+from nperf.kernels.jit import inline, inline_view
 from nperf.kernels.stack import C_TCP_DUPLICATE_SEGS, C_TCP_OOO_DISCARDED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, \
     V_OOO_FREE
 from nperf.kernels.tcp_table import T_OOO_HEAD, T_OOO_N
@@ -126,7 +126,7 @@ def next_ready(s, c, rcv):
     return np.int64(-1), np.int64(0), np.int64(0), False
 
 
-@inline
+@inline_view
 def slot_view(s, k):
     """Slot k's bytes, typed as a frame's (one application input serves both)."""
     return view_u8(np.int64(array_addr(s.ooo.data)) + k * SLOT_BYTES, SLOT_BYTES)

@@ -19,7 +19,7 @@ from collections import namedtuple
 
 from nperf.kernels import http_client, http_server
 from nperf.kernels.bytes_util import xorshift64
-from nperf.kernels.jit import inline
+from nperf.kernels.jit import inline, inline_view
 
 Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
@@ -175,16 +175,16 @@ def random64(s):
     return x
 
 
-@inline
+@inline_view
 def http_server_counters(s):
     return s.counters[CS_HTTP_SERVER:CS_HTTP_CLIENT]
 
 
-@inline
+@inline_view
 def http_client_counters(s):
     return s.counters[CS_HTTP_CLIENT:CS_CLIENT]
 
 
-@inline
+@inline_view
 def client_counters(s):
     return s.counters[CS_CLIENT:]

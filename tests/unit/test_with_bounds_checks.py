@@ -5,12 +5,8 @@ array: with bounds checks an out-of-range index raises IndexError instead of
 reading a neighbour's memory, so the same tests that pass without checks
 must pass with them. The run uses a private kernel cache (bounds-checked
 code never mixes with the production cache) and fewer fuzz examples. It
-compiles for checking, not for speed: the protocol steps as functions of
-their own (NPERF_PERF_SPLIT=1, see nperf.kernels.jit) and LLVM's
-optimisations off (NUMBA_OPT=0). Neither changes what an index reaches, and
-inlined, with bounds checks, the stack compiled into one function of over
-11 GiB: beside the warm-up's compile (scripts/test.sh runs them side by
-side) that exceeded this machine's 24 GiB. Split, it takes under 4 GiB.
+compiles for checking, not for speed: LLVM's optimisations are off
+(NUMBA_OPT=0), which changes nothing an index reaches.
 """
 import os
 import subprocess
@@ -44,7 +40,7 @@ def test_bounds_checks_reach_nperf_kernels():
 @pytest.mark.timeout(6300)
 def test_unit_tests_pass_with_bounds_checks(tmp_path):
     """A bound against a hang, not a speed limit: the rerun compiles every kernel anew with checks."""
-    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NPERF_PERF_SPLIT="1", NUMBA_OPT="0",
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_OPT="0",
                NUMBA_CACHE_DIR=str(tmp_path / "numba"),
                NPERF_FUZZ_EXAMPLES="300")
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", UNIT,
