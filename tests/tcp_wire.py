@@ -95,6 +95,15 @@ def ipv4(src: str, dst: str, proto: int, payload: bytes, *, ip_id: int = 1, frag
     return hdr[:10] + struct.pack("!H", csum) + hdr[12:] + payload
 
 
+def ipv6(src: str, dst: str, next_header: int, payload: bytes, *, payload_len: int | None = None,
+         version: int = 6) -> bytes:
+    """An IPv6 packet (no Ethernet header); payload holds any extension headers, the first of
+    type next_header."""
+    length = len(payload) if payload_len is None else payload_len
+    return struct.pack("!IHBB16s16s", version << 28, length, next_header, 64, ipaddress.IPv6Address(src).packed,
+                       ipaddress.IPv6Address(dst).packed) + payload
+
+
 def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
                 payload: bytes = b"", options: bytes = b"", *, bad_checksum: bool = False) -> bytes:
     """A TCP header + payload with a correct checksum (options padded with NOPs... at the front)."""

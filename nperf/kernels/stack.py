@@ -90,10 +90,12 @@ COUNTER_NAMES = (
     "tx_frames",              # frames the port or ring took
     "tx_bytes",
     "drop_not_ours",          # drops: a frame for another MAC address, an ARP for another address
-    "drop_bad_ip",            #   not IPv4 version 4, or shorter than its IPv4 header
+    "drop_bad_ip",            #   not IPv4 version 4 or IPv6 version 6, shorter than its header, or an
+                              #   IPv6 extension header or option past the payload (nperf.kernels.ipv6)
     "drop_ip_checksum",       #   a bad IPv4 header checksum
-    "drop_fragment",          #   an IPv4 fragment (not reassembled)
-    "drop_protocol",          #   an ethertype, IP protocol, ICMP type or UDP port nperf does not serve
+    "drop_fragment",          #   an IPv4 or IPv6 fragment (not reassembled)
+    "drop_protocol",          #   an ethertype, IP protocol, ICMP type or UDP port nperf does not serve;
+                              #   an IPv6 header or option it must not skip; any IPv6 upper layer (yet)
     "drop_tcp_checksum",      #   a bad TCP checksum
     "drop_bad_tcp",           #   a TCP header shorter than 20 bytes or than its data offset
     "drop_no_mbuf",           #   no free mbuf to answer with

@@ -12,7 +12,7 @@ busy share, and returns to Python after a time budget.
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
-from nperf.kernels import arp, capture, client_sched, io, lookup, mbuf, net, server_app, tcp, time_wait
+from nperf.kernels import arp, capture, client_sched, io, ipv6, lookup, mbuf, net, server_app, tcp, time_wait
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.poll import account, idle_backoff, new_poll_state
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS, C_DROP_RUNT,
@@ -70,6 +70,9 @@ def frame_input(s, m, now):
     ethertype = net.get16(b, net.ETH_TYPE)
     if ethertype == net.ETH_ARP:
         return arp.arp_input(s, b, n, m)
+    if ethertype == net.ETH_IPV6:
+        ipv6.ipv6_input(s, b, n)
+        return False
     if ethertype != net.ETH_IPV4:
         s.counters[C_DROP_PROTOCOL] += 1
         return False

@@ -11,7 +11,7 @@ import pytest
 
 from nperf.kernels import mbuf
 from tests.tcp_wire import (ACK, OTHER_MAC, PEER_IP, PEER_MAC, SERVER_IP, SERVER_MAC, SYN, Wire, changed, checksum,
-                            eth, ipv4, opt_mss, tcp_frame, tcp_segment)
+                            eth, ipv4, ipv6, opt_mss, tcp_frame, tcp_segment)
 
 
 def _syn_ip(**ip) -> bytes:
@@ -38,7 +38,10 @@ def _bad_frames():
         ("ip_header_cut", good[:30], "drop_bad_ip"),
         ("ip_length_beyond_frame", good[:-1], "drop_bad_ip"),
         ("ihl_4", eth(SERVER_MAC, PEER_MAC, 0x0800, b"\x44" + _syn_ip()[1:]), "drop_bad_ip"),
-        ("ipv6", eth(SERVER_MAC, PEER_MAC, 0x86DD, b"\x60" + b"\0" * 59), "drop_protocol"),
+        ("ipv6_hop_by_hop_past_payload", eth(SERVER_MAC, PEER_MAC, 0x86DD, b"\x60" + b"\0" * 59), "drop_bad_ip"),
+        ("ipv6_tcp", eth(SERVER_MAC, PEER_MAC, 0x86DD, ipv6("fd00::10", "fd00::100", 6, seg)), "drop_protocol"),
+        ("ipv6_fragment", eth(SERVER_MAC, PEER_MAC, 0x86DD, ipv6("fd00::10", "fd00::100", 44, b"\x06" + b"\0" * 7
+                                                                    + seg)), "drop_fragment"),
         ("vlan", eth(SERVER_MAC, PEER_MAC, 0x8100, b"\0\x07\x08\x00" + _syn_ip()), "drop_protocol"),
         ("udp", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 17, b"\0" * 12)), "drop_protocol"),
         ("gre", eth(SERVER_MAC, PEER_MAC, 0x0800, ipv4(PEER_IP, SERVER_IP, 47, b"\0" * 12)), "drop_protocol"),
