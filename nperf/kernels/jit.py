@@ -14,8 +14,8 @@ never return a new array; mbuf bytes are viewed with
 with no calls in its hot path. Numba types and lowers each helper once per
 signature. Inlining them at the level of Numba's IR instead
 (`inline="always"`) retyped every helper at every call site inside one giant
-function: the warm-up's worker kernel took over 50 minutes and 12 GiB to
-compile that way, and 3.5 minutes and 1 GiB inlined by LLVM, with the same
+function: the warm-up took 35 to 52 minutes and up to 12 GiB that way, and
+4 minutes and 1.2 GiB inlined by LLVM, with the same
 connections/s and requests/s (`nperf bench dperf`'s nperf runs, alternated:
 median ratios 1.03 and 0.99).
 
