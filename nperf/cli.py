@@ -51,12 +51,13 @@ def _start_and_run(role, args) -> int:
 def _worker(role):
     def run(args) -> int:
         from nperf import config
-        from nperf.roles.worker_stack import StackOptions
+        from nperf.roles.worker_stack import StackOptions, check_addresses
         if role == "server":
             from nperf.roles.server import Server as Role
         else:
             from nperf.roles.client import Client as Role
         cfg, warnings = config.load_worker(args.config)
+        check_addresses(cfg, role, args.config)
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
         opts = StackOptions(max_conns=args.max_conns, time_wait_ms=args.time_wait_ms,

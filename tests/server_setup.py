@@ -1,4 +1,5 @@
-"""An `nperf server` owning a TAP port inside a test namespace, and the kernel side's address."""
+"""An `nperf server` owning a TAP port inside a test namespace, and the kernel side's address
+(IPv4, or IPv6 with `version=6`)."""
 import copy
 import json
 import os
@@ -9,14 +10,22 @@ from tests.netns import Netns
 SEED = os.path.join(os.path.dirname(__file__), "seed_configs", "memif", "test3", "s.json")
 KERNEL_IP = "10.77.0.1"
 SERVER_IP = "10.77.0.10"
+KERNEL_IP6 = "fd00:77::1"
+SERVER_IP6 = "fd00:77::10"
 TAP = "nptap0"
+ADDRESSES = {4: (KERNEL_IP, SERVER_IP, "10.77.0.11", 24), 6: (KERNEL_IP6, SERVER_IP6, "fd00:77::11", 64)}
 
 
-def tap_server_config(tap: str = TAP, lb_prefix: str | None = None, prefix: str = "rte") -> dict:
-    """The seed's server file, moved to 10.77.0.10-11 and a TAP port (or an lb's rings)."""
+def url_host(version: int) -> str:
+    """The server's first address as a URL writes it."""
+    return SERVER_IP if version == 4 else f"[{SERVER_IP6}]"
+
+
+def tap_server_config(tap: str = TAP, lb_prefix: str | None = None, prefix: str = "rte", version: int = 4) -> dict:
+    """The seed's server file, moved to 10.77.0.10-11 (fd00:77::10-11) and a TAP port (or an lb's rings)."""
     cfg = copy.deepcopy(json.load(open(SEED)))
-    cfg["network"]["l3"].update(dst_ip_start=SERVER_IP, dst_ip_end="10.77.0.11",
-                                src_ip_start=KERNEL_IP, src_ip_end=KERNEL_IP)
+    kernel, first, last, _ = ADDRESSES[version]
+    cfg["network"]["l3"].update(dst_ip_start=first, dst_ip_end=last, src_ip_start=kernel, src_ip_end=kernel)
     cfg["network"]["l4"].update(dst_port_start=8000, dst_port_end=8001)
     cfg["network"]["l2"]["mac_address"] = "02:00:00:77:00:0a"
     if lb_prefix:
@@ -29,15 +38,16 @@ def tap_server_config(tap: str = TAP, lb_prefix: str | None = None, prefix: str 
     return cfg
 
 
-def start_tap_server(session, ns: Netns, *extra: str, name: str = "server"):
-    cfg = session.write_json(f"{name}.json", tap_server_config(prefix=session.prefix(name[:6])))
+def start_tap_server(session, ns: Netns, *extra: str, name: str = "server", version: int = 4):
+    cfg = session.write_json(f"{name}.json", tap_server_config(prefix=session.prefix(name[:6]), version=version))
     p = session.start(ns.argv(sys.executable, "-m", "nperf", "server", cfg, "--report",
                               session.path(f"{name}_report.json"), *extra), name)
     p.wait_for(r"\] ready", 300)
-    kernel_side_up(ns, TAP)
+    kernel_side_up(ns, TAP, version)
     return p
 
 
-def kernel_side_up(ns: Netns, tap: str) -> None:
-    ns.run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", tap)
+def kernel_side_up(ns: Netns, tap: str, version: int = 4) -> None:
+    kernel, _, _, prefix = ADDRESSES[version]
+    ns.run("ip", "addr", "add", f"{kernel}/{prefix}", "dev", tap, *(["nodad"] if version == 6 else []))
     ns.run("ip", "link", "set", tap, "up")

@@ -35,6 +35,7 @@ from nperf.config import load_worker
 from nperf.bench.mbufs import MemoryMbufs
 from nperf.kernels import stack as st
 from nperf.kernels import cfn, io, lookup, reassembly, tcp_table, time_wait, timers, worker_loop
+from nperf.kernels.net import ipv6_words
 from nperf.kernels.tcp_table import STATE_NAMES
 from nperf.roles.worker_stack import StackOptions, build_stack
 
@@ -96,12 +97,32 @@ def ipv4(src: str, dst: str, proto: int, payload: bytes, *, ip_id: int = 1, frag
 
 
 def ipv6(src: str, dst: str, next_header: int, payload: bytes, *, payload_len: int | None = None,
-         version: int = 6) -> bytes:
+         version: int = 6, hop_limit: int = 64) -> bytes:
     """An IPv6 packet (no Ethernet header); payload holds any extension headers, the first of
     type next_header."""
     length = len(payload) if payload_len is None else payload_len
-    return struct.pack("!IHBB16s16s", version << 28, length, next_header, 64, ipaddress.IPv6Address(src).packed,
+    return struct.pack("!IHBB16s16s", version << 28, length, next_header, hop_limit,
+                       ipaddress.IPv6Address(src).packed,
                        ipaddress.IPv6Address(dst).packed) + payload
+
+
+def pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
+    """The pseudo-header a TCP, UDP or ICMPv6 checksum covers, IPv4 or IPv6 by the addresses."""
+    a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    if a.version == 6:
+        return a.packed + b.packed + struct.pack("!IxxxB", length, proto)
+    return a.packed + b.packed + struct.pack("!BBH", 0, proto, length)
+
+
+def ip_packet(src: str, dst: str, proto: int, payload: bytes) -> bytes:
+    """An IPv4 or IPv6 packet, by the addresses' version (IPv4 with ipv4's defaults)."""
+    if ipaddress.ip_address(src).version == 6:
+        return ipv6(src, dst, proto, payload)
+    return ipv4(src, dst, proto, payload)
+
+
+def ethertype_of(ip: str) -> int:
+    return 0x86DD if ipaddress.ip_address(ip).version == 6 else 0x0800
 
 
 def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
@@ -111,17 +132,15 @@ def tcp_segment(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, 
     hdr = struct.pack("!HHIIBBHHH", sport, dport, seq & M32, ack & M32, (5 + len(options) // 4) << 4,
                       flags, window, 0, 0) + options
     seg = hdr + payload
-    pseudo = (ipaddress.IPv4Address(src).packed + ipaddress.IPv4Address(dst).packed
-              + struct.pack("!BBH", 0, 6, len(seg)))
-    csum = checksum(pseudo + seg) ^ (0x0101 if bad_checksum else 0)
+    csum = checksum(pseudo_header(src, dst, 6, len(seg)) + seg) ^ (0x0101 if bad_checksum else 0)
     return seg[:16] + struct.pack("!H", csum) + seg[18:]
 
 
 def tcp_frame(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
               payload: bytes = b"", options: bytes = b"", *, src_mac: bytes = PEER_MAC,
               dst_mac: bytes = SERVER_MAC) -> bytes:
-    return eth(dst_mac, src_mac, 0x0800,
-               ipv4(src, dst, 6, tcp_segment(src, dst, sport, dport, seq, ack, flags, window, payload, options)))
+    return eth(dst_mac, src_mac, ethertype_of(src),
+               ip_packet(src, dst, 6, tcp_segment(src, dst, sport, dport, seq, ack, flags, window, payload, options)))
 
 
 def opt_mss(v: int) -> bytes:
@@ -203,6 +222,9 @@ def check_frame(frame: bytes, mac: bytes = SERVER_MAC) -> None:
     assert len(frame) >= 42, frame.hex()
     assert frame[6:12] == mac, f"source MAC {frame[6:12].hex()}"
     (ethertype,) = struct.unpack_from("!H", frame, 12)
+    if ethertype == 0x86DD:
+        _check_ipv6(frame[14:])
+        return
     if ethertype != 0x0800:
         assert ethertype == 0x0806, hex(ethertype)
         return
@@ -221,12 +243,27 @@ def check_frame(frame: bytes, mac: bytes = SERVER_MAC) -> None:
         assert ones_sum(ip[20:total]) == 0xFFFF, "ICMP checksum"
 
 
+def _check_ipv6(ip: bytes) -> None:
+    """An IPv6 packet the stack sent: no extension headers, exact length, upper-layer checksum."""
+    assert ip[0] >> 4 == 6 and len(ip) >= 40
+    (length,) = struct.unpack_from("!H", ip, 4)
+    assert 40 + length == len(ip), f"IPv6 payload length {length} for {len(ip) - 40} bytes"
+    assert ip[6] in (6, 58), ip[6]
+    src, dst = (str(ipaddress.IPv6Address(ip[o:o + 16])) for o in (8, 24))
+    assert ones_sum(pseudo_header(src, dst, ip[6], length) + ip[40:]) == 0xFFFF, "TCP or ICMPv6 checksum"
+
+
 def parse_tcp(frame: bytes) -> Seg | None:
-    if len(frame) < 54 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
+    if frame[12:14] == b"\x86\xdd" and len(frame) >= 74 and frame[20] == 6:
+        ip, hl, total = frame[14:], 40, 40 + struct.unpack_from("!H", frame, 18)[0]
+        src, dst, ip_id = str(ipaddress.IPv6Address(ip[8:24])), str(ipaddress.IPv6Address(ip[24:40])), 0
+    elif len(frame) >= 54 and frame[12:14] == b"\x08\x00" and frame[23] == 6:
+        ip, hl, total = frame[14:], 20, struct.unpack_from("!H", frame, 16)[0]
+        src, dst = ip_str(int.from_bytes(ip[12:16], "big")), ip_str(int.from_bytes(ip[16:20], "big"))
+        (ip_id,) = struct.unpack_from("!H", ip, 4)
+    else:
         return None
-    ip = frame[14:]
-    (total,) = struct.unpack_from("!H", ip, 2)
-    t = ip[20:total]
+    t = ip[hl:total]
     sport, dport, seq, ack, off, flags, window = struct.unpack_from("!HHIIBBH", t)
     doff = (off >> 4) * 4
     options, i = {}, 20
@@ -245,10 +282,8 @@ def parse_tcp(frame: bytes) -> Seg | None:
         else:
             options[kind] = t[i + 2:i + length]
         i += max(length, 2)
-    (ip_id,) = struct.unpack_from("!H", ip, 4)
-    return Seg(frame, frame[0:6], ip_str(int.from_bytes(ip[12:16], "big")),
-               ip_str(int.from_bytes(ip[16:20], "big")), ip_id, sport, dport, seq, ack, flags, window,
-               options, bytes(t[doff:]))
+    return Seg(frame, frame[0:6], src, dst, ip_id, sport, dport, seq, ack, flags, window, options,
+               bytes(t[doff:]))
 
 
 # ------------------------------------------------------------------ the wire
@@ -394,9 +429,14 @@ class Wire:
     # --- connection table ---------------------------------------------
     def entry(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int:
         """The hash value of a 4-tuple: a slot, a TIME-WAIT record (>= time_wait.TAG) or -1."""
+        if ipaddress.ip_address(rip).version == 6:
+            (rhi, rlo), (lhi, llo) = ipv6_words(ipaddress.ip_address(rip)), ipv6_words(ipaddress.ip_address(lip))
+            return self._entry(rlo, rport, llo, lport, rhi, lhi)
         return self._entry(ip_int(rip), rport, ip_int(lip), lport)
 
-    def _entry(self, rip: int, rport: int, lip: int, lport: int) -> int:
+    def _entry(self, rip: int, rport: int, lip: int, lport: int, rip_hi: int = 0, lip_hi: int = 0) -> int:
+        if rip_hi:                                      # IPv6: folded keys (tcp_table.tuple_keys)
+            return int(lookup.find(self.s, *tcp_table.tuple_keys(rip, rport, lip, lport, rip_hi, lip_hi)))
         return int(lookup.find(self.s, (rip << 16) | rport, (lip << 16) | lport))
 
     def slot(self, rip: str, rport: int, lip: str = SERVER_IP, lport: int = 8000) -> int | None:
@@ -442,10 +482,10 @@ class Wire:
         due = w_due[closed]
         on_wheel = closed[~((due == -1) | (due == 0) & (born[closed] == 0))]
         assert not len(on_wheel), f"closed slot {on_wheel[0]} still on the wheel"
-        rip, rport, lip, lport = t.rip, t.rport, t.lip, t.lport
+        rip, rport, lip, lport, rip_hi, lip_hi = t.rip, t.rport, t.lip, t.lport, t.rip_hi, t.lip_hi
         t_rto, t_dack, t_end = t.t_rto, t.t_dack, t.t_end
         for c in live.tolist():
-            found = self._entry(int(rip[c]), int(rport[c]), int(lip[c]), int(lport[c]))
+            found = self._entry(int(rip[c]), int(rport[c]), int(lip[c]), int(lport[c]), int(rip_hi[c]), int(lip_hi[c]))
             assert found == c, f"slot {c} ({self.state(c)}) not found by its 4-tuple (got {found})"
             deadlines = [int(d) for d in (t_rto[c], t_dack[c], t_end[c]) if d > 0]
             assert deadlines, f"live slot {c} in {self.state(c)} has no deadline: it could live forever"
@@ -544,9 +584,10 @@ class Peer:
 
     def _sent(self, frame: bytes) -> bytes:
         """Note the right edge of the window a frame offers (its ACK + scaled window)."""
-        flags, window = frame[47], struct.unpack_from("!H", frame, 48)[0]
+        o = 14 + (40 if frame[12:14] == b"\x86\xdd" else 20)
+        flags, window = frame[o + 13], struct.unpack_from("!H", frame, o + 14)[0]
         if flags & ACK and not flags & (SYN | RST) and self.rcv_nxt is not None:
-            (ack,) = struct.unpack_from("!I", frame, 42)
+            (ack,) = struct.unpack_from("!I", frame, o + 8)
             edge = (ack + (window << self.server_shift)) & M32
             if self.edge is None or seq_after(edge, self.edge):
                 self.edge = edge

@@ -197,7 +197,7 @@ def _udp_stream(s, k, now):
         for j in range(plen):
             b[o + UDP_HEADER + j] = payload[j]
         ulen = UDP_HEADER + plen
-        csum = net.fold(net.sum16(b, o, ulen, net.pseudo_sum(lip, rip, net.PROTO_UDP, ulen)))
+        csum = net.fold(net.sum16(b, o, ulen, net.pseudo_sum(0, lip, 0, rip, net.PROTO_UDP, ulen)))
         net.put16(b, o + 6, csum if csum != 0 else 0xFFFF)
         frame_out.send(s, m, o + UDP_HEADER + plen)
         stack.client_counters(s)[ca.CC_UDP_SENT] += 1

@@ -57,6 +57,7 @@ def put_eth(s, b, dst_mac, ethertype):
 
 
 IP_TTL = 64
+HOP_LIMIT = 64              # IPv6's TTL, as Linux's default
 
 
 @step
@@ -84,3 +85,37 @@ def put_ipv4(s, b, src, dst, proto, payload_len):
     words = ((0x40 | net.IP_LEN // 4) << 8) + total + ip_id + net.IP_DF + ((IP_TTL << 8) | proto) \
         + (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF)
     net.put16(b, o + net.IP_CHECKSUM, net.fold(words))
+
+
+@inline
+def put_ipv6(b, src_hi, src, dst_hi, dst, next_header, payload_len, hop_limit):
+    """IPv6 header at offset 14, without extension headers; an address is its (high, low) words.
+    IPv6 has no header checksum: the upper layer's covers the addresses (net.pseudo_sum)."""
+    o = net.ETH_LEN
+    net.put32(b, o, 6 << 28)                 # version 6, traffic class and flow label 0
+    net.put16(b, o + net.IP6_PAYLOAD_LEN, payload_len)
+    b[o + net.IP6_NEXT] = next_header
+    b[o + net.IP6_HOP_LIMIT] = hop_limit
+    net.put64(b, o + net.IP6_SRC, src_hi)
+    net.put64(b, o + net.IP6_SRC + 8, src)
+    net.put64(b, o + net.IP6_DST, dst_hi)
+    net.put64(b, o + net.IP6_DST + 8, dst)
+
+
+@inline
+def l4_offset(dst_hi):
+    """Where the TCP or UDP header starts in a frame we build to an address with high word dst_hi
+    (0: IPv4, see tcp_table.tuple_keys)."""
+    return net.ETH_LEN + (net.IP6_LEN if dst_hi != 0 else net.IP_LEN)
+
+
+@inline
+def put_ip(s, b, dst_mac, src_hi, src, dst_hi, dst, proto, payload_len):
+    """The Ethernet and IP headers of a frame from (src_hi, src) to (dst_hi, dst): IPv6 when the
+    high words are set, else IPv4."""
+    if dst_hi != 0:
+        put_eth(s, b, dst_mac, net.ETH_IPV6)
+        put_ipv6(b, src_hi, src, dst_hi, dst, proto, payload_len, HOP_LIMIT)
+    else:
+        put_eth(s, b, dst_mac, net.ETH_IPV4)
+        put_ipv4(s, b, src, dst, proto, payload_len)

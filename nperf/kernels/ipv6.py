@@ -1,22 +1,23 @@
 """IPv6 input (RFC 8200): a frame's header and extension-header chain, down to its upper layer.
 
-A worker serves no upper layer over IPv6 yet (neighbour discovery, ICMPv6
-echo, TCP and UDP over IPv6 are issue 9's next slice), but every IPv6 frame
-is already checked and walked, and dropped with its cause counted: a
-malformed header or chain, a fragment, a header nperf must not skip. A
-frame may carry any chain of the extension headers a host skips (hop-by-hop
-first, destination options, a routing header with no segments left);
-options are skipped only where their type says a node that does not know
-them may (RFC 8200 4.2). The walk reads nothing past the payload length or
-the frame, and every header moves it on by at least 8 bytes, so it ends.
+Every IPv6 frame is checked and walked, and dropped with its cause counted
+where nperf does not serve it: a malformed header or chain, a fragment, a
+header nperf must not skip. A frame may carry any chain of the extension
+headers a host skips (hop-by-hop first, destination options, a routing
+header with no segments left); options are skipped only where their type
+says a node that does not know them may (RFC 8200 4.2). The walk reads
+nothing past the payload length or the frame, and every header moves it on
+by at least 8 bytes, so it ends. ICMPv6 goes on to nperf.kernels.ndp, TCP
+and UDP to the same input as over IPv4 (worker_loop.frame_input), with the
+addresses' high words set (nperf.kernels.tcp_table).
 """
 import numpy as np
 
-from nperf.kernels import net
+from nperf.kernels import mbuf, ndp, net
 from nperf.kernels.jit import inline
-from nperf.kernels.stack import C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_PROTOCOL
+from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_NOT_OURS, C_DROP_PROTOCOL, C_RX_CSUM_BY_PORT,
+                                 P_PORT_CHECKSUMS)
 
-PAYLOAD_LEN = 4              # offsets in the fixed header (net.IP6_NEXT, IP6_SRC, IP6_DST: the others)
 HOP_BY_HOP, ROUTING, FRAGMENT, DEST_OPTIONS = 0, 43, 44, 60
 EXT_LEN_UNIT = 8             # an extension header is (its length byte + 1) units long
 ROUTING_SEGMENTS_LEFT = 3    # in a routing header
@@ -36,7 +37,7 @@ def upper_layer(b, n):
     if n < ip + net.IP6_LEN or b[ip] >> 4 != 6:
         return np.int64(WALK_BAD), np.int64(0), np.int64(0)
     o = np.int64(ip + net.IP6_LEN)
-    end = o + net.get16(b, ip + PAYLOAD_LEN)
+    end = o + net.get16(b, ip + net.IP6_PAYLOAD_LEN)
     if end > n:
         return np.int64(WALK_BAD), np.int64(0), np.int64(0)
     nh = np.int64(b[ip + net.IP6_NEXT])
@@ -78,12 +79,36 @@ def _options(b, i, end):
 
 @inline
 def ipv6_input(s, b, n):
-    """Walk the IPv6 frame b[:n] and count its drop: it is malformed (drop_bad_ip), a fragment
-    (drop_fragment), or refused or of an upper layer not served over IPv6 yet (drop_protocol)."""
-    nh, _, _ = upper_layer(b, n)
-    if nh == WALK_BAD:
-        s.counters[C_DROP_BAD_IP] += 1
-    elif nh == WALK_FRAGMENT:
-        s.counters[C_DROP_FRAGMENT] += 1
-    else:
-        s.counters[C_DROP_PROTOCOL] += 1
+    """The IPv6 frame b[:n]: (next header, upper-layer offset and length, source and destination as
+    (high, low) words); next header -1 when it was dropped (counted): malformed (drop_bad_ip), a
+    fragment (drop_fragment), a refused header (drop_protocol), or not for us (drop_not_ours). ICMPv6
+    comes back whatever its destination (a solicitation goes to a multicast group: nperf.kernels.ndp)."""
+    zero = np.int64(0)
+    nh, o, length = upper_layer(b, n)
+    if nh < 0:
+        s.counters[C_DROP_FRAGMENT if nh == WALK_FRAGMENT else C_DROP_BAD_IP if nh == WALK_BAD
+                   else C_DROP_PROTOCOL] += 1
+        return np.int64(-1), zero, zero, zero, zero, zero, zero
+    ip = net.ETH_LEN
+    src_hi, src = net.get64(b, ip + net.IP6_SRC), net.get64(b, ip + net.IP6_SRC + 8)
+    dst_hi, dst = net.get64(b, ip + net.IP6_DST), net.get64(b, ip + net.IP6_DST + 8)
+    if nh != net.PROTO_ICMP6:
+        if not ndp.owns6(s, dst_hi, dst):
+            s.counters[C_DROP_NOT_OURS] += 1
+            return np.int64(-1), zero, zero, zero, zero, zero, zero
+        if src_hi == 0:                  # ::/64 sends no segments (and would read as IPv4: tcp_table)
+            s.counters[C_DROP_BAD_IP] += 1
+            return np.int64(-1), zero, zero, zero, zero, zero, zero
+    return nh, o, length, src_hi, src, dst_hi, dst
+
+
+@inline
+def l4_csum(s, m):
+    """What the port found of a received IPv6 frame's TCP or UDP checksum (mbuf.CSUM_*); a frame
+    whose checksum it found good counts as rx_csum_by_port."""
+    if s.params[P_PORT_CHECKSUMS]:
+        found = mbuf.rx_checksums(m)[1]
+        if found == mbuf.CSUM_GOOD:
+            s.counters[C_RX_CSUM_BY_PORT] += 1
+        return found
+    return np.int64(mbuf.CSUM_SOFTWARE)

@@ -75,14 +75,26 @@ ARP_TPA = 24                # target IPv4 address
 ARP_LEN = 28
 ARP_REQUEST = 1
 ARP_REPLY = 2
-# IPv6 (RFC 8200 3) and the ICMPv6 neighbour solicitation (RFC 4861 4.3)
+# IPv6 (RFC 8200 3), ICMPv6 (RFC 4443) and neighbour discovery (RFC 4861 4.3, 4.4)
+IP6_PAYLOAD_LEN = 4
 IP6_NEXT = 6
-IP6_SRC = 8
+IP6_HOP_LIMIT = 7
+IP6_SRC = 8                 # each address is two 64-bit words (get64): high, then low
 IP6_DST = 24
 IP6_LEN = 40
 PROTO_ICMP6 = 58
+ICMP6_ECHO_REQUEST = 128
+ICMP6_ECHO_REPLY = 129
 ICMP6_NEIGHBOR_SOLICIT = 135
-ND_TARGET = 8               # the solicited address, after type, code, checksum and a reserved word
+ICMP6_NEIGHBOR_ADVERT = 136
+ND_FLAGS = 4                # a neighbour advertisement's R, S, O bits (ND_SOLICITED, ND_OVERRIDE)
+ND_TARGET = 8               # the solicited or advertised address, after type, code, checksum and a word
+ND_OPTIONS = 24
+ND_SOLICITED = 0x40
+ND_OVERRIDE = 0x20
+ND_OPT_SOURCE_MAC = 1       # option types; an option's length byte counts 8-byte units
+ND_OPT_TARGET_MAC = 2
+ND_HOP_LIMIT = 255          # every ND message, sent and received (RFC 4861 7.1)
 # ICMP (RFC 792)
 ICMP_TYPE = 0
 ICMP_CODE = 1
@@ -108,6 +120,23 @@ def get32(b, o):
     return (np.int64(b[o]) << 24) | (np.int64(b[o + 1]) << 16) | (np.int64(b[o + 2]) << 8) | np.int64(b[o + 3])
 
 
+def signed64(x: int) -> int:
+    """A 64-bit word as kernels hold it, in an int64 (wrapping): for IPv6 address words from Python."""
+    return ((x + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+
+
+def ipv6_words(address) -> tuple[int, int]:
+    """An IPv6 address (ipaddress.IPv6Address or its int) as kernels hold it: (high, low) int64 words."""
+    x = int(address)
+    return signed64(x >> 64), signed64(x & ((1 << 64) - 1))
+
+
+@inline
+def get64(b, o):
+    """Eight bytes as one int64 (wrapping: an IPv6 address's high or low word may be negative)."""
+    return (get32(b, o) << 32) | get32(b, o + 4)
+
+
 @inline
 def put16(b, o, v):
     b[o] = (v >> 8) & 0xFF
@@ -120,6 +149,12 @@ def put32(b, o, v):
     b[o + 1] = (v >> 16) & 0xFF
     b[o + 2] = (v >> 8) & 0xFF
     b[o + 3] = v & 0xFF
+
+
+@inline
+def put64(b, o, v):
+    put32(b, o, (v >> 32) & 0xFFFFFFFF)
+    put32(b, o + 4, v & 0xFFFFFFFF)
 
 
 @inline
@@ -186,9 +221,22 @@ def fold(acc):
 
 
 @inline
-def pseudo_sum(src, dst, proto, length):
-    """IPv4 pseudo-header sum for TCP/UDP checksums."""
-    return (src >> 16) + (src & 0xFFFF) + (dst >> 16) + (dst & 0xFFFF) + proto + length
+def word_sum(v):
+    """The four 16-bit words of the 64-bit v, summed (a pseudo-header's share of an IPv6 address)."""
+    return ((v >> 48) & 0xFFFF) + ((v >> 32) & 0xFFFF) + ((v >> 16) & 0xFFFF) + (v & 0xFFFF)
+
+
+@inline
+def addr_sum(src_hi, src, dst_hi, dst):
+    """Two addresses' share of a pseudo-header sum: IPv4 (high words 0) or IPv6 alike."""
+    return word_sum(src_hi) + word_sum(src) + word_sum(dst_hi) + word_sum(dst)
+
+
+@inline
+def pseudo_sum(src_hi, src, dst_hi, dst, proto, length):
+    """Pseudo-header sum for TCP, UDP and ICMPv6 checksums: IPv6's (RFC 8200 8.1), or with high words
+    0 IPv4's (RFC 9293 3.1); their words add up alike."""
+    return addr_sum(src_hi, src, dst_hi, dst) + proto + length
 
 
 @inline

@@ -43,16 +43,15 @@ def message_copy(s, c, j, offset, out, pos, n):
 
 
 @kernel
-def udp_input(s, b, n, ihl, ip_len, l4_csum, now):
-    """A server counts the datagrams of UDP_STREAM sent to its ports (checksum verified, by the port
-    when l4_csum says so; a checksum of 0 is none, RFC 768)."""
-    o = net.ETH_LEN + ihl
-    ulen = ip_len - ihl
+def udp_input(s, b, o, ulen, src_hi, src, dst_hi, dst, l4_csum, now):
+    """A server counts the datagrams of UDP_STREAM sent to its ports: b[o:o+ulen] from (src_hi, src)
+    to (dst_hi, dst), high words 0 for IPv4. The checksum is verified, by the port when l4_csum says
+    so; a checksum of 0 is none over IPv4 (RFC 768) and a bad one over IPv6 (RFC 8200 8.1)."""
     if s.params[P_ROLE] != SERVER or ulen < net.UDP_LEN or net.get16(b, o + net.UDP_LENGTH) != ulen:
         s.counters[C_DROP_PROTOCOL] += 1
         return
-    if net.get16(b, o + net.UDP_CHECKSUM) != 0 and net.checksum_bad(l4_csum, b, o, ulen, net.pseudo_sum(
-            net.get32(b, net.ETH_LEN + net.IP_SRC), net.get32(b, net.ETH_LEN + net.IP_DST), net.PROTO_UDP, ulen)):
+    if (net.get16(b, o + net.UDP_CHECKSUM) != 0 or dst_hi != 0) and net.checksum_bad(
+            l4_csum, b, o, ulen, net.pseudo_sum(src_hi, src, dst_hi, dst, net.PROTO_UDP, ulen)):
         s.counters[C_DROP_UDP_CHECKSUM] += 1
         return
     if not s.params[P_PORT_FIRST] <= net.get16(b, o + net.UDP_DPORT) <= s.params[P_PORT_LAST]:

@@ -58,11 +58,14 @@ PARAM_WORDS = (                 # fixed at start (nperf.roles.worker_stack)
     "timestamps",       # 1: offer and accept timestamps (RFC 7323); 0: neither
     "ts_base_ms",       # the timestamp clock at now = 0: the host's monotonic clock (ms), so it only grows
     "port_checksums",   # 1: the port verifies received checksums, its mbufs' flags say what it found
+    "ip6_hi",           # the owned IPv6 addresses' high 64 bits (0: the worker owns none; nperf.kernels.ndp)
+    "ip6_first",        #   the first one's low 64 bits (signed: the config keeps a range on one side of 2**63)
+    "ip6_last",         #   the last one's
 )
 (P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
  P_TIME_WAIT_US, P_RTO_MIN_US, P_RTO_MAX_US, P_RTO_INIT_US, P_SYN_RETRIES, P_DATA_RETRIES, P_IDLE_US,
  P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, P_DIRECT, P_PEER_TIME_WAIT_US, P_SACK,
- P_TIMESTAMPS, P_TS_BASE_MS, P_PORT_CHECKSUMS) = range(len(PARAM_WORDS))
+ P_TIMESTAMPS, P_TS_BASE_MS, P_PORT_CHECKSUMS, P_IP6_HI, P_IP6_FIRST, P_IP6_LAST) = range(len(PARAM_WORDS))
 N_PARAMS = len(PARAM_WORDS)
 
 VAR_WORDS = (                   # the few mutable scalars
@@ -79,9 +82,10 @@ VAR_WORDS = (                   # the few mutable scalars
     "tw_tail",          #   and the next free one
     "evict_at",         # where the next SYN-flood eviction scan starts (nperf.kernels.tcp)
     "ooo_free",         # the first free slot of the out-of-order pool (nperf.kernels.reassembly); -1: none
+    "nd_announced",     # owned IPv6 addresses announced by unsolicited neighbour advertisements so far
 )
 (V_RNG, V_IP_ID, V_STASH_N, V_TXQ_N, V_WORK_HEAD, V_WORK_TAIL, V_NOW_US, V_ARP_ANNOUNCED, V_TXQ_HELD,
- V_TW_HEAD, V_TW_TAIL, V_EVICT_AT, V_OOO_FREE) = range(len(VAR_WORDS))
+ V_TW_HEAD, V_TW_TAIL, V_EVICT_AT, V_OOO_FREE, V_ND_ANNOUNCED) = range(len(VAR_WORDS))
 N_VAR = len(VAR_WORDS)
 
 COUNTER_NAMES = (
@@ -89,13 +93,14 @@ COUNTER_NAMES = (
     "rx_bytes",
     "tx_frames",              # frames the port or ring took
     "tx_bytes",
-    "drop_not_ours",          # drops: a frame for another MAC address, an ARP for another address
+    "drop_not_ours",          # drops: a frame for another MAC address, an ARP, IP packet or neighbour
+                              #   solicitation for another address
     "drop_bad_ip",            #   not IPv4 version 4 or IPv6 version 6, shorter than its header, or an
                               #   IPv6 extension header or option past the payload (nperf.kernels.ipv6)
     "drop_ip_checksum",       #   a bad IPv4 header checksum
     "drop_fragment",          #   an IPv4 or IPv6 fragment (not reassembled)
-    "drop_protocol",          #   an ethertype, IP protocol, ICMP type or UDP port nperf does not serve;
-                              #   an IPv6 header or option it must not skip; any IPv6 upper layer (yet)
+    "drop_protocol",          #   an ethertype, IP protocol, ICMP or ICMPv6 type or UDP port nperf does not
+                              #   serve; an IPv6 header or option it must not skip; UDP over IPv6 (yet)
     "drop_tcp_checksum",      #   a bad TCP checksum
     "drop_bad_tcp",           #   a TCP header shorter than 20 bytes or than its data offset
     "drop_no_mbuf",           #   no free mbuf to answer with
@@ -134,7 +139,7 @@ COUNTER_NAMES = (
     "tcp_syn_challenged",     # a SYN answered by an ACK of another connection (a peer's TIME-WAIT)
     "drop_runt",              # shorter than an Ethernet header
     "drop_bad_arp",           # not an Ethernet/IPv4 ARP packet, or truncated
-    "drop_bad_icmp",          # an ICMP message too short, with a bad checksum, or after IP options
+    "drop_bad_icmp",          # an ICMP or ICMPv6 message too short, with a bad checksum, or after IP options
     "drop_udp_checksum",      # a bad UDP checksum
     "ring_overflow",          # a work, idle or retry ring was full (sized never to be: see each push)
     "tcp_syn_evicted",        # a half-open connection freed for a new SYN when the table was full
@@ -147,8 +152,12 @@ COUNTER_NAMES = (
     "tcp_sack_blocks_in",     #   and taken in (blocks outside what is in flight are ignored)
     "tcp_sack_retransmits",   # segments sent again to fill a hole the peer's SACK blocks showed
     "tcp_paws_dropped",       # segments with text or FIN and a timestamp older than the last (RFC 7323 PAWS)
-    "rx_csum_by_port",        # IPv4 frames whose checksums the port had verified (RX offload): not summed again
+    "rx_csum_by_port",        # IPv4 frames, and TCP segments over IPv6, whose checksums the port had verified
+                              #   (RX offload): not summed again
     "tcp_loss_probes",        # tail loss probes sent (RFC 8985 7): a segment when an ACK is overdue
+    "nd_in",                  # IPv6 neighbour solicitations and advertisements received for owned addresses
+    "nd_adverts",             # neighbour advertisements sent (answers, and the unsolicited ones at start)
+    "drop_bad_nd",            # a neighbour discovery message that fails RFC 4861's checks (hop limit, length)
 )
 (C_RX_FRAMES, C_RX_BYTES, C_TX_FRAMES, C_TX_BYTES, C_DROP_NOT_OURS, C_DROP_BAD_IP, C_DROP_IP_CHECKSUM,
  C_DROP_FRAGMENT, C_DROP_PROTOCOL, C_DROP_TCP_CHECKSUM, C_DROP_BAD_TCP, C_DROP_NO_MBUF, C_DROP_TX_FULL,
@@ -160,7 +169,8 @@ COUNTER_NAMES = (
  C_TCP_TIME_WAIT_EVICTED, C_TCP_SYN_CHALLENGED, C_DROP_RUNT, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
  C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, C_TCP_OOO_BYTES,
  C_TCP_OOO_DISCARDED, C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_BLOCKS_OUT, C_TCP_SACK_BLOCKS_IN,
- C_TCP_SACK_RETRANSMITS, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT, C_TCP_LOSS_PROBES) = range(len(COUNTER_NAMES))
+ C_TCP_SACK_RETRANSMITS, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT, C_TCP_LOSS_PROBES, C_ND_IN, C_ND_ADVERTS,
+ C_DROP_BAD_ND) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 
 # counters regions after the stack's own

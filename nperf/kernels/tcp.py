@@ -50,7 +50,6 @@ Every state change goes through `set_state`. The transitions (RFC 9293
 import numpy as np
 
 from nperf.kernels import app, frame_out, lookup, mbuf, net, reassembly, sack, time_wait
-from nperf.kernels.arp import owns
 from nperf.kernels.jit import inline, kernel, step
 from nperf.kernels.stack import (
     C_CONN_ABORTED, C_CONN_CLOSED, C_CONN_IDLE_CLOSED, C_CONN_OPENED, C_CONN_RESET, C_CONN_TIMED_OUT, C_DROP_BAD_TCP, C_DROP_NO_MBUF,
@@ -67,8 +66,9 @@ from nperf.kernels.tcp_table import (
     FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_PROBED, F_PROBE_NEW, F_PROBE_RESENT,
     F_PROBE_TIMER, F_RECOVERY, F_RETRANSMIT, F_SACK,
     F_RTT, F_TS, LAST_ACK, N_WORDS, SYN_RCVD, SYN_SENT, TIME_WAIT, T_BACKOFF, T_BORN, T_CWND, T_DUPACKS, T_FLAGS,
-    T_IRS, T_ISS, T_LIP, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START, T_Q_TAIL, T_RCV_NXT,
-    T_RCV_WSCALE, T_RECOVER, T_RIP, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START, T_SND_END, T_SND_MAX,
+    T_ADDR_SUM, T_IRS, T_ISS, T_LIP, T_LIP_HI, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START,
+    T_Q_TAIL, T_RCV_NXT, T_RCV_WSCALE, T_RECOVER, T_RIP, T_RIP_HI, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START,
+    T_SND_END, T_SND_MAX,
     T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WND, T_SND_WSCALE, T_SRTT, T_SSTHRESH, T_STATE, T_T_DACK, T_T_END,
     T_T_RTO, T_W_DUE, T_OOO_HEAD, T_OOO_LAST, T_RTX_NXT, T_SACK_N, T_TS_RECENT, T_LAST_ACK, TS_OPTION_LEN, slot_alloc,
     slot_free, tuple_keys)
@@ -150,7 +150,7 @@ def emit(s, c, seq, n, flags, now):
     if m < 0:
         return False
     b = mbuf.buffer_view(m)
-    o = net.ETH_LEN + net.IP_LEN
+    o = frame_out.l4_offset(t[c, T_RIP_HI])
     hl = net.TCP_LEN
     if flags & net.SYN:
         hl += _put_syn_options(s, c, b, o + net.TCP_LEN, now)
@@ -162,8 +162,8 @@ def emit(s, c, seq, n, flags, now):
             blocks -= 1                                      # 12 + 4 + 3 x 8 fill the 40 bytes
         if t[c, T_OOO_HEAD] != 0 and t[c, T_FLAGS] & F_SACK:   # blocks only where they fit
             hl += sack.put_blocks(s, c, b, o + hl, min(blocks, (t[c, T_MSS] - n - 4) // 8))
-    frame_out.put_eth(s, b, t[c, T_PEER_MAC], net.ETH_IPV4)
-    frame_out.put_ipv4(s, b, t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, hl + n)
+    frame_out.put_ip(s, b, t[c, T_PEER_MAC], t[c, T_LIP_HI], t[c, T_LIP], t[c, T_RIP_HI], t[c, T_RIP],
+                     net.PROTO_TCP, hl + n)
     wire_seq = (t[c, T_ISS] + seq) & M32
     wire_ack = (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32 if flags & net.ACK else 0
     win = _window_field(s, c, flags & net.SYN)
@@ -177,7 +177,7 @@ def emit(s, c, seq, n, flags, now):
     net.put32(b, o + net.TCP_CHECKSUM, 0)          # and the urgent pointer
     seg = hl + n
     csum = net.tcp_header_sum(t[c, T_LPORT], t[c, T_RPORT], wire_seq, wire_ack, hl, flags, win) \
-        + net.pseudo_sum(t[c, T_LIP], t[c, T_RIP], net.PROTO_TCP, seg)
+        + t[c, T_ADDR_SUM] + net.PROTO_TCP + seg
     if hl > net.TCP_LEN:
         csum = net.sum16(b, o + net.TCP_LEN, hl - net.TCP_LEN, csum)
     if n > 0:
@@ -259,7 +259,7 @@ def _put_timestamp(s, c, b, p, now):
 
 
 @kernel
-def reply(s, b, src, dst, sport, dport, seq, ack, flags, win):
+def reply(s, b, src_hi, src, dst_hi, dst, sport, dport, seq, ack, flags, win):
     """A header-only segment answering frame b (from src:sport to dst:dport), with no connection row;
     False if no frame was free (counted)."""
     m = frame_out.take_mbuf(s)
@@ -267,9 +267,8 @@ def reply(s, b, src, dst, sport, dport, seq, ack, flags, win):
         s.counters[C_DROP_NO_MBUF] += 1
         return False
     out = mbuf.buffer_view(m)
-    frame_out.put_eth(s, out, net.get_mac(b, net.ETH_SRC), net.ETH_IPV4)
-    frame_out.put_ipv4(s, out, dst, src, net.PROTO_TCP, net.TCP_LEN)
-    o = net.ETH_LEN + net.IP_LEN
+    frame_out.put_ip(s, out, net.get_mac(b, net.ETH_SRC), dst_hi, dst, src_hi, src, net.PROTO_TCP, net.TCP_LEN)
+    o = frame_out.l4_offset(src_hi)
     net.put16(out, o + net.TCP_SPORT, dport)
     net.put16(out, o + net.TCP_DPORT, sport)
     net.put32(out, o + net.TCP_SEQ, seq)
@@ -279,21 +278,22 @@ def reply(s, b, src, dst, sport, dport, seq, ack, flags, win):
     net.put16(out, o + net.TCP_WINDOW, win)
     net.put32(out, o + net.TCP_CHECKSUM, 0)
     net.put16(out, o + net.TCP_CHECKSUM, net.fold(net.tcp_header_sum(dport, sport, seq, ack, net.TCP_LEN, flags, win)
-                                                  + net.pseudo_sum(dst, src, net.PROTO_TCP, net.TCP_LEN)))
+                                                  + net.pseudo_sum(dst_hi, dst, src_hi, src, net.PROTO_TCP,
+                                                                   net.TCP_LEN)))
     frame_out.send(s, m, o + net.TCP_LEN)
     return True
 
 
 @kernel
-def reply_rst(s, b, src, dst, sport, dport, seq, ack, flags, plen):
+def reply_rst(s, b, src_hi, src, dst_hi, dst, sport, dport, seq, ack, flags, plen):
     """RST for a segment that has no connection (RFC 9293 3.10.7.1)."""
     if flags & net.RST:
         return
     if flags & net.ACK:
-        sent = reply(s, b, src, dst, sport, dport, ack, 0, net.RST, 0)
+        sent = reply(s, b, src_hi, src, dst_hi, dst, sport, dport, ack, 0, net.RST, 0)
     else:
         end = (seq + plen + (1 if flags & net.SYN else 0) + (1 if flags & net.FIN else 0)) & M32
-        sent = reply(s, b, src, dst, sport, dport, 0, end, net.RST | net.ACK, 0)
+        sent = reply(s, b, src_hi, src, dst_hi, dst, sport, dport, 0, end, net.RST | net.ACK, 0)
     if sent:
         s.counters[C_TCP_RESETS_OUT] += 1
 
@@ -308,16 +308,19 @@ def _send_rst(s, c):
 # --- opening and closing -------------------------------------------------
 
 @step
-def _init(s, c, lip, lport, rip, rport, mac, state, now):
+def _init(s, c, lip_hi, lip, lport, rip_hi, rip, rport, mac, state, now):
     """A fresh row for connection c (every word 0 but these), entered in the 4-tuple hash."""
     t = s.tcb
     for k in range(N_WORDS):
         t[c, k] = 0
     set_state(t, c, state)
+    t[c, T_LIP_HI] = lip_hi
     t[c, T_LIP] = lip
     t[c, T_LPORT] = lport
+    t[c, T_RIP_HI] = rip_hi
     t[c, T_RIP] = rip
     t[c, T_RPORT] = rport
+    t[c, T_ADDR_SUM] = net.addr_sum(lip_hi, lip, rip_hi, rip)
     t[c, T_PEER_MAC] = mac
     t[c, T_ISS] = random64(s) & M32
     t[c, T_SND_END] = 1
@@ -328,7 +331,7 @@ def _init(s, c, lip, lport, rip, rport, mac, state, now):
     t[c, T_T_RTO] = now + s.params[P_RTO_INIT_US]
     t[c, T_W_DUE] = -1                  # not on the timer wheel
     t[c, T_BORN] = now
-    k1, k2 = tuple_keys(rip, rport, lip, lport)
+    k1, k2 = tuple_keys(rip, rport, lip, lport, rip_hi, lip_hi)
     lookup.insert(s, k1, k2, c)
 
 
@@ -378,14 +381,14 @@ def tcp_connect(s, lip, lport, rip, rport, mac, now):
     if c < 0:
         s.counters[C_TCP_TABLE_FULL] += 1
         return np.int64(-1)
-    _init(s, c, lip, lport, rip, rport, mac, SYN_SENT, now)
+    _init(s, c, 0, lip, lport, 0, rip, rport, mac, SYN_SENT, now)
     s.tcb[c, T_RCV_WSCALE] = s.params[P_RCV_WSCALE]
     _send_syn(s, c, now)
     return c
 
 
 @step
-def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
+def _accept(s, b, o, doff, src_hi, src, sport, dst_hi, dst, dport, seq, win, now):
     """Passive open on a SYN to a listening address and port."""
     s.counters[C_TCP_SYNS_IN] += 1
     c = slot_alloc(s.free)
@@ -394,7 +397,7 @@ def _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now):
     if c < 0:
         s.counters[C_TCP_TABLE_FULL] += 1
         return
-    _init(s, c, dst, dport, src, sport, net.get_mac(b, net.ETH_SRC), SYN_RCVD, now)
+    _init(s, c, dst_hi, dst, dport, src_hi, src, sport, net.get_mac(b, net.ETH_SRC), SYN_RCVD, now)
     t = s.tcb
     t[c, T_IRS] = seq
     t[c, T_RCV_NXT] = 1
@@ -459,7 +462,7 @@ def _release(s, c, how, now):
     t = s.tcb
     if t[c, T_STATE] == CLOSED:
         return
-    k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT])
+    k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT], t[c, T_RIP_HI], t[c, T_LIP_HI])
     lookup.remove(s, k1, k2)
     _free_row(s, c, how, now)
 
@@ -497,7 +500,7 @@ def _to_record(s, c, now):
     """The 4-tuple of c (in TIME-WAIT, nothing owed) moves to a record (nperf.kernels.time_wait) and
     its row is free at once; the connection counts as closed."""
     t = s.tcb
-    k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT])
+    k1, k2 = tuple_keys(t[c, T_RIP], t[c, T_RPORT], t[c, T_LIP], t[c, T_LPORT], t[c, T_RIP_HI], t[c, T_LIP_HI])
     time_wait.start(s, k1, k2, (t[c, T_ISS] + t[c, T_SND_NXT]) & M32, (t[c, T_IRS] + t[c, T_RCV_NXT]) & M32,
                     _window_field(s, c, 0), t[c, T_PEER_MAC], now + max(s.params[P_TIME_WAIT_US], 1))
     s.counters[C_TCP_TIME_WAIT] += 1
@@ -505,7 +508,7 @@ def _to_record(s, c, now):
 
 
 @inline
-def _time_wait_segment(s, i, b, src, dst, sport, dport, flags, now):
+def _time_wait_segment(s, i, b, src_hi, src, dst_hi, dst, sport, dport, flags, now):
     """A segment for a 4-tuple in TIME-WAIT (record i); False if it opens a new connection instead."""
     r = s.tw
     if flags & net.RST:
@@ -516,8 +519,8 @@ def _time_wait_segment(s, i, b, src, dst, sport, dport, flags, now):
         time_wait.end(s, i)             # the 4-tuple is reused: a new connection
         return False
     if flags & net.FIN:                 # our last ACK was lost: again, and TIME-WAIT starts over
-        if reply(s, b, src, dst, sport, dport, r[i, time_wait.TW_SEQ], r[i, time_wait.TW_ACK], net.ACK,
-                 r[i, time_wait.TW_WIN]):
+        if reply(s, b, src_hi, src, dst_hi, dst, sport, dport, r[i, time_wait.TW_SEQ], r[i, time_wait.TW_ACK],
+                 net.ACK, r[i, time_wait.TW_WIN]):
             s.counters[C_TCP_SEGS_OUT] += 1
         time_wait.restart(s, i, now + max(s.params[P_TIME_WAIT_US], 1))
     return True
@@ -537,11 +540,10 @@ def abort_all(s, now):
 # --- input ---------------------------------------------------------------
 
 @step
-def tcp_input(s, b, n, ihl, ip_len, l4_csum, now):
-    """One TCP segment in frame b (IPv4 header already checked); l4_csum: what the port found of its
-    checksum (mbuf.CSUM_*: software sums it unless the port found it good or bad)."""
-    o = net.ETH_LEN + ihl
-    tcp_len = ip_len - ihl
+def tcp_input(s, b, o, tcp_len, src_hi, src, dst_hi, dst, l4_csum, now):
+    """One TCP segment b[o:o+tcp_len] from (src_hi, src) to (dst_hi, dst), the IP header already
+    checked (high words 0: IPv4); l4_csum: what the port found of its checksum (mbuf.CSUM_*: software
+    sums it unless the port found it good or bad)."""
     if tcp_len < net.TCP_LEN:
         s.counters[C_DROP_BAD_TCP] += 1
         return
@@ -549,9 +551,7 @@ def tcp_input(s, b, n, ihl, ip_len, l4_csum, now):
     if doff < net.TCP_LEN or doff > tcp_len:
         s.counters[C_DROP_BAD_TCP] += 1
         return
-    src = net.get32(b, net.ETH_LEN + net.IP_SRC)
-    dst = net.get32(b, net.ETH_LEN + net.IP_DST)
-    if net.checksum_bad(l4_csum, b, o, tcp_len, net.pseudo_sum(src, dst, net.PROTO_TCP, tcp_len)):
+    if net.checksum_bad(l4_csum, b, o, tcp_len, net.pseudo_sum(src_hi, src, dst_hi, dst, net.PROTO_TCP, tcp_len)):
         s.counters[C_DROP_TCP_CHECKSUM] += 1
         return
     sport = net.get16(b, o + net.TCP_SPORT)
@@ -563,21 +563,21 @@ def tcp_input(s, b, n, ihl, ip_len, l4_csum, now):
     plen = tcp_len - doff
     s.counters[C_TCP_SEGS_IN] += 1
     s.counters[C_TCP_BYTES_IN] += plen
-    k1, k2 = tuple_keys(src, sport, dst, dport)
+    k1, k2 = tuple_keys(src, sport, dst, dport, src_hi, dst_hi)
     c = lookup.find(s, k1, k2)
     if time_wait.is_record(c):
-        if _time_wait_segment(s, c - time_wait.TAG, b, src, dst, sport, dport, flags, now):
+        if _time_wait_segment(s, c - time_wait.TAG, b, src_hi, src, dst_hi, dst, sport, dport, flags, now):
             return
         c = np.int64(-1)
     if c < 0:
         if flags & net.RST:
             s.counters[C_TCP_RESETS_IN] += 1
         elif (flags & (net.SYN | net.ACK | net.FIN)) == net.SYN and s.params[P_ROLE] == SERVER \
-                and s.params[P_PORT_FIRST] <= dport <= s.params[P_PORT_LAST] and owns(s, dst):
-            _accept(s, b, o, doff, src, sport, dst, dport, seq, win, now)
+                and s.params[P_PORT_FIRST] <= dport <= s.params[P_PORT_LAST]:
+            _accept(s, b, o, doff, src_hi, src, sport, dst_hi, dst, dport, seq, win, now)
         else:
             s.counters[C_TCP_NO_LISTENER] += 1
-            reply_rst(s, b, src, dst, sport, dport, seq, ack, flags, plen)
+            reply_rst(s, b, src_hi, src, dst_hi, dst, sport, dport, seq, ack, flags, plen)
         return
     if s.tcb[c, T_STATE] == SYN_SENT:
         _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now)
@@ -593,7 +593,8 @@ def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
     if flags & net.ACK and ((ack - t[c, T_ISS]) & M32) != 1:
         if not flags & net.RST:
             s.counters[C_TCP_SYN_CHALLENGED] += 1      # the peer holds the 4-tuple's last connection
-            reply_rst(s, b, t[c, T_RIP], t[c, T_LIP], t[c, T_RPORT], t[c, T_LPORT], seq, ack, flags, 0)
+            reply_rst(s, b, t[c, T_RIP_HI], t[c, T_RIP], t[c, T_LIP_HI], t[c, T_LIP], t[c, T_RPORT], t[c, T_LPORT],
+                      seq, ack, flags, 0)
         return
     if flags & net.RST:
         if flags & net.ACK:
@@ -790,7 +791,8 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
     ack_off = t[c, T_SND_UNA] + net.seq_diff(ack, (t[c, T_ISS] + t[c, T_SND_UNA]) & M32)
     if st == SYN_RCVD:
         if ack_off < 1 or ack_off > t[c, T_SND_MAX]:
-            reply_rst(s, b, t[c, T_RIP], t[c, T_LIP], t[c, T_RPORT], t[c, T_LPORT], seq, ack, flags, plen)
+            reply_rst(s, b, t[c, T_RIP_HI], t[c, T_RIP], t[c, T_LIP_HI], t[c, T_LIP], t[c, T_RPORT], t[c, T_LPORT],
+                      seq, ack, flags, plen)
             return
         set_state(t, c, ESTABLISHED)
         st = ESTABLISHED

@@ -72,8 +72,9 @@ FIELDS = (
     "t_rto",        # deadline of the retransmission (or persist, or SYN) timer; 0: off
     "t_dack",       # deadline of the delayed ACK; 0: off
     "t_end",        # deadline of the idle timeout; 0: off
-    "lip",          # local IPv4 address
-    "rip",          # remote IPv4 address
+    "lip",          # local IPv4 address, or an IPv6 address's low 64 bits
+    "rip",          # remote IPv4 address, or an IPv6 address's low 64 bits
+    "addr_sum",     # both addresses' 16-bit words summed: the pseudo-header's share of a checksum
     "lport",        # local port
     "rport",        # remote port
     "peer_mac",     # the next hop's MAC address
@@ -104,12 +105,15 @@ FIELDS = (
     "rtx_nxt",      #   holes below it were sent again in this recovery
     "ts_recent",    # RFC 7323 TS.Recent: the peer's timestamp our next segments echo (F_TS)
     "last_ack",     #   and Last.ACK.sent, the receive offset our latest ACK carried
+    "lip_hi",       # local IPv6 address's high 64 bits; 0: an IPv4 connection (::/64 is no unicast)
+    "rip_hi",       # remote IPv6 address's high 64 bits; 0 with lip_hi
 )
 (T_STATE, T_FLAGS, T_SND_UNA, T_SND_NXT, T_SND_MAX, T_SND_END, T_SND_WND, T_RCV_NXT, T_ISS, T_IRS, T_MSS,
- T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_LPORT, T_RPORT, T_PEER_MAC, T_SND_WSCALE,
+ T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_ADDR_SUM, T_LPORT, T_RPORT, T_PEER_MAC,
+ T_SND_WSCALE,
  T_RCV_WSCALE, T_SND_WL1, T_DUPACKS, T_RECOVER, T_SRTT, T_RTTVAR, T_RTO, T_RTT_SEQ, T_RTT_START, T_BACKOFF,
  T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER, T_OOO_HEAD,
- T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT, T_TS_RECENT, T_LAST_ACK) = range(len(FIELDS))
+ T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT, T_TS_RECENT, T_LAST_ACK, T_LIP_HI, T_RIP_HI) = range(len(FIELDS))
 T_Q_KIND = len(FIELDS)              # + k: message k's kind (response / request index)
 T_Q_FLAGS = T_Q_KIND + APPQ
 T_Q_START = T_Q_FLAGS + APPQ        # stream offset of its first byte
@@ -193,8 +197,20 @@ def new_hash(capacity: int) -> np.ndarray:
 
 @inline
 def _home(k1, k2, mask):
-    h = (k1 * np.int64(-7046029254386353131)) ^ (k2 * np.int64(-4658895280553007687))
+    h = wrapping_mul(k1, GOLDEN) ^ wrapping_mul(k2, MIX)
     return (h ^ (h >> 29)) & mask
+
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)      # multipliers of splitmix64
+MIX = np.uint64(0xBF58476D1CE4E5B9)
+
+
+@inline
+def wrapping_mul(a, b):
+    """a * b modulo 2**64, as an int64. Numba marks an int64 product "no signed wrap", so LLVM may
+    assume a hash's overflowing product away (it did: a key's home row came out differently inlined
+    and called); the unsigned product has no such mark."""
+    return np.int64(np.uint64(a) * b)
 
 
 @step
@@ -262,6 +278,29 @@ def hash_remove(h, k1, k2):
     return True
 
 
+V6_KEY = np.int64(1) << 62      # set in both keys of an IPv6 4-tuple: IPv4 keys stay below 2**48
+FOLD_BITS = 46
+
+
 @inline
-def tuple_keys(rip, rport, lip, lport):
-    return (rip << 16) | rport, (lip << 16) | lport
+def tuple_keys(rip, rport, lip, lport, rip_hi=0, lip_hi=0):
+    """The hash keys of a 4-tuple: (remote address << 16 | port, local address << 16 | port).
+
+    An IPv4 4-tuple's keys are exact. An IPv6 address (high words nonzero) is
+    folded to FOLD_BITS bits (fold6), so two IPv6 4-tuples share keys only if
+    both of their addresses' folds and both ports are equal: about 2**-46 for
+    a pair of peers with equal ports. Rows and TIME-WAIT records trust keys.
+    """
+    if rip_hi == 0:
+        return (rip << 16) | rport, (lip << 16) | lport
+    return V6_KEY | (fold6(rip_hi, rip) << 16) | rport, V6_KEY | (fold6(lip_hi, lip) << 16) | lport
+
+
+@inline
+def fold6(hi, lo):
+    """An IPv6 address's words mixed down to FOLD_BITS bits (multiply-xorshift, as splitmix64)."""
+    h = wrapping_mul(hi, GOLDEN) ^ lo
+    h ^= (h >> 31) & np.int64(0x1FFFFFFFF)
+    h = wrapping_mul(h, MIX)
+    h ^= (h >> 29) & np.int64(0x7FFFFFFFF)
+    return h & ((np.int64(1) << FOLD_BITS) - 1)

@@ -12,7 +12,7 @@ busy share, and returns to Python after a time budget.
 import numpy as np
 
 from nperf.bindings.intrinsics import prefetch
-from nperf.kernels import arp, capture, client_sched, io, ipv6, lookup, mbuf, net, server_app, tcp, time_wait
+from nperf.kernels import arp, capture, client_sched, io, ipv6, lookup, mbuf, ndp, net, server_app, tcp, time_wait
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.poll import account, idle_backoff, new_poll_state
 from nperf.kernels.stack import (C_DROP_BAD_IP, C_DROP_FRAGMENT, C_DROP_IP_CHECKSUM, C_DROP_NOT_OURS, C_DROP_RUNT,
@@ -64,27 +64,51 @@ def frame_input(s, m, now):
         s.counters[C_DROP_RUNT] += 1
         return False
     dst_mac = net.get_mac(b, net.ETH_DST)
-    if dst_mac != s.params[P_MAC] and dst_mac != BROADCAST:
+    if dst_mac != s.params[P_MAC] and dst_mac != BROADCAST and not ndp.solicited_mac(dst_mac):
         s.counters[C_DROP_NOT_OURS] += 1
         return False
     ethertype = net.get16(b, net.ETH_TYPE)
     if ethertype == net.ETH_ARP:
         return arp.arp_input(s, b, n, m)
     if ethertype == net.ETH_IPV6:
-        ipv6.ipv6_input(s, b, n)
-        return False
-    if ethertype != net.ETH_IPV4:
+        proto, o, l4_len, src_hi, src, dst_hi, dst = ipv6.ipv6_input(s, b, n)
+        if proto == net.PROTO_ICMP6:
+            return ndp.icmp6_input(s, b, m, o, l4_len, src_hi, src, dst_hi, dst)
+        l4_csum = ipv6.l4_csum(s, m) if proto == net.PROTO_TCP or proto == net.PROTO_UDP \
+            else np.int64(mbuf.CSUM_SOFTWARE)
+    elif ethertype == net.ETH_IPV4:
+        proto, o, l4_len, src, dst, l4_csum = _ipv4_input(s, b, n, m)
+        src_hi, dst_hi = np.int64(0), np.int64(0)
+        if proto == net.PROTO_ICMP:
+            return arp.icmp_echo(s, b, n, o - net.ETH_LEN, o - net.ETH_LEN + l4_len, m)
+    else:
         s.counters[C_DROP_PROTOCOL] += 1
         return False
+    # TCP and UDP over either family: one path, the addresses as (high, low) words (high 0: IPv4)
+    if proto == net.PROTO_TCP:
+        tcp.tcp_input(s, b, o, l4_len, src_hi, src, dst_hi, dst, l4_csum, now)
+    elif proto == net.PROTO_UDP:
+        server_app.udp_input(s, b, o, l4_len, src_hi, src, dst_hi, dst, l4_csum, now)
+    elif proto >= 0:
+        s.counters[C_DROP_PROTOCOL] += 1
+    return False
+
+
+@inline
+def _ipv4_input(s, b, n, m):
+    """Check the IPv4 header of frame b[:n] (mbuf m): (protocol, upper-layer offset and length,
+    source, destination, what the port found of the upper layer's checksum); protocol -1 when the
+    frame was dropped (counted)."""
+    zero = np.int64(0)
     ip = net.ETH_LEN
     if n < ip + net.IP_LEN or b[ip + net.IP_VER_IHL] >> 4 != 4:
         s.counters[C_DROP_BAD_IP] += 1
-        return False
+        return np.int64(-1), zero, zero, zero, zero, zero
     ihl = (np.int64(b[ip + net.IP_VER_IHL]) & 0xF) * 4
     ip_len = net.get16(b, ip + net.IP_TOTAL_LEN)
     if ihl < net.IP_LEN or ip_len < ihl or net.ETH_LEN + ip_len > n:
         s.counters[C_DROP_BAD_IP] += 1
-        return False
+        return np.int64(-1), zero, zero, zero, zero, zero
     ip_csum, l4_csum = np.int64(mbuf.CSUM_SOFTWARE), np.int64(mbuf.CSUM_SOFTWARE)
     if s.params[P_PORT_CHECKSUMS]:
         ip_csum, l4_csum = mbuf.rx_checksums(m)
@@ -92,24 +116,15 @@ def frame_input(s, m, now):
         s.counters[C_RX_CSUM_BY_PORT] += 1
     elif ip_csum == mbuf.CSUM_BAD or not net.ipv4_header_ok(b, ip):
         s.counters[C_DROP_IP_CHECKSUM] += 1
-        return False
+        return np.int64(-1), zero, zero, zero, zero, zero
     if net.get16(b, ip + net.IP_FRAG) & net.IP_MF_OFFSET:
         s.counters[C_DROP_FRAGMENT] += 1
-        return False
-    if not arp.owns(s, net.get32(b, ip + net.IP_DST)):
+        return np.int64(-1), zero, zero, zero, zero, zero
+    dst = net.get32(b, ip + net.IP_DST)
+    if not arp.owns(s, dst):
         s.counters[C_DROP_NOT_OURS] += 1
-        return False
-    proto = b[ip + net.IP_PROTO]
-    if proto == net.PROTO_TCP:
-        tcp.tcp_input(s, b, n, ihl, ip_len, l4_csum, now)
-        return False
-    if proto == net.PROTO_ICMP:
-        return arp.icmp_echo(s, b, n, ihl, ip_len, m)
-    if proto == net.PROTO_UDP:
-        server_app.udp_input(s, b, n, ihl, ip_len, l4_csum, now)
-        return False
-    s.counters[C_DROP_PROTOCOL] += 1
-    return False
+        return np.int64(-1), zero, zero, zero, zero, zero
+    return np.int64(b[ip + net.IP_PROTO]), ip + ihl, ip_len - ihl, net.get32(b, ip + net.IP_SRC), dst, l4_csum
 
 
 @inline

@@ -14,9 +14,9 @@ import numpy as np
 from nperf import config, eal, perf_map, reports, tls, warmup
 from nperf.roles import pcapng
 from nperf.bindings import dpdk
-from nperf.kernels import arp, capture, io, poll, stack, worker_loop
+from nperf.kernels import arp, capture, io, ndp, poll, stack, worker_loop
 from nperf.roles.lb_shared import Attachment
-from nperf.roles.worker_stack import StackOptions, build_stack, mss
+from nperf.roles.worker_stack import StackOptions, build_stack, mss, owned_range
 from nperf.stats_format import count
 
 SLICE_S = 0.01
@@ -77,9 +77,10 @@ class Worker:
         if d.is_dpdk_client and not eal.primary_running(self.eal_args):
             raise dpdk.DpdkError(f"{self.name}: no lb is running with file prefix "
                                  f"{eal.file_prefix(self.eal_args)} (start `nperf lb` first)")
-        if mss(self.cfg) < self.cfg.interface.mtu - 40:
+        version = owned_range(self.cfg, self.role)[0].version
+        if mss(self.cfg, version) < mss(self.cfg, version, max_frame=1 << 16):
             self.say(f"warning: {self.name}: interface.mtu {self.cfg.interface.mtu} is larger than a packet buffer "
-                     f"holds; segments carry at most {mss(self.cfg)} bytes")
+                     f"holds; segments carry at most {mss(self.cfg, version)} bytes")
         if warning:
             self.say(f"warning: {warning}")
         dpdk.eal_init(self.eal_args)
@@ -133,6 +134,7 @@ class Worker:
         if self.lost:
             return False
         arp.arp_announce(self.stack)
+        ndp.nd_announce(self.stack)
         return self._poll(self.budget)
 
     def _poll(self, budget: int) -> bool:

@@ -10,11 +10,13 @@ import time
 import msgspec
 import numpy as np
 
+from nperf import config
 from nperf.roles import http_tables
-from nperf.kernels import (arp, client_app, head_memo, http_client, http_server, latency, lookup, reassembly, stack, tables,
-                           tcp_table, time_wait, timers)
+from nperf.kernels import (arp, client_app, head_memo, http_client, http_server, latency, lookup, net, reassembly,
+                           stack, tables, tcp_table, time_wait, timers)
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
-                                 P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
+                                 P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP6_FIRST, P_IP6_HI, P_IP6_LAST,
+                                 P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
                                  P_MAC, P_MSS, P_PEER_TIME_WAIT_US, P_PORT_CHECKSUMS, P_PORT_FIRST, P_PORT_LAST,
                                  P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SACK,
                                  P_SYN_RETRIES, P_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS,
@@ -43,17 +45,38 @@ class StackOptions(msgspec.Struct, kw_only=True):
     concurrency: int = 0       # client, TOTAL_CONNECTIONS: connections open at once (0 = min(value, 1000))
 
 
-def owned_range(cfg, role: str) -> tuple[int, int, int, int]:
-    """(first IPv4, count, first port, last port) this role owns or uses."""
+def owned_range(cfg, role: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, int, int]:
+    """(first address, count, first port, last port) this role owns (server) or uses (client).
+
+    An IPv6 range must keep one high 64-bit word, and its low words on one
+    side of 2**63, so that kernels test ownership with two signed compares
+    (nperf.kernels.ndp.owns6); addresses in ::/64 (unspecified, loopback,
+    IPv4-mapped) are no on-link unicast. Clients speak IPv4 only for now.
+    """
     l3, l4 = cfg.network.l3, cfg.network.l4
     if role == "server":
         first, last, p0, p1 = l3.dst_ip_start, l3.dst_ip_end, l4.dst_port_start, l4.dst_port_end
     else:
         first, last, p0, p1 = l3.src_ip_start, l3.src_ip_end, l4.src_port_start, l4.src_port_end
     a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
-    if a.version != 4:
-        raise ValueError(f"{role} addresses {first}..{last}: the TCP stack handles IPv4 only for now")
-    return int(a), int(b) - int(a) + 1, p0, p1
+    if a.version == 6:
+        (a_hi, a_lo), (b_hi, b_lo) = net.ipv6_words(a), net.ipv6_words(b)
+        if role != "server":
+            raise ValueError(f"{role} addresses {first}..{last}: clients speak IPv4 only for now")
+        if a_hi == 0:
+            raise ValueError(f"{role} addresses {first}..{last}: ::/64 holds no unicast address for a port")
+        if a_hi != b_hi or b_lo < a_lo:
+            raise ValueError(f"{role} addresses {first}..{last}: an IPv6 range must not cross a /64 "
+                             f"or the middle of one (::8000:0:0:0)")
+    return a, int(b) - int(a) + 1, p0, p1
+
+
+def check_addresses(cfg, role: str, name: str) -> None:
+    """A ConfigError (the user's one line) if this role cannot use the file's addresses (owned_range)."""
+    try:
+        owned_range(cfg, role)
+    except ValueError as e:
+        raise config.ConfigError(name, "$.network.l3", str(e)) from None
 
 
 def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: bool = False) -> stack.Stack:
@@ -64,9 +87,13 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: 
     p[P_ROLE] = SERVER if role == "server" else CLIENT
     p[P_DIRECT] = role != "server"          # see nperf.kernels.lookup
     p[P_MAC] = int.from_bytes(mac, "big")
-    p[P_IP_FIRST], p[P_IP_COUNT] = ip_first, ip_count
+    if ip_first.version == 4:
+        p[P_IP_FIRST], p[P_IP_COUNT] = int(ip_first), ip_count
+    else:
+        p[P_IP6_HI], p[P_IP6_FIRST] = net.ipv6_words(ip_first)
+        p[P_IP6_LAST] = p[P_IP6_FIRST] + ip_count - 1
     p[P_PORT_FIRST], p[P_PORT_LAST] = port_first, port_last
-    p[P_MSS] = mss(cfg)
+    p[P_MSS] = mss(cfg, ip_first.version)
     p[P_RCV_WND], p[P_RCV_WSCALE] = 1 << 20, 5
     p[P_TIME_WAIT_US] = opts.time_wait_ms * 1000
     p[P_PEER_TIME_WAIT_US] = int(opts.peer_time_wait_s * 1e6)
@@ -106,13 +133,15 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: 
         ooo=reassembly.new_pool())
 
 
-HEADERS = 14 + 20 + 20       # Ethernet, IPv4, TCP (timestamps take 12 bytes of the MSS, not more frame)
+IP_HEADER = {4: 20, 6: 40}   # IPv4 without options, IPv6 without extension headers
+HEADERS = 14 + 20            # Ethernet, TCP (timestamps take 12 bytes of the MSS, not more frame)
 
 
-def mss(cfg, max_frame: int = 2048) -> int:
+def mss(cfg, version: int = 4, max_frame: int = 2048) -> int:
     """The MSS from interface.mtu, kept small enough that a segment fits one packet buffer
     (nperf.bindings.dpdk.MAX_FRAME bytes)."""
-    return min(cfg.interface.mtu - 40, max_frame - HEADERS)
+    ip = IP_HEADER[version]
+    return min(cfg.interface.mtu - ip - 20, max_frame - HEADERS - ip)
 
 
 OBJECTIVES = {"HTTP_REQUESTS": client_app.O_HTTP_REQUESTS, "TCP_CONCURRENT": client_app.O_TCP_CONCURRENT,
@@ -148,7 +177,7 @@ def client_schedule(cfg, opts: StackOptions) -> np.ndarray:
         at += secs
         k[ca.K_PH_PREPARE + i] = int(at * 1e6)
     first, count, port_first, port_last = owned_range(cfg, "server")
-    k[ca.K_DIP_FIRST], k[ca.K_DIP_COUNT] = first, count
+    k[ca.K_DIP_FIRST], k[ca.K_DIP_COUNT] = int(first) if first.version == 4 else 0, count
     k[ca.K_DPORT_FIRST], k[ca.K_DPORT_COUNT] = port_first, port_last - port_first + 1
     k[ca.K_PATHS] = len(cfg.http_config.paths)
     k[ca.K_CONC_CAP] = opts.concurrency or min(max(ob.value, 1), 1000)

@@ -499,3 +499,26 @@ def test_python_m_nperf_check_without_files_prints_usage():
     proc = subprocess.run([sys.executable, "-m", "nperf.check"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr == "usage: python -m nperf.check FILE|DIR...\n"
+
+
+@pytest.mark.parametrize("role,l3,message", [
+    ("client", dict(src_ip_start="fd00:1::1", src_ip_end="fd00:1::2", dst_ip_start="fd00:1::10",
+                    dst_ip_end="fd00:1::10"),
+     "client addresses fd00:1::1..fd00:1::2: clients speak IPv4 only for now"),
+    ("server", dict(src_ip_start="fd00:1::1", src_ip_end="fd00:1::1", dst_ip_start="fd00:1::ffff:ffff:ffff:ffff",
+                    dst_ip_end="fd00:1:0:1::"),
+     "server addresses fd00:1::ffff:ffff:ffff:ffff..fd00:1:0:1::: an IPv6 range must not cross a /64 "
+     "or the middle of one (::8000:0:0:0)"),
+    ("server", dict(src_ip_start="::1", src_ip_end="::1", dst_ip_start="::10", dst_ip_end="::11"),
+     "server addresses ::10..::11: ::/64 holds no unicast address for a port"),
+], ids=["ipv6_client", "ipv6_range_across_a_64", "ipv6_in_the_zero_64"])
+def test_a_role_refuses_addresses_it_cannot_serve_in_one_line(tmp_path, role, l3, message):
+    """Before any DPDK set-up: exit 2 and the file, the key and why, no traceback."""
+    cfg = json.load(open(SEED_DIR / "memif/test3" / ("c.json" if role == "client" else "s.json")))
+    cfg["network"]["l3"].update(l3)
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(cfg))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", "nperf", role, str(path)], capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert (proc.returncode, proc.stderr) == (2, f"error: {path}: $.network.l3: {message}\n")

@@ -39,7 +39,8 @@ def _bad_frames():
         ("ip_length_beyond_frame", good[:-1], "drop_bad_ip"),
         ("ihl_4", eth(SERVER_MAC, PEER_MAC, 0x0800, b"\x44" + _syn_ip()[1:]), "drop_bad_ip"),
         ("ipv6_hop_by_hop_past_payload", eth(SERVER_MAC, PEER_MAC, 0x86DD, b"\x60" + b"\0" * 59), "drop_bad_ip"),
-        ("ipv6_tcp", eth(SERVER_MAC, PEER_MAC, 0x86DD, ipv6("fd00::10", "fd00::100", 6, seg)), "drop_protocol"),
+        ("ipv6_tcp_to_an_address_not_owned", eth(SERVER_MAC, PEER_MAC, 0x86DD, ipv6("fd00::10", "fd00::100", 6, seg)),
+         "drop_not_ours"),
         ("ipv6_fragment", eth(SERVER_MAC, PEER_MAC, 0x86DD, ipv6("fd00::10", "fd00::100", 44, b"\x06" + b"\0" * 7
                                                                     + seg)), "drop_fragment"),
         ("vlan", eth(SERVER_MAC, PEER_MAC, 0x8100, b"\0\x07\x08\x00" + _syn_ip()), "drop_protocol"),
