@@ -19,20 +19,32 @@ IsLost); with less above it may only be reordered, and it counts in
 flight. New data follows under the same limit. The congestion window is
 halved once on entry and not inflated by duplicate ACKs, since the SACKs
 make pipe fall instead. A retransmission timeout forgets the scoreboard
-(RFC 2018 section 8).
+(RFC 2018 section 8), but the blocks the ACKs of its resends bring are used:
+sending again from snd_una, tcp_output skips what they show the peer holds
+(`unsacked`).
+
+A path that reorders by more than DupThresh segments (the lb's jitter does:
+frames delayed 0.5 to 1.5 ms overtake each other) makes such holes look
+lost, and resending them is wasted. The peer tells: a D-SACK (RFC 2883)
+reports data it got twice. Each one raises the connection's DupThresh by a
+segment, for entering recovery and for IsLost alike, as Linux raises its
+reordering degree (its RACK, which times each segment, is not here). The
+raise is capped at half the congestion window, so that a loss in a small
+window is still found by SACKs and not left to a timeout.
 """
 import numpy as np
 
 from nperf.kernels import net
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.reassembly import S_LEN, S_NEXT, S_START
-from nperf.kernels.stack import C_TCP_SACK_BLOCKS_IN, C_TCP_SACK_BLOCKS_OUT
-from nperf.kernels.tcp_table import (SACK_RANGES, T_IRS, T_ISS, T_OOO_HEAD, T_OOO_LAST, T_RCV_NXT, T_RTX_NXT,
+from nperf.kernels.stack import C_TCP_DSACKS_IN, C_TCP_SACK_BLOCKS_IN, C_TCP_SACK_BLOCKS_OUT
+from nperf.kernels.tcp_table import (SACK_RANGES, T_CWND, T_DUPTHRESH, T_IRS, T_ISS, T_OOO_HEAD, T_OOO_LAST, T_RCV_NXT, T_RTX_NXT,
                                      T_SACK, T_SACK_N, T_SND_MAX, T_SND_UNA)
 
 M32 = 0xFFFFFFFF
 MAX_BLOCKS = 4          # one option: 4 + 8 x 4 = 36 of the 40 bytes a TCP header has for options
-DUP_THRESH = 3          # RFC 6675 DupThresh, as for fast retransmit
+DUP_THRESH = 3          # RFC 6675 DupThresh, as for fast retransmit, until D-SACKs raise it
+MAX_RAISE = 61          # D-SACKs raise a connection's DupThresh to 64 segments at most
 
 
 # --- receiving: blocks out ------------------------------------------------
@@ -131,9 +143,22 @@ def _mark(t, c, left, right):
 
 
 @inline
-def take_blocks(s, c, b, i, end):
-    """The SACK blocks among an arriving segment's options b[i:end] into c's scoreboard; blocks not
-    wholly above snd_una and up to snd_max (D-SACK, stale, bogus) are ignored. Counted."""
+def _is_dsack(b, q, end, left, right, ack_off, una, base):
+    """Whether an option's first block [left, right) is a D-SACK (RFC 2883 4): below the segment's
+    ACK, or within the option's second block (at b[q:end] if any)."""
+    if right <= ack_off:
+        return True
+    if q + 8 > end:
+        return False
+    return (una + net.seq_diff(net.get32(b, q), base) <= left
+            and right <= una + net.seq_diff(net.get32(b, q + 4), base))
+
+
+@inline
+def take_blocks(s, c, b, i, end, ack_off):
+    """The SACK blocks among an arriving segment's options b[i:end], whose ACK is at offset ack_off,
+    into c's scoreboard; blocks not wholly above snd_una and up to snd_max (stale, bogus) are
+    ignored. A D-SACK raises c's DupThresh. Counted."""
     t = s.tcb
     while True:
         kind, i, n = net.tcp_option(b, i, end)
@@ -146,7 +171,10 @@ def take_blocks(s, c, b, i, end):
             while q + 8 <= i + n:
                 left = una + net.seq_diff(net.get32(b, q), base)
                 right = una + net.seq_diff(net.get32(b, q + 4), base)
-                if una < left < right <= t[c, T_SND_MAX]:
+                if q == i + 2 and left < right and _is_dsack(b, q + 8, i + n, left, right, ack_off, una, base):
+                    s.counters[C_TCP_DSACKS_IN] += 1
+                    t[c, T_DUPTHRESH] = min(t[c, T_DUPTHRESH] + 1, MAX_RAISE)
+                elif una < left < right <= t[c, T_SND_MAX]:
                     _mark(t, c, left, right)
                     s.counters[C_TCP_SACK_BLOCKS_IN] += 1
                 q += 8
@@ -184,10 +212,16 @@ def _sacked(t, c):
 
 
 @inline
-def _lost(above_bytes, above_ranges, mss):
+def dupthresh(t, c, mss):
+    """c's DupThresh: DUP_THRESH, raised by D-SACKs, but not beyond half its congestion window."""
+    return DUP_THRESH + min(t[c, T_DUPTHRESH], max(t[c, T_CWND] // (2 * mss) - DUP_THRESH, 0))
+
+
+@inline
+def _lost(above_bytes, above_ranges, mss, thresh):
     """RFC 6675 IsLost for the bytes of a hole: DupThresh ranges, or more than DupThresh - 1
     segments, SACKed above them. A hole with less above may only be reordered."""
-    return above_ranges >= DUP_THRESH or above_bytes > (DUP_THRESH - 1) * mss
+    return above_ranges >= thresh or above_bytes > (thresh - 1) * mss
 
 
 @inline
@@ -196,15 +230,28 @@ def next_hole(t, c, frm, mss):
     when there are none."""
     n = t[c, T_SACK_N]
     above = _sacked(t, c)
+    thresh = dupthresh(t, c, mss)
     for k in range(n):
         left = t[c, T_SACK + 2 * k]
         if frm < left:
-            if _lost(above, n - k, mss):
+            if _lost(above, n - k, mss, thresh):
                 return frm, left - frm
             break                                            # holes higher up have less above them
         above -= t[c, T_SACK + 2 * k + 1] - left
         frm = max(frm, t[c, T_SACK + 2 * k + 1])
     return frm, np.int64(0)
+
+
+@inline
+def unsacked(t, c, nxt):
+    """Sending again from nxt (after a timeout, when ACKs bring blocks anew: RFC 6675 5.1): the first
+    offset from nxt on not SACKed, and where the next SACKed range above it starts (no bound: 1<<62)."""
+    for k in range(t[c, T_SACK_N]):
+        left = t[c, T_SACK + 2 * k]
+        if nxt < left:
+            return nxt, left
+        nxt = max(nxt, t[c, T_SACK + 2 * k + 1])
+    return nxt, np.int64(1 << 62)
 
 
 @inline
@@ -215,11 +262,12 @@ def pipe(t, c, mss):
     rtx = max(t[c, T_RTX_NXT], una)
     n = t[c, T_SACK_N]
     above = _sacked(t, c)
+    thresh = dupthresh(t, c, mss)
     flight = t[c, T_SND_MAX] - una - above
     prev = una
     for k in range(n):
         left = t[c, T_SACK + 2 * k]
-        if left > prev and _lost(above, n - k, mss):
+        if left > prev and _lost(above, n - k, mss, thresh):
             flight -= max(left - max(prev, rtx), 0)
         above -= t[c, T_SACK + 2 * k + 1] - left
         prev = max(prev, t[c, T_SACK + 2 * k + 1])

@@ -151,6 +151,7 @@ COUNTER_NAMES = (
     "tcp_sack_blocks_out",    # SACK blocks sent (nperf.kernels.sack)
     "tcp_sack_blocks_in",     #   and taken in (blocks outside what is in flight are ignored)
     "tcp_sack_retransmits",   # segments sent again to fill a hole the peer's SACK blocks showed
+    "tcp_dsacks_in",          #   D-SACK blocks taken in: data the peer got twice (a needless resend)
     "tcp_paws_dropped",       # segments with text or FIN and a timestamp older than the last (RFC 7323 PAWS)
     "rx_csum_by_port",        # IPv4 frames, and TCP segments over IPv6, whose checksums the port had verified
                               #   (RX offload): not summed again
@@ -169,8 +170,8 @@ COUNTER_NAMES = (
  C_TCP_TIME_WAIT_EVICTED, C_TCP_SYN_CHALLENGED, C_DROP_RUNT, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
  C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, C_TCP_OOO_BYTES,
  C_TCP_OOO_DISCARDED, C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_BLOCKS_OUT, C_TCP_SACK_BLOCKS_IN,
- C_TCP_SACK_RETRANSMITS, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT, C_TCP_LOSS_PROBES, C_ND_IN, C_ND_ADVERTS,
- C_DROP_BAD_ND) = range(len(COUNTER_NAMES))
+ C_TCP_SACK_RETRANSMITS, C_TCP_DSACKS_IN, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT, C_TCP_LOSS_PROBES, C_ND_IN,
+ C_ND_ADVERTS, C_DROP_BAD_ND) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 
 # counters regions after the stack's own

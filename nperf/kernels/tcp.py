@@ -804,7 +804,7 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
         work_push(s, c)
         return
     if p > opts and t[c, T_FLAGS] & F_SACK:
-        sack.take_blocks(s, c, b, opts, p)
+        sack.take_blocks(s, c, b, opts, p, ack_off)
     wnd = win << t[c, T_SND_WSCALE]
     if ack_off > t[c, T_SND_UNA]:
         _acked(s, c, ack_off, ts_ecr, now)
@@ -845,15 +845,17 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
 @step
 def _dupack(s, c):
     """A duplicate ACK. The first two let a segment of new data out each (limited transmit, RFC 3042:
-    tcp_output's window allows it); the third starts fast recovery, and so does the first after a
-    loss probe (_on_pto). (RFC 6675 would also count an
+    tcp_output's window allows it); the third starts fast recovery (or a later one, once D-SACKs
+    raised DupThresh: nperf.kernels.sack), and so does the first after a loss probe (_on_pto).
+    (RFC 6675 would also count an
     ACK that SACKs new data with a new window, and start on a segment the blocks show lost before
     the third: with the lb's 10 % reordering and 1 +- 0.5 ms jitter, both made recovery start on
     reordered segments, and the server resent 11-25 % more bytes than without SACK.)"""
     t = s.tcb
     s.counters[C_TCP_DUPACKS] += 1
     t[c, T_DUPACKS] += 1
-    if (t[c, T_DUPACKS] == 3 or t[c, T_FLAGS] & F_PROBED) and not t[c, T_FLAGS] & F_RECOVERY:
+    thresh = sack.dupthresh(t, c, t[c, T_MSS])
+    if (t[c, T_DUPACKS] >= thresh or t[c, T_FLAGS] & F_PROBED) and not t[c, T_FLAGS] & F_RECOVERY:
         t[c, T_FLAGS] &= ~(F_PROBED | F_PROBE_RESENT)          # (a probe's: _on_pto)
         ssthresh = _halve(t, c, t[c, T_SND_MAX] - t[c, T_SND_UNA])
         t[c, T_CWND] = ssthresh + (0 if t[c, T_FLAGS] & F_SACK else 3 * t[c, T_MSS])
@@ -984,11 +986,14 @@ def tcp_output(s, c, now):
         room = max(room, t[c, T_SND_NXT] - t[c, T_SND_UNA] + t[c, T_MSS])
     while True:
         nxt = t[c, T_SND_NXT]
+        sacked_from = np.int64(1 << 62)
+        if nxt < t[c, T_SND_MAX] and t[c, T_SACK_N] > 0:     # sending again (a timeout): not what is SACKed
+            nxt, sacked_from = sack.unsacked(t, c, nxt)
         end = t[c, T_SND_END]
         usable = min(t[c, T_SND_WND], room) - (nxt - t[c, T_SND_UNA])
         if usable < least:
             usable = min(usable, 0)
-        n = min(end - nxt, t[c, T_MSS], max(usable, 0))
+        n = min(end - nxt, t[c, T_MSS], max(usable, 0), sacked_from - nxt)
         fin = (t[c, T_FLAGS] & F_FIN_QUEUED) != 0 and nxt + n == end and (n > 0 or usable >= 0) and nxt <= end
         if n <= 0 and not fin:
             break

@@ -107,13 +107,16 @@ FIELDS = (
     "last_ack",     #   and Last.ACK.sent, the receive offset our latest ACK carried
     "lip_hi",       # local IPv6 address's high 64 bits; 0: an IPv4 connection (::/64 is no unicast)
     "rip_hi",       # remote IPv6 address's high 64 bits; 0 with lip_hi
+    "dupthresh",    # SACK: segments SACKed above a hole before it counts lost, less sack.DUP_THRESH
+                    #   (0 at first; D-SACKs of needless resends raise it: nperf.kernels.sack)
 )
 (T_STATE, T_FLAGS, T_SND_UNA, T_SND_NXT, T_SND_MAX, T_SND_END, T_SND_WND, T_RCV_NXT, T_ISS, T_IRS, T_MSS,
  T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_ADDR_SUM, T_LPORT, T_RPORT, T_PEER_MAC,
  T_SND_WSCALE,
  T_RCV_WSCALE, T_SND_WL1, T_DUPACKS, T_RECOVER, T_SRTT, T_RTTVAR, T_RTO, T_RTT_SEQ, T_RTT_START, T_BACKOFF,
  T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER, T_OOO_HEAD,
- T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT, T_TS_RECENT, T_LAST_ACK, T_LIP_HI, T_RIP_HI) = range(len(FIELDS))
+ T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT, T_TS_RECENT, T_LAST_ACK, T_LIP_HI, T_RIP_HI,
+ T_DUPTHRESH) = range(len(FIELDS))
 T_Q_KIND = len(FIELDS)              # + k: message k's kind (response / request index)
 T_Q_FLAGS = T_Q_KIND + APPQ
 T_Q_START = T_Q_FLAGS + APPQ        # stream offset of its first byte

@@ -8,8 +8,8 @@ import pytest
 
 from nperf.kernels import sack
 from nperf.kernels.jit import kernel
-from nperf.kernels.stack import C_TCP_SACK_BLOCKS_IN, C_TCP_SACK_BLOCKS_OUT
-from nperf.kernels.tcp_table import (SACK_RANGES, T_IRS, T_ISS, T_OOO_LAST, T_RCV_NXT, T_RTX_NXT, T_SACK,
+from nperf.kernels.stack import C_TCP_DSACKS_IN, C_TCP_SACK_BLOCKS_IN, C_TCP_SACK_BLOCKS_OUT
+from nperf.kernels.tcp_table import (SACK_RANGES, T_CWND, T_DUPTHRESH, T_IRS, T_ISS, T_OOO_LAST, T_RCV_NXT, T_RTX_NXT, T_SACK,
                                      T_SACK_N, T_SND_MAX, T_SND_UNA)
 from tests.unit.test_reassembly import _keep, fake
 
@@ -18,7 +18,7 @@ M32 = 0xFFFFFFFF
 
 @kernel
 def _take(s, c, b):
-    sack.take_blocks(s, c, b, 0, b.shape[0])
+    sack.take_blocks(s, c, b, 0, b.shape[0], s.tcb[c, T_SND_UNA])     # a duplicate ACK's blocks
 
 
 @kernel
@@ -72,7 +72,7 @@ def test_the_scoreboard_follows_the_model_and_never_claims_a_byte_not_sacked(see
     una, snd_max = 1, 60_000
     t[0, T_SND_UNA], t[0, T_SND_MAX] = una, snd_max
     sacked = np.zeros(snd_max + 1, bool)                        # every byte ever SACKed
-    taken = 0
+    taken = dsacks = 0
     for _ in range(400):
         if rng.random() < 0.15:
             una = min(una + int(rng.integers(1, 3000)), snd_max)
@@ -85,6 +85,10 @@ def test_the_scoreboard_follows_the_model_and_never_claims_a_byte_not_sacked(see
                 a = una + int(rng.integers(-500, 20_000))
                 blocks.append((a, a + int(rng.integers(-10, 3000))))
             _take(s, 0, option(blocks, int(t[0, T_ISS])))
+            (a1, b1), second = blocks[0], blocks[1:2]
+            if a1 < b1 and (b1 <= una or second and second[0][0] <= a1 and b1 <= second[0][1]):
+                blocks = blocks[1:]                             # a D-SACK: reported, not marked
+                dsacks += 1
             for a, b in blocks:
                 if una < a < b <= snd_max:
                     m.mark(a, b)
@@ -95,6 +99,7 @@ def test_the_scoreboard_follows_the_model_and_never_claims_a_byte_not_sacked(see
             assert una <= a < b and sacked[a:b].all()
         assert all(b1 < a2 for (_, b1), (a2, _) in zip(held(s), held(s)[1:]))     # disjoint, not touching
     assert int(s.counters[C_TCP_SACK_BLOCKS_IN]) == taken > 100
+    assert int(s.counters[C_TCP_DSACKS_IN]) == dsacks > 0
 
 
 def test_blocks_below_snd_una_beyond_snd_max_or_empty_are_ignored():
@@ -174,6 +179,35 @@ def test_touching_blocks_become_one_range_and_three_ranges_above_make_a_hole_los
     assert _hole_and_pipe(s, 0, 1, 1460)[:2] == (1, 0)          # maybe only reordered
     _take(s, 0, option([(3000, 3010)]))                         # a third range: lost (DupThresh)
     assert _hole_and_pipe(s, 0, 1, 1460)[:2] == (1, 999)
+
+
+def test_a_dsack_is_counted_not_marked_and_raises_dupthresh_up_to_half_the_window():
+    """RFC 2883: a first block below the ACK, or within the second block, reports data received twice.
+    Each raises DupThresh by one: a hole with three ranges above it is no longer lost, five make it
+    so; a small congestion window caps the raise."""
+    s = fake(1)
+    t = s.tcb
+    mss = 1000
+    t[0, T_SND_UNA], t[0, T_SND_MAX], t[0, T_CWND] = 1000, 100_000, 40 * mss
+    _take(s, 0, option([(500, 900)]))                           # below the ACK
+    assert (held(s), int(t[0, T_DUPTHRESH]), int(s.counters[C_TCP_DSACKS_IN])) == ([], 1, 1)
+    _take(s, 0, option([(3000, 3100), (2000, 4000)]))           # within the second block
+    assert (held(s), int(t[0, T_DUPTHRESH]), int(s.counters[C_TCP_DSACKS_IN])) == ([(2000, 4000)], 2, 2)
+    _take(s, 0, option([(5000, 6000), (4500, 5500)]))           # overlapping the second: two plain blocks
+    _take(s, 0, option([(900, 900), (8000, 8100)]))             # empty: not a D-SACK, and ignored
+    assert held(s) == [(2000, 4000), (4500, 6000), (8000, 8100)] and int(t[0, T_DUPTHRESH]) == 2
+    assert int(s.counters[C_TCP_SACK_BLOCKS_IN]) == 1 + 2 + 1
+    assert sack.DUP_THRESH == 3 and _hole_and_pipe(s, 0, 1000, mss)[:2] == (1000, 0)   # 3 ranges < 5
+    _take(s, 0, option([(8100, 8600)]))
+    assert _hole_and_pipe(s, 0, 1000, mss)[:2] == (1000, 1000)          # 4,100 bytes above: > 4 segments
+    t[0, T_CWND], t[0, T_SACK_N] = 8 * mss, 0                   # half the window: DupThresh 4
+    _take(s, 0, option([(2000, 2100), (3000, 3100), (4000, 4100)]))
+    assert _hole_and_pipe(s, 0, 1000, mss)[:2] == (1000, 0)
+    _take(s, 0, option([(5000, 5100)]))
+    assert _hole_and_pipe(s, 0, 1000, mss)[:2] == (1000, 1000)
+    t[0, T_DUPTHRESH] = sack.MAX_RAISE
+    _take(s, 0, option([(100, 200)]))
+    assert int(t[0, T_DUPTHRESH]) == sack.MAX_RAISE and int(s.counters[C_TCP_DSACKS_IN]) == 3
 
 
 def test_a_full_scoreboard_drops_the_highest_range_and_never_resends_what_it_does_not_know():

@@ -552,6 +552,48 @@ def test_a_sack_sender_resends_every_hole_the_blocks_show_without_waiting_for_pa
     assert (t.sack_n[c], w.counter("tcp_retransmits")) == (0, 2)
 
 
+def test_a_dsack_of_a_needless_resend_makes_the_sender_wait_for_a_fourth_duplicate_ack():
+    """The peer reports segment 0 twice (a D-SACK below its ACK: a resend it did not need). The next
+    three duplicate ACKs are taken as reordering: two let new segments out, the third sends nothing;
+    the fourth starts fast recovery."""
+    w, p, c, una = sack_download()
+    t = w.tcb
+    mss = 1460
+    sacked = lambda *runs: sack_option(*((una(a), una(b)) for a, b in runs))     # noqa: E731
+    p.ack(ack=una(1))
+    before = w.counters()
+    p.ack(ack=una(2), options=sacked((0, 1)))
+    assert changed(w, before)["tcp_dsacks_in"] == 1 and t.sack_n[c] == 0
+    assert [len(p.ack(ack=una(2), options=sacked((3, k)))) for k in (4, 5, 6)] == [1, 1, 0]
+    assert not t.flags[c] & tt.F_RECOVERY
+    out = p.ack(ack=una(2), options=sacked((3, 7)))
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(2), mss)] and t.flags[c] & tt.F_RECOVERY
+
+
+def test_after_a_timeout_the_sender_skips_what_the_acks_of_its_resends_sack():
+    """Segments 1-3 and 8 are lost, and so are the ACKs. The timeout resends segment 1 with a window
+    of one (the scoreboard is forgotten: RFC 2018 8). Its ACK SACKs 4-7 and 9-12 anew: segments 2
+    and 3 go again, then 8 alone, never the SACKed 9-11 (RFC 6675 5.1)."""
+    w, p, c, una = sack_download()
+    t = w.tcb
+    mss = 1460
+    sacked = lambda *runs: sack_option(*((una(a), una(b)) for a, b in runs))     # noqa: E731
+    p.ack(ack=una(1))                                    # segments 10 and 11 follow
+    out = []
+    for _ in range(2000):
+        out += w.advance(MS)
+        if w.counter("tcp_timeouts"):
+            break
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(12), mss), (una(1), mss)]    # the probe, the timeout
+    out = p.ack(ack=una(2), options=sacked((4, 8), (9, 13)))
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(2), mss), (una(3), mss)]
+    out = p.ack(ack=una(8), options=sacked((9, 13)))
+    assert [(g.seq, len(g.payload)) for g in out] == [(una(8), mss)]
+    assert out[0].payload == ok(5 * MiB)[8 * mss:9 * mss]
+    out = p.ack(ack=una(13))
+    assert [g.seq for g in out] == [una(k) for k in (13, 14, 15, 16)]
+
+
 def probe_tick(w: Wire, c: int) -> int:
     """When the armed probe timeout fires: the first timer tick at or after its deadline."""
     assert w.tcb.flags[c] & tt.F_PROBE_TIMER
