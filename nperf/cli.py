@@ -205,12 +205,12 @@ def _parser() -> argparse.ArgumentParser:
     crt.set_defaults(func=_cert)
 
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
-    b.add_argument("what", choices=["lb", "tcp", "e2e", "results", "dperf", "soak", "sack"])
+    b.add_argument("what", choices=["lb", "tcp", "e2e", "results", "dperf", "soak", "sack", "ipv6"])
     b.add_argument("--rounds", type=int, default=3, help="alternating nperf/peer rounds")
     b.add_argument("--seconds", type=float, default=5.0, help="length of one measured run")
     b.add_argument("--dperf", metavar="PATH", help="dperf: the dperf binary (one that takes a vdev port)")
     b.add_argument("--worker-args", default="", metavar="ARGS",
-                   help="dperf: more options for nperf's client and server, e.g. '--no-timestamps' (dperf sends none)")
+                   help="dperf, ipv6: more options for nperf's client and server, e.g. '--no-timestamps'")
     b.add_argument("--dperf-cps", default="700k,1m,1.2m,1.4m,1.6m",
                    help="dperf: offered connection rates to climb, ascending [700k,1m,1.2m,1.4m,1.6m]")
     b.add_argument("--minutes", type=_checked(_positive), default=10, help="soak: sustain minutes [10]")

@@ -47,7 +47,7 @@ class LbReport(msgspec.Struct, tag="lb"):
     port: PortCounters
     drops: dict[str, int]
     workers: list[WorkerCounters]
-    arp_announcements: int = 0       # peers' gratuitous ARP for no worker's address: freed, not drops
+    announcements: int = 0       # peers' gratuitous ARP or IPv6 advertisements to all, for no worker's address: not drops
     pool: PoolUse | None = None
     # The impairment stage's counts by direction (to_workers, to_port) and kind; None: no stage.
     # With a stage, the port's rx counters count the frames that came out of it toward the workers.

@@ -50,10 +50,10 @@ def response(table, index, flags) -> bytes:
     return out.tobytes()
 
 
-def request(index, close, ip=IP, port=8000) -> bytes:
-    n = hc.request_length(QT.arrays(), index, close, ip, port)
+def request(index, close, ip=IP, port=8000, hi=0) -> bytes:
+    n = hc.request_length(QT.arrays(), index, close, hi, ip, port)
     out = np.zeros(n, np.uint8)
-    assert hc.request_copy(QT.arrays(), index, close, ip, port, 0, out, 0, n) == n
+    assert hc.request_copy(QT.arrays(), index, close, hi, ip, port, 0, out, 0, n) == n
     return out.tobytes()
 
 

@@ -8,7 +8,8 @@ keep-alive limit (requests per connection) where it has one.
 
 `client_against` starts the server first (the namespace allows binding an
 address it does not have yet), then the TAP example client, then gives the
-kernel side of the TAP port its address.
+kernel side of the TAP port its address. With `version=6` both sides use
+IPv6 (fd00:77::1 for the server, nginx only).
 """
 import json
 import os
@@ -19,9 +20,16 @@ from dataclasses import dataclass
 from tests import misbehaving_server
 from tests.netns import Netns
 from tests.procs import REPO
+from tests.server_setup import ADDRESSES, kernel_side_up
 
 EXAMPLE = os.path.join(REPO, "examples", "tap", "c.json")
-KERNEL_IP = "10.77.0.1"
+KERNEL_IP = ADDRESSES[4][0]
+CLIENT_IP6 = ("fd00:77::10", "fd00:77::11")
+
+
+def listen_host(version: int) -> str:
+    """The kernel side's address as a server's listen line (and `ss`) writes it."""
+    return ADDRESSES[version][0] if version == 4 else f"[{ADDRESSES[version][0]}]"
 BODY = b"n" * 99 + b"\n"
 
 
@@ -31,14 +39,14 @@ class Server:
     max_requests: int | None      # requests per kept-alive connection, None: no limit
 
 
-def _nginx(run, root, limit):
+def _nginx(run, root, limit, host=KERNEL_IP):
     return ["nginx", "-c", _write(run, "nginx.conf", f"""
 daemon off; worker_processes 1; pid {run}/nginx.pid; error_log {run}/error.log;
 events {{ worker_connections 1024; }}
 http {{
     access_log {run}/access.log; keepalive_requests {limit or 100000};
     client_body_temp_path {run}; proxy_temp_path {run}; fastcgi_temp_path {run}; uwsgi_temp_path {run}; scgi_temp_path {run};
-    server {{ listen {KERNEL_IP}:80; root {root}; location = /nc {{ return 204; }}
+    server {{ listen {host}:80; root {root}; location = /nc {{ return 204; }}
              # the body of index.html, chunked: a (never matching) sub_filter drops the Content-Length
              location = /chunked {{ alias {root}/index.html; sub_filter_types *; sub_filter 'never' 'never'; }} }}
 }}
@@ -143,39 +151,46 @@ def served_requests(s) -> int:
     return sum(1 for line in open(path) if line.strip()) if os.path.exists(path) else 0
 
 
-def start_server(s, ns: Netns, name: str, limit: int | None):
-    """Server `name` in namespace ns, listening on KERNEL_IP:80 (with `limit` requests per connection)."""
+def start_server(s, ns: Netns, name: str, limit: int | None, version: int = 4):
+    """Server `name` in namespace ns, listening on the kernel side's address, port 80 (with `limit`
+    requests per connection); over IPv6 (`version=6`) nginx only."""
     root = s.path("www")
     os.makedirs(root, exist_ok=True)
     os.chmod(s.dir, 0o755)                  # servers that drop to nobody read the files
     with open(os.path.join(root, "index.html"), "wb") as f:
         f.write(BODY)
-    ns.run("sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1")
+    ns.run("sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1", "net.ipv6.ip_nonlocal_bind=1")
     env = dict(os.environ, HOME=s.dir, XDG_DATA_HOME=s.dir, XDG_CONFIG_HOME=s.dir)
-    proc = s.start(ns.argv(*{**SERVERS, **PEERS}[name][1](s.dir, root, limit)), name, env=env)
+    host = listen_host(version)
+    build = {**SERVERS, **PEERS}[name][1]
+    proc = s.start(ns.argv(*(build(s.dir, root, limit) if version == 4 else _nginx(s.dir, root, limit, host))),
+                   name, env=env)
     for _ in range(200):
-        if f"{KERNEL_IP}:80" in ns.run("ss", "-Hltn").stdout:
+        if f"{host}:80" in ns.run("ss", "-Hltn").stdout:
             return proc
         assert proc.p.poll() is None, proc.text()
         time.sleep(0.05)
-    raise AssertionError(f"{name} did not listen on {KERNEL_IP}:80: {proc.text()}")
+    raise AssertionError(f"{name} did not listen on {host}:80: {proc.text()}")
 
 
 def client_against(s, ns: Netns, tag: str, server: str | None = "nginx", limit: int | None = None,
-                   args: tuple[str, ...] = (), status: int = 0, **changes):
+                   args: tuple[str, ...] = (), status: int = 0, version: int = 4, **changes):
     """The TAP example client (its file with `changes` by top-level key, its command line with `args`)
     against `server` in ns (None: nothing listens; "peer-MODE": tests/misbehaving_server.py);
     returns (the server process, still running, or None; the client process, exited with `status`;
     the client's report)."""
-    srv = start_server(s, ns, server, limit) if server else None
+    assert version == 4 or server == "nginx"
+    srv = start_server(s, ns, server, limit, version) if server else None
     cfg = json.load(open(EXAMPLE))
     cfg["dpdk"]["args"] += f" --file-prefix={s.prefix(tag)}"
+    if version == 6:
+        cfg["network"]["l3"].update(src_ip_start=CLIENT_IP6[0], src_ip_end=CLIENT_IP6[1],
+                                    dst_ip_start=ADDRESSES[6][0], dst_ip_end=ADDRESSES[6][0])
     cfg.update(changes)
     path = s.write_json(f"c_{tag}.json", cfg)
     client = s.start(ns.argv(sys.executable, "-m", "nperf", "client", path, "--report", s.path(f"{tag}.out"),
                              *args), "client")
     client.wait_for(r"\] ready", 300)
-    ns.run("ip", "addr", "add", f"{KERNEL_IP}/24", "dev", "nptap0")
-    ns.run("ip", "link", "set", "nptap0", "up")
+    kernel_side_up(ns, "nptap0", version)
     assert client.p.wait(120) == status, client.text()
     return srv, client, json.load(open(s.path(f"{tag}.out")))

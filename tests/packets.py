@@ -32,6 +32,11 @@ def neighbour_solicitation(src: str, target: str) -> bytes:
     return ipv6(src, str(ipaddress.IPv6Address(group)), nxt=58, payload=icmp)
 
 
+def neighbour_advert(src: str, dst: str, target: str) -> bytes:
+    icmp = struct.pack("!BBHI16s", 136, 0, 0, 0x20 << 24, ipaddress.IPv6Address(target).packed)
+    return ipv6(src, dst, nxt=58, payload=icmp)
+
+
 def arp(op: int, sender_ip: str, target_ip: str) -> bytes:
     body = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, MAC_A, ipaddress.IPv4Address(sender_ip).packed,
                        b"\0" * 6 if op == 1 else MAC_B, ipaddress.IPv4Address(target_ip).packed)

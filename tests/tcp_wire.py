@@ -248,9 +248,9 @@ def _check_ipv6(ip: bytes) -> None:
     assert ip[0] >> 4 == 6 and len(ip) >= 40
     (length,) = struct.unpack_from("!H", ip, 4)
     assert 40 + length == len(ip), f"IPv6 payload length {length} for {len(ip) - 40} bytes"
-    assert ip[6] in (6, 58), ip[6]
+    assert ip[6] in (6, 17, 58), ip[6]
     src, dst = (str(ipaddress.IPv6Address(ip[o:o + 16])) for o in (8, 24))
-    assert ones_sum(pseudo_header(src, dst, ip[6], length) + ip[40:]) == 0xFFFF, "TCP or ICMPv6 checksum"
+    assert ones_sum(pseudo_header(src, dst, ip[6], length) + ip[40:]) == 0xFFFF, "TCP, UDP or ICMPv6 checksum"
 
 
 def parse_tcp(frame: bytes) -> Seg | None:

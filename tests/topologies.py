@@ -16,10 +16,19 @@ import sys
 SEEDS = os.path.join(os.path.dirname(__file__), "seed_configs")
 
 
+def _map_strings(value, f):
+    if isinstance(value, dict):
+        return {k: _map_strings(v, f) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, f) for v in value]
+    return f(value) if isinstance(value, str) else value
+
+
 def copy_topology(session, seed: str, phases: dict | None = None, objective: dict | None = None,
-                  tag: str = "") -> str:
+                  tag: str = "", addresses=None) -> str:
     """The seed directory `seed` (e.g. "memif/test3") in the session's scratch dir, with private
-    memif sockets and file prefixes; returns the new directory."""
+    memif sockets and file prefixes (and each string value through `addresses`, if given: e.g.
+    nperf.bench.seed_address_to_ipv6); returns the new directory."""
     out = session.path(seed.replace("/", "_") + tag)
     os.makedirs(out, exist_ok=True)
     prefixes = {}
@@ -39,6 +48,8 @@ def copy_topology(session, seed: str, phases: dict | None = None, objective: dic
                 cfg["scheduler"].update(phases)
             if objective and name.startswith("c"):
                 cfg["objective"].update(objective)
+        if addresses:
+            cfg = _map_strings(cfg, addresses)
         with open(os.path.join(out, name), "w") as f:
             json.dump(cfg, f, indent=1)
     return out

@@ -40,7 +40,7 @@ import time
 import uvloop
 
 from nperf import api, config
-from nperf.bench import median_ratio
+from nperf.bench import median_ratio, seed_address_to_ipv6
 from nperf.data import SEED_TEST3
 from nperf.subproc import clean_prefix
 
@@ -55,12 +55,18 @@ DPERF_DRAIN = 4              # dperf's client runs slow start + duration + this 
 
 # --- nperf ----------------------------------------------------------------
 
-def nperf_topology(keepalive: bool, seconds: float, work: str, worker_args: list[str] = ()) -> api.Topology:
-    """test4: the seed's test3 client and server, each owning one end of a private memif."""
+def nperf_topology(keepalive: bool, seconds: float, work: str, worker_args: list[str] = (),
+                   ipv6: bool = False) -> api.Topology:
+    """test4: the seed's test3 client and server, each owning one end of a private memif (with
+    `ipv6`, their addresses moved to IPv6: nperf.bench.ipv6)."""
     sock = os.path.join(work, "memif.sock")
     server, _ = config.load_worker(os.path.join(SEED_TEST3, "s.json"))
     client, _ = config.load_worker(os.path.join(SEED_TEST3, "c.json"))
     for cfg, role, cpu in ((server, "server", SERVER_CPU), (client, "client", CLIENT_CPU)):
+        if ipv6:
+            l3 = cfg.network.l3
+            for name in ("src_ip_start", "src_ip_end", "dst_ip_start", "dst_ip_end"):
+                setattr(l3, name, seed_address_to_ipv6(getattr(l3, name)))
         cfg.dpdk.is_dpdk_client = 0
         cfg.dpdk.core_id = cpu
         cfg.dpdk.args = (f"--vdev=net_memif,id=0,role={role},socket={sock},socket-abstract=no "
@@ -78,10 +84,10 @@ def nperf_topology(keepalive: bool, seconds: float, work: str, worker_args: list
     return topology
 
 
-def nperf_rate(keepalive: bool, seconds: float, worker_args: list[str] = ()) -> tuple[float, str]:
+def nperf_rate(keepalive: bool, seconds: float, worker_args: list[str] = (), ipv6: bool = False) -> tuple[float, str]:
     work = tempfile.mkdtemp(prefix="nperf-bench-dperf-")
     try:
-        result = uvloop.run(api.run(nperf_topology(keepalive, seconds, work, worker_args)))
+        result = uvloop.run(api.run(nperf_topology(keepalive, seconds, work, worker_args, ipv6)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     reps = result.client_reports()

@@ -1,61 +1,24 @@
 """ARP for a worker's own IPv4 addresses, and ICMP echo.
 
 Requests for an owned address are answered in the request's own mbuf; the
-sender is learnt. Peers are resolved through a small open-addressing cache
-(IP → MAC) with a retry interval and a bounded number of tries. At start a
-worker announces each owned address once (gratuitous ARP).
+sender is learnt (nperf.kernels.neighbours holds what a client resolves).
+At start a worker announces each owned address once (gratuitous ARP).
 """
 import numpy as np
 
-from nperf.kernels import frame_out, mbuf, net
+from nperf.kernels import frame_out, mbuf, neighbours, net
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import (C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
-                                 C_DROP_NOT_OURS, C_DROP_PROTOCOL, C_ICMP_ECHO,
-                                 P_ARP_RETRY_US, P_ARP_TRIES, P_IP_COUNT, P_IP_FIRST, P_MAC,
-                                 V_ARP_ANNOUNCED)
+                                 C_DROP_NOT_OURS, C_DROP_PROTOCOL, C_ICMP_ECHO, P_IP6_HI, P_IP_COUNT, P_IP_FIRST,
+                                 P_MAC, V_ARP_ANNOUNCED)
 
-ARP_SLOTS = 1024
-A_EMPTY, A_PENDING, A_RESOLVED, A_FAILED = 0, 1, 2, 3       # a cache row's states
 BROADCAST = 0xFFFFFFFFFFFF
 ARP_FRAME = net.ETH_LEN + net.ARP_LEN        # 42: an ARP frame without padding
-
-ARP_ROW_WORDS = (                # one cache row per destination
-    "ip",           # the IPv4 address
-    "mac",          # its MAC address, once resolved
-    "state",        # A_* above
-    "tries",        # requests sent so far
-    "next_try",     # when the next request is due (us)
-)
-AR_IP, AR_MAC, AR_STATE, AR_TRIES, AR_NEXT_TRY = range(len(ARP_ROW_WORDS))
-
-
-def new_arp_cache() -> np.ndarray:
-    return np.zeros((ARP_SLOTS, len(ARP_ROW_WORDS)), np.int64)
 
 
 @inline
 def owns(s, ip):
     return 0 <= ip - s.params[P_IP_FIRST] < s.params[P_IP_COUNT]
-
-
-@inline
-def _slot(arp, ip):
-    """The slot holding `ip`, or the empty slot where it would go (-1 if full)."""
-    i = (ip * 40503) & (ARP_SLOTS - 1)
-    for _ in range(ARP_SLOTS):
-        if arp[i, AR_STATE] == A_EMPTY or arp[i, AR_IP] == ip:
-            return i
-        i = (i + 1) & (ARP_SLOTS - 1)
-    return np.int64(-1)
-
-
-@inline
-def _learn(arp, ip, mac):
-    i = _slot(arp, ip)
-    if i >= 0:
-        arp[i, AR_IP] = ip
-        arp[i, AR_MAC] = mac
-        arp[i, AR_STATE] = A_RESOLVED
 
 
 @inline
@@ -89,7 +52,7 @@ def arp_input(s, b, n, m):
         s.counters[C_DROP_NOT_OURS] += 1
         return False
     s.counters[C_ARP_IN] += 1           # counted once: arp_in or a drop, as every received frame
-    _learn(s.arp, spa, sha)
+    neighbours.learn(s.neighbours, spa, sha)
     if op != net.ARP_REQUEST or not frame_out.can_reuse(s):
         return False
     _put_arp(s, b, net.ARP_REPLY, sha, tpa, sha, spa)
@@ -98,46 +61,25 @@ def arp_input(s, b, n, m):
     return True
 
 
-# arp_resolve results that are not a MAC
-PENDING = -1            # asked, no answer yet
-FAILED = -2             # gave up on this address
-JUST_FAILED = -3        # gave up on it in this very call: the one result a caller counts
-
-
 @kernel
-def arp_resolve(s, ip, now):
-    """The MAC of `ip`, or PENDING while it is being resolved, or FAILED / JUST_FAILED."""
-    a = s.arp
-    i = _slot(a, ip)
-    if i < 0:
-        return np.int64(FAILED)
-    if a[i, AR_STATE] == A_RESOLVED:
-        return a[i, AR_MAC]
-    if a[i, AR_STATE] == A_FAILED:
-        return np.int64(FAILED)
-    if a[i, AR_STATE] == A_EMPTY:
-        a[i, AR_IP] = ip
-        a[i, AR_STATE] = A_PENDING
-        a[i, AR_TRIES] = 0
-        a[i, AR_NEXT_TRY] = now
-    if now >= a[i, AR_NEXT_TRY]:
-        if a[i, AR_TRIES] >= s.params[P_ARP_TRIES]:
-            a[i, AR_STATE] = A_FAILED
-            return np.int64(JUST_FAILED)
-        m = frame_out.take_mbuf(s)
-        if m >= 0:
-            b = mbuf.buffer_view(m)
-            _put_arp(s, b, net.ARP_REQUEST, BROADCAST, s.params[P_IP_FIRST], 0, ip)
-            frame_out.send(s, m, ARP_FRAME)
-            s.counters[C_ARP_REQUESTS] += 1
-            a[i, AR_TRIES] += 1
-            a[i, AR_NEXT_TRY] = now + s.params[P_ARP_RETRY_US]
-    return np.int64(PENDING)
+def arp_request(s, ip):
+    """Ask who has `ip` (client_sched resolves through nperf.kernels.neighbours); False if no
+    frame was free."""
+    m = frame_out.take_mbuf(s)
+    if m < 0:
+        return False
+    _put_arp(s, mbuf.buffer_view(m), net.ARP_REQUEST, BROADCAST, s.params[P_IP_FIRST], 0, ip)
+    frame_out.send(s, m, ARP_FRAME)
+    s.counters[C_ARP_REQUESTS] += 1
+    return True
 
 
 @kernel
 def arp_announce(s):
-    """Gratuitous ARP for owned addresses not yet announced; True when all are."""
+    """Gratuitous ARP for owned addresses not yet announced; True when all are. (An IPv6 client's
+    P_IP_FIRST holds its addresses' key form, nperf.kernels.lookup's: ndp.nd_announce's work.)"""
+    if s.params[P_IP6_HI] != 0:
+        return True
     while s.var[V_ARP_ANNOUNCED] < s.params[P_IP_COUNT]:
         m = frame_out.take_mbuf(s)
         if m < 0:

@@ -29,7 +29,7 @@ from nperf.kernels.jit import inline, inline_view, kernel, step
 from nperf.kernels.stack import C_RING_OVERFLOW, P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
     APPQ, APP_WORDS, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP, T_APP_DONE,
-    T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_TAIL, T_RIP, T_RPORT, T_STATE, T_USER)
+    T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_TAIL, T_RIP, T_RIP_HI, T_RPORT, T_STATE, T_USER)
 
 # rows of s.app.hists
 HIST_SECOND, HIST_SUSTAIN = 0, 1
@@ -78,11 +78,12 @@ SCHED_WORDS = (                 # the scheduler's words (s.app.sched; built by n
     "retry_on",         # 1: retry a request lost to a server's keep-alive close (http_config.retry_reused)
     "retry_head",       # the ring of requests to retry: read position
     "retry_tail",       #   and write position
+    "dip_hi",           # the destinations' IPv6 high word (K_DIP_FIRST their low words); 0: IPv4
 )
 (K_TYPE, K_VALUE, K_RPC, K_INTERVAL_NS, K_NEXT_NS, K_START, K_PH_PREPARE, K_PH_RAMP_UP, K_PH_SUSTAIN,
  K_PH_RAMP_DOWN, K_PH_CLOSE, K_PHASE, K_TARGET, K_ACTIVE, K_CLOSING, K_OPENED, K_CURSOR, K_PATHS,
  K_PATH_NEXT, K_DIP_FIRST, K_DIP_COUNT, K_DPORT_FIRST, K_DPORT_COUNT, K_CONC_CAP, K_IDLE_HEAD, K_IDLE_TAIL,
- K_SCAN, K_FINISHED, K_OUTSTANDING, K_RETRY_ON, K_RETRY_HEAD, K_RETRY_TAIL) = range(len(SCHED_WORDS))
+ K_SCAN, K_FINISHED, K_OUTSTANDING, K_RETRY_ON, K_RETRY_HEAD, K_RETRY_TAIL, K_DIP_HI) = range(len(SCHED_WORDS))
 N_SCHED = len(SCHED_WORDS)
 PH_PREPARE, PH_RAMP_UP, PH_SUSTAIN, PH_RAMP_DOWN, PH_CLOSE, PH_DONE = range(6)
 PHASE_NAMES = ("prepare", "ramp-up", "sustain", "ramp-down", "close", "done")
@@ -146,7 +147,7 @@ def _send(s, c, path, start):
     k = s.app.sched
     n = t[c, T_USER] + 1
     last = k[K_RPC] <= 1 or n >= k[K_RPC]
-    length = hc.request_length(s.app.requests, path, last, t[c, T_RIP], t[c, T_RPORT])
+    length = hc.request_length(s.app.requests, path, last, t[c, T_RIP_HI], t[c, T_RIP], t[c, T_RPORT])
     send_queue.push(t, c, path, 1 if last else 0, length)
     t[c, T_USER] = n
     t[c, T_APP_T] = start
@@ -160,8 +161,8 @@ def _send(s, c, path, start):
 def message_copy(s, c, j, offset, out, pos, n):
     """Bytes [offset, offset+n) of queued request j of c into out[pos:]."""
     t = s.tcb
-    hc.request_copy(s.app.requests, t[c, T_Q_KIND + j], t[c, T_Q_FLAGS + j], t[c, T_RIP], t[c, T_RPORT],
-                    offset, out, pos, n)
+    hc.request_copy(s.app.requests, t[c, T_Q_KIND + j], t[c, T_Q_FLAGS + j], t[c, T_RIP_HI], t[c, T_RIP],
+                    t[c, T_RPORT], offset, out, pos, n)
 
 
 @step

@@ -7,16 +7,18 @@ objective's value, holds, ramps down, and is 0 while closing. New
 connections take the next (source IP, source port) and (destination IP,
 destination port) from one cursor; a source pair still held by a
 connection (open or in TIME-WAIT, see `lookup`) is skipped, never reused. A destination whose
-address ARP could not resolve is skipped too (and counted once), so the
-others carry on. With a rate limit, requests leave at their scheduled times
+address ARP (or, over IPv6, neighbour discovery) could not resolve is skipped too (and counted
+once), so the others carry on. Over IPv6 the source and destination ranges each keep one high
+word (P_IP6_HI, K_DIP_HI) and vary in the low one. With a rate limit, requests leave at their scheduled times
 on whichever connection is idle. UDP_STREAM sends datagrams on the same
 schedule instead.
 """
 import numpy as np
 
-from nperf.kernels import arp, client_app as ca, frame_out, lookup, mbuf, net, stack, tcp
+from nperf.kernels import arp, client_app as ca, frame_out, lookup, mbuf, ndp, neighbours, net, stack, tcp
 from nperf.kernels.jit import inline, kernel
-from nperf.kernels.stack import P_IP_COUNT, P_IP_FIRST, P_PEER_TIME_WAIT_US, P_PORT_FIRST, P_PORT_LAST
+from nperf.kernels.stack import (P_IP6_FIRST, P_IP6_HI, P_IP_COUNT, P_IP_FIRST, P_PEER_TIME_WAIT_US, P_PORT_FIRST,
+                                 P_PORT_LAST)
 from nperf.kernels.tcp_table import (
     ESTABLISHED, T_APP_DONE, T_STATE, T_USER, tuple_keys)
 
@@ -56,26 +58,36 @@ def _target(s, k, phase, elapsed):
 
 @inline
 def _destination(s, k, i):
-    """(ip, port) of destination number i."""
+    """(address's high word, its low word, port) of destination number i."""
     n = k[ca.K_DIP_COUNT]
-    return k[ca.K_DIP_FIRST] + i % n, k[ca.K_DPORT_FIRST] + (i // n) % k[ca.K_DPORT_COUNT]
+    return k[ca.K_DIP_HI], k[ca.K_DIP_FIRST] + i % n, k[ca.K_DPORT_FIRST] + (i // n) % k[ca.K_DPORT_COUNT]
 
 
 @inline
-def _resolve(s, ip, now):
-    """arp.arp_resolve, counting a destination that failed (once, when it fails)."""
-    mac = arp.arp_resolve(s, ip, now)
-    if mac == arp.JUST_FAILED:
+def _source(s, i):
+    """(high word, low word) of source address number i (IPv4: high 0)."""
+    hi = s.params[P_IP6_HI]
+    return hi, (s.params[P_IP6_FIRST] if hi != 0 else s.params[P_IP_FIRST]) + i % s.params[P_IP_COUNT]
+
+
+@inline
+def _resolve(s, hi, lo, now):
+    """The MAC of (hi, lo), or neighbours.PENDING or FAILED: asks (ARP, or a neighbour solicitation)
+    when a try is due, and counts a destination that failed (once, when it fails)."""
+    mac, row = neighbours.due(s, neighbours.key(hi, lo), now)
+    if row >= 0 and (arp.arp_request(s, lo) if hi == 0 else ndp.solicit(s, hi, lo)):
+        neighbours.asked(s, row, now)
+    if mac == neighbours.JUST_FAILED:
         stack.client_counters(s)[ca.CC_ARP_FAILED] += 1
-        return np.int64(arp.FAILED)
+        return np.int64(neighbours.FAILED)
     return mac
 
 
 @kernel
 def _resolve_all(s, k, now):
-    """Ask ARP for every destination during the prepare phase."""
+    """Resolve every destination during the prepare phase."""
     for i in range(k[ca.K_DIP_COUNT]):
-        _resolve(s, k[ca.K_DIP_FIRST] + i, now)
+        _resolve(s, k[ca.K_DIP_HI], k[ca.K_DIP_FIRST] + i, now)
 
 
 @inline
@@ -92,10 +104,10 @@ def _open(s, k, want, now):
         cur = k[ca.K_CURSOR]
         k[ca.K_CURSOR] = cur + 1
         src = cur % pairs
-        lip = s.params[P_IP_FIRST] + src % nsip
+        lip_hi, lip = _source(s, src)
         lport = s.params[P_PORT_FIRST] + src // nsip
-        rip, rport = _destination(s, k, cur)
-        k1, k2 = tuple_keys(rip, rport, lip, lport)
+        rip_hi, rip, rport = _destination(s, k, cur)
+        k1, k2 = tuple_keys(rip, rport, lip, lport, rip_hi, lip_hi)
         if not lookup.pair_free(s, k2):     # held (open, or in this client's TIME-WAIT): the next one
             busy += 1
             stack.client_counters(s)[ca.CC_SOURCE_PAIR_BUSY] += 1
@@ -103,13 +115,13 @@ def _open(s, k, want, now):
         freed = s.pairs[lookup.pair_index(s, k2), lookup.PFREED]
         if freed > 0 and now - freed < s.params[P_PEER_TIME_WAIT_US]:
             stack.client_counters(s)[ca.CC_PAIR_REUSED_EARLY] += 1
-        mac = _resolve(s, rip, now)
-        if mac == arp.FAILED:
-            continue                    # skip a destination that never answered ARP
+        mac = _resolve(s, rip_hi, rip, now)
+        if mac == neighbours.FAILED:
+            continue                    # skip a destination that never answered
         if mac < 0:
             k[ca.K_CURSOR] = cur        # wait for this destination's address
             break
-        c = tcp.tcp_connect(s, lip, lport, rip, rport, mac, now)
+        c = tcp.tcp_connect(s, lip_hi, lip, lport, rip_hi, rip, rport, mac, now)
         if c < 0:
             break
         s.tcb[c, T_APP_DONE] = ca.CF_COUNTED
@@ -175,9 +187,9 @@ def _udp_stream(s, k, now):
     while k[ca.K_NEXT_NS] <= now * 1000 and frame_out.can_send(s, 1) and turns < SCAN_PER_TURN:
         turns += 1
         cur = k[ca.K_CURSOR]
-        rip, rport = _destination(s, k, cur)
-        mac = _resolve(s, rip, now)
-        if mac == arp.PENDING:
+        rip_hi, rip, rport = _destination(s, k, cur)
+        mac = _resolve(s, rip_hi, rip, now)
+        if mac == neighbours.PENDING:
             break
         k[ca.K_CURSOR] = cur + 1
         if mac < 0:
@@ -185,11 +197,10 @@ def _udp_stream(s, k, now):
             continue
         m = frame_out.take_mbuf(s)
         b = mbuf.buffer_view(m)
-        lip = s.params[P_IP_FIRST] + cur % s.params[P_IP_COUNT]
+        lip_hi, lip = _source(s, cur)
         lport = s.params[P_PORT_FIRST] + cur % (s.params[P_PORT_LAST] - s.params[P_PORT_FIRST] + 1)
-        frame_out.put_eth(s, b, mac, net.ETH_IPV4)
-        frame_out.put_ipv4(s, b, lip, rip, net.PROTO_UDP, UDP_HEADER + plen)
-        o = net.ETH_LEN + net.IP_LEN
+        frame_out.put_ip(s, b, mac, lip_hi, lip, rip_hi, rip, net.PROTO_UDP, UDP_HEADER + plen)
+        o = frame_out.l4_offset(rip_hi)
         net.put16(b, o, lport)
         net.put16(b, o + 2, rport)
         net.put16(b, o + 4, UDP_HEADER + plen)
@@ -197,7 +208,7 @@ def _udp_stream(s, k, now):
         for j in range(plen):
             b[o + UDP_HEADER + j] = payload[j]
         ulen = UDP_HEADER + plen
-        csum = net.fold(net.sum16(b, o, ulen, net.pseudo_sum(0, lip, 0, rip, net.PROTO_UDP, ulen)))
+        csum = net.fold(net.sum16(b, o, ulen, net.pseudo_sum(lip_hi, lip, rip_hi, rip, net.PROTO_UDP, ulen)))
         net.put16(b, o + 6, csum if csum != 0 else 0xFFFF)
         frame_out.send(s, m, o + UDP_HEADER + plen)
         stack.client_counters(s)[ca.CC_UDP_SENT] += 1

@@ -3,9 +3,10 @@
 IPv4 and IPv6 frames go by destination address, ARP by target protocol
 address, and IPv6 neighbour solicitations by their target address (their
 destination is a multicast group that no worker owns). A gratuitous ARP
-(sender address = target address) for an address no worker owns is a peer
-announcing itself (in test3, lb_s receives the client's announcements from
-lb_c): it is freed and counted apart, not as a drop. Everything else is a
+(sender address = target address), or an IPv6 neighbour advertisement to
+a multicast group, for an address no worker owns is a peer announcing
+itself (in test3, lb_s receives the client's announcements from lb_c): it
+is freed and counted apart, not as a drop. Everything else is a
 counted drop with its cause. The owner table is open addressing over flat
 arrays, built once from the lb config.
 """
@@ -18,7 +19,7 @@ from nperf.kernels.jit import inline, kernel
 NO_WORKER = -1
 NOT_IP = -2
 TRUNCATED = -3
-GRATUITOUS_ARP = -4      # not a drop: a peer's announcement (freed, counted in ARP_ANNOUNCEMENTS)
+ANNOUNCEMENT = -4        # not a drop: a peer's announcement (freed, counted in ANNOUNCEMENTS)
 
 COUNTER_NAMES = (               # lb counters (int64 words of the lb's shared area, see nperf.roles.lb_shared)
     "rx_packets",       # frames received from the port
@@ -32,13 +33,13 @@ COUNTER_NAMES = (               # lb counters (int64 words of the lb's shared ar
     "port_tx_full",     #   the port still refused it at stop (in steady state frames wait: see lb_loop)
     "no_mbuf",          #   the port had no buffer for it (rte_eth_stats rx_nombuf)
     "port_rx_missed",   #   the port missed it (rte_eth_stats imissed)
-    "arp_announcements",  # peers' gratuitous ARP for addresses no worker owns (not drops)
+    "announcements",    # peers' gratuitous ARP or IPv6 advertisements to all, of no worker's address (not drops)
 )
 (RX_PACKETS, RX_BYTES, TX_PACKETS, TX_BYTES, DROP_NO_WORKER, DROP_NOT_IP, DROP_TRUNCATED, DROP_RING_FULL,
- DROP_PORT_TX_FULL, DROP_NO_MBUF, DROP_RX_MISSED, ARP_ANNOUNCEMENTS) = range(len(COUNTER_NAMES))
+ DROP_PORT_TX_FULL, DROP_NO_MBUF, DROP_RX_MISSED, ANNOUNCEMENTS) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 DROP_FIRST = DROP_NO_WORKER
-DROP_NAMES = COUNTER_NAMES[DROP_FIRST:ARP_ANNOUNCEMENTS]
+DROP_NAMES = COUNTER_NAMES[DROP_FIRST:ANNOUNCEMENTS]
 
 _HASH32 = np.uint64(0x9E3779B1)
 _HASH64 = np.uint64(0x9E3779B97F4A7C15)
@@ -160,7 +161,7 @@ def classify(b, n, table):
         target = _be32(b, h + net.ARP_TPA)
         owner = lookup4(v4_keys, v4_vals, target)
         if owner == NO_WORKER and _be32(b, h + net.ARP_SPA) == target:
-            return np.int64(GRATUITOUS_ARP)
+            return np.int64(ANNOUNCEMENT)
         return owner
     if ethertype == net.ETH_IPV6:
         if n < h + net.IP6_LEN:
@@ -169,18 +170,23 @@ def classify(b, n, table):
             return np.int64(NOT_IP)
         at = h + net.IP6_DST
         icmp = h + net.IP6_LEN
-        if b[h + net.IP6_NEXT] == net.PROTO_ICMP6 and b[at] == 0xFF and n >= icmp + net.ND_TARGET + 16 \
-                and b[icmp + net.ICMP_TYPE] == net.ICMP6_NEIGHBOR_SOLICIT:
-            at = icmp + net.ND_TARGET          # a solicitation to a multicast address: its target
-        return lookup6(v6_hi, v6_lo, v6_vals, _be64(b, at), _be64(b, at + 8))
+        kind = np.int64(-1)
+        if b[h + net.IP6_NEXT] == net.PROTO_ICMP6 and b[at] == 0xFF and n >= icmp + net.ND_TARGET + 16:
+            kind = b[icmp + net.ICMP_TYPE]
+            if kind == net.ICMP6_NEIGHBOR_SOLICIT or kind == net.ICMP6_NEIGHBOR_ADVERT:
+                at = icmp + net.ND_TARGET      # neighbour discovery to a multicast address: its target
+        owner = lookup6(v6_hi, v6_lo, v6_vals, _be64(b, at), _be64(b, at + 8))
+        if owner == NO_WORKER and kind == net.ICMP6_NEIGHBOR_ADVERT:
+            return np.int64(ANNOUNCEMENT)
+        return owner
     return np.int64(NOT_IP)
 
 
 @inline
 def count_drop(counters, code):
     """Count a frame that goes to no worker, by cause (a peer's announcement is not a drop)."""
-    if code == GRATUITOUS_ARP:
-        counters[ARP_ANNOUNCEMENTS] += 1
+    if code == ANNOUNCEMENT:
+        counters[ANNOUNCEMENTS] += 1
     elif code == NO_WORKER:
         counters[DROP_NO_WORKER] += 1
     elif code == NOT_IP:

@@ -97,8 +97,9 @@ REQUEST_COLUMNS = (
 REQ_PRE_OFF, REQ_PRE_LEN, REQ_SUF_OFF, _, REQ_SUF_LEN, _, REQ_HEAD = range(len(REQUEST_COLUMNS))
 REQ_COLS = len(REQUEST_COLUMNS)
 HOST_SLOTS = 256                # rendered Host values kept, direct-mapped by destination
-HOST_BYTES = 24                 # room for "255.255.255.255:65535" (21)
-HOST_KEY, HOST_LEN = 0, 1       # words of a hosts row: (ip << 16 | port) + 1 (0: empty), the text's length
+HOST_BYTES = 48                 # room for "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535" (47)
+HOST_WORDS = ("lo", "hi", "port", "len")     # a hosts row: the address, port + 1 (0: empty), the text's length
+HOST_LO, HOST_HI, HOST_PORT, HOST_LEN = range(len(HOST_WORDS))
 
 
 # --------------------------------------------------------------- requests
@@ -114,66 +115,82 @@ def _ndigits(v):
 
 
 @inline
-def _host_field(ip, port, f):
-    """Field f of the Host value: the four octets of ip, then the port."""
-    if f == 4:
-        return port & 0xFFFF
-    return (ip >> (24 - 8 * f)) & 0xFF
-
-
-@kernel
-def host_length(ip, port):
-    """Length of ``a.b.c.d:port`` for an IPv4 address given as an integer (host order)."""
-    n = np.int64(4)
-    for f in range(5):
-        n += _ndigits(_host_field(ip, port, f))
-    return n
-
-
-@kernel
-def _render_host(ip, port, out):
-    """Write the Host value ``a.b.c.d:port`` into out[0:] (host_length(ip, port) bytes)."""
-    pos = 0
-    for f in range(5):
-        v = _host_field(ip, port, f)
-        scale = np.int64(1)
-        for _ in range(_ndigits(v) - 1):
-            scale *= 10
-        while scale > 0:
-            out[pos] = 48 + (v // scale) % 10
-            pos += 1
-            scale //= 10
-        if f < 4:
-            out[pos] = 46 if f < 3 else 58  # '.' or ':'
-            pos += 1
+def _put_decimal(out, pos, v):
+    """v in decimal at out[pos:]; the position after it."""
+    scale = np.int64(1)
+    for _ in range(_ndigits(v) - 1):
+        scale *= 10
+    while scale > 0:
+        out[pos] = 48 + (v // scale) % 10
+        pos += 1
+        scale //= 10
+    return pos
 
 
 @inline
-def _host_slot(table, ip, port):
-    """The slot of ip:port's Host value, rendered into it on first use.
+def _put_hex_field(out, pos, v):
+    """A 16-bit field of an IPv6 address in lowercase hex without leading zeros (RFC 5952 4.1, 4.3)."""
+    shift = np.int64(12)
+    while shift > 0 and (v >> shift) & 0xF == 0:
+        shift -= 4
+    while shift >= 0:
+        d = (v >> shift) & 0xF
+        out[pos] = 48 + d if d < 10 else 87 + d
+        pos += 1
+        shift -= 4
+    return pos
+
+
+@kernel
+def render_host(hi, lo, port, out):
+    """Write the Host value of address (hi, lo) and port into out[0:]; returns its length. An IPv4
+    address (hi 0) gives ``a.b.c.d:port``, an IPv6 one ``[x:x:x:x:x:x:x:x]:port`` (RFC 3986 3.2.2),
+    every field written: valid text (RFC 4291 2.2), if longer than the ``::`` form."""
+    pos = np.int64(0)
+    if hi == 0:
+        for f in range(4):
+            pos = _put_decimal(out, pos, (lo >> (24 - 8 * f)) & 0xFF)
+            out[pos] = 46 if f < 3 else 58  # '.' or ':'
+            pos += 1
+    else:
+        out[0] = 91                         # '['
+        pos = 1
+        for f in range(8):
+            word = hi if f < 4 else lo
+            pos = _put_hex_field(out, pos, (word >> (48 - 16 * (f % 4))) & 0xFFFF)
+            out[pos] = 58 if f < 7 else 93  # ':' or ']'
+            pos += 1
+        out[pos] = 58
+        pos += 1
+    return _put_decimal(out, pos, port & 0xFFFF)
+
+
+@inline
+def _host_slot(table, hi, ip, port):
+    """The slot of the Host value of (hi, ip):port, rendered into it on first use.
 
     Rendering the decimal text digit by digit for every request segment was
     about 6 % of a keep-alive pair's time (`nperf bench tcp`); a client's
     destinations are few, so a direct-mapped cache keeps their text.
     """
     hosts = table[2]
-    key = ((ip << 16) | port) + 1
     k = ((ip & 0xFFFF) * 31 + port) & (hosts.shape[0] - 1)
-    if hosts[k, HOST_KEY] != key:
-        n = host_length(ip, port)
-        _render_host(ip, port, table[3][k])
-        hosts[k, HOST_KEY] = key
-        hosts[k, HOST_LEN] = n
+    if hosts[k, HOST_PORT] != port + 1 or hosts[k, HOST_LO] != ip or hosts[k, HOST_HI] != hi:
+        hosts[k, HOST_LEN] = render_host(hi, ip, port, table[3][k])
+        hosts[k, HOST_LO] = ip
+        hosts[k, HOST_HI] = hi
+        hosts[k, HOST_PORT] = port + 1
     return k
 
 
 @inline
-def request_length(table, index, close, ip, port):
-    """Bytes of request `index` to ip:port; close selects the variant with ``Connection: close``."""
+def request_length(table, index, close, hi, ip, port):
+    """Bytes of request `index` to address (hi, ip) and port; close selects the variant with
+    ``Connection: close``."""
     meta = table[0]
     if index < 0 or index >= meta.shape[0]:
         return np.int64(0)
-    return meta[index, REQ_PRE_LEN] + table[2][_host_slot(table, ip, port), HOST_LEN] \
+    return meta[index, REQ_PRE_LEN] + table[2][_host_slot(table, hi, ip, port), HOST_LEN] \
         + meta[index, REQ_SUF_LEN + (close != 0)]
 
 
@@ -183,15 +200,15 @@ def request_is_head(table, index):
 
 
 @kernel
-def request_copy(table, index, close, ip, port, offset, out, out_pos, n):
+def request_copy(table, index, close, hi, ip, port, offset, out, out_pos, n):
     """Write request bytes [offset, offset+n) into out[out_pos:]; returns how many were written."""
     meta, blob = table[0], table[1]
-    n = window_size(request_length(table, index, close, ip, port), offset, out, out_pos, n)
+    n = window_size(request_length(table, index, close, hi, ip, port), offset, out, out_pos, n)
     if n == 0:
         return n
     pre = meta[index, REQ_PRE_LEN]
     c = close != 0
-    k = _host_slot(table, ip, port)
+    k = _host_slot(table, hi, ip, port)
     host = table[2][k, HOST_LEN]
     copy_span(blob, meta[index, REQ_PRE_OFF], pre, 0, offset, out, out_pos, n)
     copy_span(table[3][k], 0, host, pre, offset, out, out_pos, n)

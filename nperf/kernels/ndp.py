@@ -8,23 +8,25 @@ words (net.ipv6_words); the worker owns the high word P_IP6_HI with a low
 word in [P_IP6_FIRST, P_IP6_LAST]. Every ND message must arrive with hop
 limit 255, so that it cannot come from beyond the link, and is sent with
 it. A server answers a connection's segments at the MAC they came from, so
-it resolves no peer; a client's resolution (solicitations and a neighbour
-cache) is issue 9's next slice.
+it resolves no peer; a client solicits each destination (`solicit`), and
+the advertisements, and the peers' own solicitations, update the
+neighbour cache (nperf.kernels.neighbours) where it has asked.
 """
 import numpy as np
 
-from nperf.kernels import frame_out, mbuf, net
+from nperf.kernels import frame_out, mbuf, neighbours, net
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import (C_DROP_BAD_ICMP, C_DROP_BAD_ND, C_DROP_NOT_OURS, C_DROP_PROTOCOL, C_ICMP_ECHO,
-                                 C_ND_ADVERTS, C_ND_IN, P_IP6_FIRST, P_IP6_HI, P_IP6_LAST, P_MAC, V_ND_ANNOUNCED)
+                                 C_ND_ADVERTS, C_ND_IN, C_ND_SOLICITS, P_IP6_FIRST, P_IP6_HI, P_IP6_LAST, P_MAC,
+                                 V_ND_ANNOUNCED)
 
 LINK_LOCAL_MULTICAST_HI = net.signed64(0xFF02 << 48)     # ff02::/64: all nodes, solicited nodes
 ALL_NODES_LO = 1                                        # ff02::1
 SOLICITED_LO = 0x1FF000000                              # ff02::1:ffXX:XXXX, XX:XXXX the address's low 24 bits
 MULTICAST_MAC = 0x333300000000          # an IPv6 multicast group's MAC: 33:33, then the group's low 32 bits
 SOLICITED_MAC = 0x3333FF                # a solicited-node group's MAC, >> 24 (RFC 2464 7)
-NA_LEN = net.ND_OPTIONS + 8             # an advertisement with its target-MAC option
-NA_FRAME = net.ETH_LEN + net.IP6_LEN + NA_LEN
+ND_LEN = net.ND_OPTIONS + 8             # a solicitation or advertisement with its one MAC option
+ND_FRAME = net.ETH_LEN + net.IP6_LEN + ND_LEN
 ECHO_MIN = 8                            # type, code, checksum, identifier, sequence number
 
 
@@ -105,10 +107,13 @@ def _nd_input(s, b, m, o, length, kind, src_hi, src, dst_hi, dst):
     target = net.get64(b, o + net.ND_TARGET + 8)
     unaddressed = src_hi == 0 and src == 0
     if kind == net.ICMP6_NEIGHBOR_ADVERT:
-        if not owns6(s, dst_hi, dst):        # the answer to a solicitation of ours (a client's, later)
+        if not owns6(s, dst_hi, dst):        # the answer to a solicitation of ours
             s.counters[C_DROP_NOT_OURS] += 1
             return False
         s.counters[C_ND_IN] += 1
+        mac = _option_mac(b, o + net.ND_OPTIONS, o + length, net.ND_OPT_TARGET_MAC)
+        neighbours.update(s.neighbours, neighbours.key(target_hi, target),
+                          mac if mac >= 0 else net.get_mac(b, net.ETH_SRC))
         return False
     if not owns6(s, target_hi, target) or not (owns6(s, dst_hi, dst) or solicited_group(dst_hi, dst)):
         s.counters[C_DROP_NOT_OURS] += 1
@@ -117,18 +122,20 @@ def _nd_input(s, b, m, o, length, kind, src_hi, src, dst_hi, dst):
         s.counters[C_DROP_BAD_ND] += 1
         return False
     s.counters[C_ND_IN] += 1
-    if not frame_out.can_reuse(s) or mbuf.room(m) < NA_FRAME:
-        return False
     peer = _option_mac(b, o + net.ND_OPTIONS, o + length, net.ND_OPT_SOURCE_MAC)
     if peer < 0:
         peer = net.get_mac(b, net.ETH_SRC)
+    elif not unaddressed:
+        neighbours.update(s.neighbours, neighbours.key(src_hi, src), peer)      # RFC 4861 7.2.3
+    if not frame_out.can_reuse(s) or mbuf.room(m) < ND_FRAME:
+        return False
     out = mbuf.buffer_view(m)
     if unaddressed:
         _put_advert(s, out, target_hi, target, LINK_LOCAL_MULTICAST_HI, np.int64(ALL_NODES_LO),
                     MULTICAST_MAC | ALL_NODES_LO, net.ND_OVERRIDE)
     else:
         _put_advert(s, out, target_hi, target, src_hi, src, peer, net.ND_SOLICITED | net.ND_OVERRIDE)
-    frame_out.send(s, m, NA_FRAME)
+    frame_out.send(s, m, ND_FRAME)
     return True
 
 
@@ -153,22 +160,45 @@ def _option_mac(b, i, end, kind):
 
 
 @inline
-def _put_advert(s, b, target_hi, target, dst_hi, dst, dst_mac, flags):
-    """A neighbour advertisement of (target_hi, target), ours, with our MAC as its target-MAC option."""
+def _put_nd(s, b, kind, flags, src_hi, src, target_hi, target, dst_hi, dst, dst_mac, option):
+    """A solicitation or advertisement (kind) of (target_hi, target), with our MAC as its one option."""
     frame_out.put_eth(s, b, dst_mac, net.ETH_IPV6)
-    frame_out.put_ipv6(b, target_hi, target, dst_hi, dst, net.PROTO_ICMP6, NA_LEN, net.ND_HOP_LIMIT)
+    frame_out.put_ipv6(b, src_hi, src, dst_hi, dst, net.PROTO_ICMP6, ND_LEN, net.ND_HOP_LIMIT)
     o = net.ETH_LEN + net.IP6_LEN
-    b[o + net.ICMP_TYPE] = net.ICMP6_NEIGHBOR_ADVERT
+    b[o + net.ICMP_TYPE] = kind
     b[o + net.ICMP_CODE] = 0
     net.put16(b, o + net.ICMP_CHECKSUM, 0)
     net.put32(b, o + net.ND_FLAGS, flags << 24)
     net.put64(b, o + net.ND_TARGET, target_hi)
     net.put64(b, o + net.ND_TARGET + 8, target)
-    b[o + net.ND_OPTIONS] = net.ND_OPT_TARGET_MAC
+    b[o + net.ND_OPTIONS] = option
     b[o + net.ND_OPTIONS + 1] = 1
     net.put_mac(b, o + net.ND_OPTIONS + 2, s.params[P_MAC])
-    net.put16(b, o + net.ICMP_CHECKSUM, _checksum6(b, o, NA_LEN, target_hi, target, dst_hi, dst))
+    net.put16(b, o + net.ICMP_CHECKSUM, _checksum6(b, o, ND_LEN, src_hi, src, dst_hi, dst))
+
+
+@inline
+def _put_advert(s, b, target_hi, target, dst_hi, dst, dst_mac, flags):
+    """A neighbour advertisement of (target_hi, target), ours, with our MAC as its target-MAC option."""
+    _put_nd(s, b, net.ICMP6_NEIGHBOR_ADVERT, flags, target_hi, target, target_hi, target, dst_hi, dst, dst_mac,
+            net.ND_OPT_TARGET_MAC)
     s.counters[C_ND_ADVERTS] += 1
+
+
+@kernel
+def solicit(s, hi, lo):
+    """Ask for the MAC of (hi, lo) at its solicited-node group, from our first address (RFC 4861
+    7.2.2; client_sched resolves through nperf.kernels.neighbours); False if no frame was free."""
+    m = frame_out.take_mbuf(s)
+    if m < 0:
+        return False
+    low24 = lo & np.int64(0xFFFFFF)
+    _put_nd(s, mbuf.buffer_view(m), net.ICMP6_NEIGHBOR_SOLICIT, 0, s.params[P_IP6_HI], s.params[P_IP6_FIRST],
+            hi, lo, LINK_LOCAL_MULTICAST_HI, SOLICITED_LO | low24, (SOLICITED_MAC << 24) | low24,
+            net.ND_OPT_SOURCE_MAC)
+    frame_out.send(s, m, ND_FRAME)
+    s.counters[C_ND_SOLICITS] += 1
+    return True
 
 
 @kernel
@@ -184,6 +214,6 @@ def nd_announce(s):
         _put_advert(s, mbuf.buffer_view(m), s.params[P_IP6_HI], s.params[P_IP6_FIRST] + s.var[V_ND_ANNOUNCED],
                     LINK_LOCAL_MULTICAST_HI, np.int64(ALL_NODES_LO), MULTICAST_MAC | ALL_NODES_LO,
                     net.ND_OVERRIDE)
-        frame_out.send(s, m, NA_FRAME)
+        frame_out.send(s, m, ND_FRAME)
         s.var[V_ND_ANNOUNCED] += 1
     return True

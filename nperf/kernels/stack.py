@@ -23,7 +23,7 @@ from nperf.kernels.jit import inline, inline_view
 
 Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
-    "stash", "txq", "work", "arp", "fired", "app", "tw", "pairs", "ooo",
+    "stash", "txq", "work", "neighbours", "fired", "app", "tw", "pairs", "ooo",
 ))
 App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload", "memo"))
 
@@ -33,8 +33,8 @@ CLIENT = 1
 PARAM_WORDS = (                 # fixed at start (nperf.roles.worker_stack)
     "role",             # SERVER or CLIENT
     "mac",              # the port's MAC address
-    "ip_first",         # the first owned IPv4 address
-    "ip_count",         #   and how many follow it
+    "ip_first",         # the first owned IPv4 address (an IPv6 client: its key form, tcp_table.tuple_keys)
+    "ip_count",         #   and how many follow it (an IPv6 server: 0)
     "port_first",       # the first local port (server: listen ports; client: source ports)
     "port_last",        #   and the last
     "mss",              # the MSS we announce and send at most
@@ -59,7 +59,7 @@ PARAM_WORDS = (                 # fixed at start (nperf.roles.worker_stack)
     "ts_base_ms",       # the timestamp clock at now = 0: the host's monotonic clock (ms), so it only grows
     "port_checksums",   # 1: the port verifies received checksums, its mbufs' flags say what it found
     "ip6_hi",           # the owned IPv6 addresses' high 64 bits (0: the worker owns none; nperf.kernels.ndp)
-    "ip6_first",        #   the first one's low 64 bits (signed: the config keeps a range on one side of 2**63)
+    "ip6_first",        #   the first one's low 64 bits (signed; the config keeps a range within one /96)
     "ip6_last",         #   the last one's
 )
 (P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
@@ -158,6 +158,7 @@ COUNTER_NAMES = (
     "tcp_loss_probes",        # tail loss probes sent (RFC 8985 7): a segment when an ACK is overdue
     "nd_in",                  # IPv6 neighbour solicitations and advertisements received for owned addresses
     "nd_adverts",             # neighbour advertisements sent (answers, and the unsolicited ones at start)
+    "nd_solicits",            # neighbour solicitations sent (a client resolving a destination)
     "drop_bad_nd",            # a neighbour discovery message that fails RFC 4861's checks (hop limit, length)
 )
 (C_RX_FRAMES, C_RX_BYTES, C_TX_FRAMES, C_TX_BYTES, C_DROP_NOT_OURS, C_DROP_BAD_IP, C_DROP_IP_CHECKSUM,
@@ -171,7 +172,7 @@ COUNTER_NAMES = (
  C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, C_TCP_OOO_BYTES,
  C_TCP_OOO_DISCARDED, C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_BLOCKS_OUT, C_TCP_SACK_BLOCKS_IN,
  C_TCP_SACK_RETRANSMITS, C_TCP_DSACKS_IN, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT, C_TCP_LOSS_PROBES, C_ND_IN,
- C_ND_ADVERTS, C_DROP_BAD_ND) = range(len(COUNTER_NAMES))
+ C_ND_ADVERTS, C_ND_SOLICITS, C_DROP_BAD_ND) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 
 # counters regions after the stack's own

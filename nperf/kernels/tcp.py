@@ -372,16 +372,16 @@ def _syn_options(s, c, b, o, doff):
 
 
 @step
-def tcp_connect(s, lip, lport, rip, rport, mac, now):
+def tcp_connect(s, lip_hi, lip, lport, rip_hi, rip, rport, mac, now):
     """Active open: a slot in SYN_SENT and the SYN owed; -1 if the table is full or the local
     pair is held (the scheduler checks lookup.pair_free first)."""
-    if not lookup.pair_free(s, (lip << 16) | lport):
+    if not lookup.pair_free(s, tuple_keys(rip, rport, lip, lport, rip_hi, lip_hi)[1]):
         return np.int64(-1)
     c = slot_alloc(s.free)
     if c < 0:
         s.counters[C_TCP_TABLE_FULL] += 1
         return np.int64(-1)
-    _init(s, c, 0, lip, lport, 0, rip, rport, mac, SYN_SENT, now)
+    _init(s, c, lip_hi, lip, lport, rip_hi, rip, rport, mac, SYN_SENT, now)
     s.tcb[c, T_RCV_WSCALE] = s.params[P_RCV_WSCALE]
     _send_syn(s, c, now)
     return c

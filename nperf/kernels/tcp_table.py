@@ -210,7 +210,7 @@ MIX = np.uint64(0xBF58476D1CE4E5B9)
 
 @inline
 def wrapping_mul(a, b):
-    """a * b modulo 2**64, as an int64. Numba marks an int64 product "no signed wrap", so LLVM may
+    """a * b modulo 2**64, as an int64 (b a np.uint64: an int64 one would make the product a float). Numba marks an int64 product "no signed wrap", so LLVM may
     assume a hash's overflowing product away (it did: a key's home row came out differently inlined
     and called); the unsigned product has no such mark."""
     return np.int64(np.uint64(a) * b)
@@ -289,14 +289,18 @@ FOLD_BITS = 46
 def tuple_keys(rip, rport, lip, lport, rip_hi=0, lip_hi=0):
     """The hash keys of a 4-tuple: (remote address << 16 | port, local address << 16 | port).
 
-    An IPv4 4-tuple's keys are exact. An IPv6 address (high words nonzero) is
-    folded to FOLD_BITS bits (fold6), so two IPv6 4-tuples share keys only if
-    both of their addresses' folds and both ports are equal: about 2**-46 for
-    a pair of peers with equal ports. Rows and TIME-WAIT records trust keys.
+    An IPv4 4-tuple's keys are exact. Over IPv6 (high words nonzero) the local
+    address is keyed by its last 32 bits, exact since a worker's IPv6 range
+    lies within one /96 (worker_stack.owned_range), and in the form a
+    client's pair table indexes (nperf.kernels.lookup). The remote address
+    is folded to FOLD_BITS bits (fold6), so two IPv6 4-tuples to one local
+    pair share keys only if the remote addresses' folds and ports are
+    equal: about 2**-46 for a pair of peers with equal ports. Rows and
+    TIME-WAIT records trust keys.
     """
     if rip_hi == 0:
         return (rip << 16) | rport, (lip << 16) | lport
-    return V6_KEY | (fold6(rip_hi, rip) << 16) | rport, V6_KEY | (fold6(lip_hi, lip) << 16) | lport
+    return V6_KEY | (fold6(rip_hi, rip) << 16) | rport, V6_KEY | ((lip & np.int64(0xFFFFFFFF)) << 16) | lport
 
 
 @inline

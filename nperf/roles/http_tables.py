@@ -81,7 +81,7 @@ class RequestTable:
 
     def __init__(self, meta: np.ndarray, blob: np.ndarray):
         self.meta, self.blob = meta, blob
-        self.hosts = np.zeros((hc.HOST_SLOTS, 2), np.int64)
+        self.hosts = np.zeros((hc.HOST_SLOTS, len(hc.HOST_WORDS)), np.int64)
         self.host_text = np.zeros((hc.HOST_SLOTS, hc.HOST_BYTES), np.uint8)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

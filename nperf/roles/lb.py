@@ -166,7 +166,7 @@ class Lb:
                                   unread_at_stop=self.unread[pos])
                    for pos, w in enumerate(self.cfg.clients)]
         return LbReport("lb", self.config_name, self.seconds, port, self.drops(), workers,
-                        int(c[dispatch.ARP_ANNOUNCEMENTS]), pool, impair.counters(self.impair) or None)
+                        int(c[dispatch.ANNOUNCEMENTS]), pool, impair.counters(self.impair) or None)
 
     def finish(self) -> None:
         """Stop: flush and report if start() completed; in any case close what start() opened,

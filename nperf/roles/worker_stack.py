@@ -12,7 +12,7 @@ import numpy as np
 
 from nperf import config
 from nperf.roles import http_tables
-from nperf.kernels import (arp, client_app, head_memo, http_client, http_server, latency, lookup, net, reassembly,
+from nperf.kernels import (client_app, head_memo, http_client, http_server, latency, lookup, neighbours, net, reassembly,
                            stack, tables, tcp_table, time_wait, timers)
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP6_FIRST, P_IP6_HI, P_IP6_LAST,
@@ -48,10 +48,10 @@ class StackOptions(msgspec.Struct, kw_only=True):
 def owned_range(cfg, role: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, int, int]:
     """(first address, count, first port, last port) this role owns (server) or uses (client).
 
-    An IPv6 range must keep one high 64-bit word, and its low words on one
-    side of 2**63, so that kernels test ownership with two signed compares
-    (nperf.kernels.ndp.owns6); addresses in ::/64 (unspecified, loopback,
-    IPv4-mapped) are no on-link unicast. Clients speak IPv4 only for now.
+    An IPv6 range must lie within one /96: kernels test ownership with one
+    high word and two signed compares (nperf.kernels.ndp.owns6), and key a
+    local address by its last 32 bits (tcp_table.tuple_keys). Addresses in
+    ::/64 (unspecified, loopback, IPv4-mapped) are no on-link unicast.
     """
     l3, l4 = cfg.network.l3, cfg.network.l4
     if role == "server":
@@ -60,21 +60,21 @@ def owned_range(cfg, role: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6A
         first, last, p0, p1 = l3.src_ip_start, l3.src_ip_end, l4.src_port_start, l4.src_port_end
     a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
     if a.version == 6:
-        (a_hi, a_lo), (b_hi, b_lo) = net.ipv6_words(a), net.ipv6_words(b)
-        if role != "server":
-            raise ValueError(f"{role} addresses {first}..{last}: clients speak IPv4 only for now")
-        if a_hi == 0:
+        if int(a) >> 64 == 0:
             raise ValueError(f"{role} addresses {first}..{last}: ::/64 holds no unicast address for a port")
-        if a_hi != b_hi or b_lo < a_lo:
-            raise ValueError(f"{role} addresses {first}..{last}: an IPv6 range must not cross a /64 "
-                             f"or the middle of one (::8000:0:0:0)")
+        if int(a) >> 32 != int(b) >> 32 or b < a:
+            raise ValueError(f"{role} addresses {first}..{last}: an IPv6 range must lie within one /96 "
+                             f"(only its last 32 bits may vary)")
     return a, int(b) - int(a) + 1, p0, p1
 
 
 def check_addresses(cfg, role: str, name: str) -> None:
-    """A ConfigError (the user's one line) if this role cannot use the file's addresses (owned_range)."""
+    """A ConfigError (the user's one line) if this role cannot use the file's addresses (owned_range;
+    nperf.config already keeps a file's ranges to one family)."""
     try:
         owned_range(cfg, role)
+        if role == "client":
+            owned_range(cfg, "server")
     except ValueError as e:
         raise config.ConfigError(name, "$.network.l3", str(e)) from None
 
@@ -92,6 +92,8 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: 
     else:
         p[P_IP6_HI], p[P_IP6_FIRST] = net.ipv6_words(ip_first)
         p[P_IP6_LAST] = p[P_IP6_FIRST] + ip_count - 1
+        if role != "server":                # the local keys' form (tuple_keys), which lookup.pair_index indexes
+            p[P_IP_FIRST], p[P_IP_COUNT] = (tcp_table.V6_KEY >> 16) | (int(ip_first) & 0xFFFFFFFF), ip_count
     p[P_PORT_FIRST], p[P_PORT_LAST] = port_first, port_last
     p[P_MSS] = mss(cfg, ip_first.version)
     p[P_RCV_WND], p[P_RCV_WSCALE] = 1 << 20, 5
@@ -128,7 +130,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: 
         wheel=timers.new_wheel(), params=p, var=var,
         counters=np.zeros(stack.CS_CLIENT + client_app.N_CLIENT_COUNTERS, np.int64),
         stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=tables.zeros(2 * cap + 64),
-        arp=arp.new_arp_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap),
+        neighbours=neighbours.new_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap),
         pairs=lookup.new_pairs(ip_count, port_last - port_first + 1) if p[P_DIRECT] else lookup.new_pairs(1, 1),
         ooo=reassembly.new_pool())
 
@@ -177,7 +179,8 @@ def client_schedule(cfg, opts: StackOptions) -> np.ndarray:
         at += secs
         k[ca.K_PH_PREPARE + i] = int(at * 1e6)
     first, count, port_first, port_last = owned_range(cfg, "server")
-    k[ca.K_DIP_FIRST], k[ca.K_DIP_COUNT] = int(first) if first.version == 4 else 0, count
+    k[ca.K_DIP_HI], k[ca.K_DIP_FIRST] = (0, int(first)) if first.version == 4 else net.ipv6_words(first)
+    k[ca.K_DIP_COUNT] = count
     k[ca.K_DPORT_FIRST], k[ca.K_DPORT_COUNT] = port_first, port_last - port_first + 1
     k[ca.K_PATHS] = len(cfg.http_config.paths)
     k[ca.K_CONC_CAP] = opts.concurrency or min(max(ob.value, 1), 1000)

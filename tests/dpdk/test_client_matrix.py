@@ -10,7 +10,7 @@ must end the connection as a success, and the client reconnects.
 """
 import pytest
 
-from tests.http_servers import BODY, KERNEL_IP, SERVERS, client_against, served_requests
+from tests.http_servers import BODY, CLIENT_IP6, KERNEL_IP, SERVERS, client_against, served_requests
 from tests.netns import Netns
 from tests.topologies import failures
 
@@ -73,6 +73,19 @@ def test_chunked_bodies_from_nginx(session, ns):
     assert "Transfer-Encoding: chunked" in r.stdout and r.stdout.endswith("\n64\n" + BODY.decode() + "\n0\n\n")
     srv.stop()
     check_exact(rep, served_requests(session) - 1, len(BODY))
+
+
+def test_client_over_ipv6_against_nginx_without_failures(session, ns):
+    """The client's ranges are IPv6 (fd00:77::10-11 to fd00:77::1): it solicits nginx's address,
+    answers the kernel's solicitations for its own, and every request nginx logged came from them."""
+    srv, _, rep = client_against(session, ns, "ngx6", "nginx", 100, version=6, scheduler=PHASES,
+                                 http_config=http_config(PATH),
+                                 objective={"type": "HTTP_REQUESTS", "value": 16, "requests_per_connection": 150})
+    srv.stop()
+    check_exact(rep, served_requests(session), len(BODY))
+    sources = {line.split()[0] for line in open(session.path("access.log")) if line.strip()}
+    assert sources == set(CLIENT_IP6), sources
+    assert rep["counters"]["nd_solicits"] >= 1 and rep["counters"]["nd_in"] >= 1, rep["counters"]
 
 
 def test_client_against_nginx_ten_seconds(session, ns):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from tests.netns import Netns
+from nperf.bench import seed_address_to_ipv6
 from tests.topologies import SHORT, copy_topology, failures
 
 NPERF = [sys.executable, "-m", "nperf"]
@@ -33,10 +34,10 @@ def sustain_seconds(rep, client):
 THIRTY = {**SHORT, "sustain_duration_sec": 30}
 
 
-def test_memif_test3_four_processes(session):
-    """Also the leak check: after 30 s of load each lb's pool holds exactly what it held at start."""
-    d = copy_topology(session, "memif/test3", phases=THIRTY)
-    r, rep = nperf_run(session, d)
+def check_test3(r, rep):
+    """test3 ran without a failure, and every frame is accounted for: client -> lb_c -> memif -> lb_s
+    -> server and back; each lb's received frames went to a worker, or are counted drops or peers'
+    announcements. Returns the reports of (client, server, lb_c, lb_s)."""
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert rep["ok"] is True
     secs = sustain_seconds(rep, "client c")
@@ -54,9 +55,17 @@ def test_memif_test3_four_processes(session):
     assert lb_s["port"]["tx_packets"] == lb_c["port"]["rx_packets"]
     for lb in (lb_c, lb_s):
         assert lb["port"]["rx_packets"] == (sum(w["to_worker"] for w in lb["workers"]) + sum(lb["drops"].values())
-                                            + lb["arp_announcements"])
-    # the client's gratuitous ARP reaches lb_s, which has no worker for it: announced, not dropped
-    assert lb_s["arp_announcements"] >= 1 and lb_s["drops"]["no_worker"] == 0
+                                            + lb["announcements"])
+    # the client's announcements reach lb_s, which has no worker for them: counted, not dropped
+    assert lb_s["announcements"] >= 1 and lb_s["drops"]["no_worker"] == 0
+    return client, server, lb_c, lb_s
+
+
+def test_memif_test3_four_processes(session):
+    """Also the leak check: after 30 s of load each lb's pool holds exactly what it held at start."""
+    d = copy_topology(session, "memif/test3", phases=THIRTY)
+    r, rep = nperf_run(session, d)
+    _, _, lb_c, lb_s = check_test3(r, rep)
     # the printed statistics came over IPC, one line per role per second
     assert re.search(r"\[client c\] \[ *\d+s\] sustain \(target 1,000\)", r.stdout)
     assert "result: ok" in r.stdout
@@ -68,6 +77,17 @@ def test_memif_test3_four_processes(session):
         assert len(in_use) >= 30 and max(in_use) > lb["pool"]["in_use_start"], in_use    # the load held buffers
     for role in ("client c", "server s"):
         assert re.search(rf"\[{role}\] \[ *\d+s\] .* table [1-9][\d,]*/[\d,]+  mbufs \d", r.stdout), role
+
+
+def test_memif_test3_over_ipv6(session):
+    """The seed's test3 with every address moved to IPv6 (192.168.1.x to fd00:1::x): the client
+    resolves the servers by neighbour discovery through both lbs, and asks over IPv6."""
+    d = copy_topology(session, "memif/test3", phases=SHORT, tag="6", addresses=seed_address_to_ipv6)
+    r, rep = nperf_run(session, d)
+    client, server, lb_c, lb_s = check_test3(r, rep)
+    assert client["counters"]["nd_solicits"] >= 8 and client["counters"]["arp_requests"] == 0
+    assert server["counters"]["nd_in"] >= 8 and server["counters"]["nd_adverts"] >= 16     # answers + announcements
+    assert lb_c["announcements"] >= 1 and lb_c["drops"]["no_worker"] == 0
 
 
 def test_memif_test4_direct(session):

@@ -502,16 +502,21 @@ def test_python_m_nperf_check_without_files_prints_usage():
 
 
 @pytest.mark.parametrize("role,l3,message", [
-    ("client", dict(src_ip_start="fd00:1::1", src_ip_end="fd00:1::2", dst_ip_start="fd00:1::10",
+    ("client", dict(src_ip_start="fd00:1::1", src_ip_end="fd00:1::2", dst_ip_start="fd00:1::ffff:ffff:ffff:ffff",
+                    dst_ip_end="fd00:1:0:1::"),
+     "server addresses fd00:1::ffff:ffff:ffff:ffff..fd00:1:0:1::: an IPv6 range must lie within one /96 "
+     "(only its last 32 bits may vary)"),
+    ("client", dict(src_ip_start="fd00:1::ffff:fffe", src_ip_end="fd00:1::1:0:1", dst_ip_start="fd00:1::10",
                     dst_ip_end="fd00:1::10"),
-     "client addresses fd00:1::1..fd00:1::2: clients speak IPv4 only for now"),
+     "client addresses fd00:1::ffff:fffe..fd00:1::1:0:1: an IPv6 range must lie within one /96 "
+     "(only its last 32 bits may vary)"),
     ("server", dict(src_ip_start="fd00:1::1", src_ip_end="fd00:1::1", dst_ip_start="fd00:1::ffff:ffff:ffff:ffff",
                     dst_ip_end="fd00:1:0:1::"),
-     "server addresses fd00:1::ffff:ffff:ffff:ffff..fd00:1:0:1::: an IPv6 range must not cross a /64 "
-     "or the middle of one (::8000:0:0:0)"),
+     "server addresses fd00:1::ffff:ffff:ffff:ffff..fd00:1:0:1::: an IPv6 range must lie within one /96 "
+     "(only its last 32 bits may vary)"),
     ("server", dict(src_ip_start="::1", src_ip_end="::1", dst_ip_start="::10", dst_ip_end="::11"),
      "server addresses ::10..::11: ::/64 holds no unicast address for a port"),
-], ids=["ipv6_client", "ipv6_range_across_a_64", "ipv6_in_the_zero_64"])
+], ids=["client_destinations_across_a_96", "client_range_across_a_96", "ipv6_range_across_a_64", "ipv6_in_the_zero_64"])
 def test_a_role_refuses_addresses_it_cannot_serve_in_one_line(tmp_path, role, l3, message):
     """Before any DPDK set-up: exit 2 and the file, the key and why, no traceback."""
     cfg = json.load(open(SEED_DIR / "memif/test3" / ("c.json" if role == "client" else "s.json")))

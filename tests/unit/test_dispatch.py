@@ -22,9 +22,12 @@ CASES = [
     ("ipv4 unknown destination", P.ipv4("10.0.0.1", "10.0.0.99"), d.NO_WORKER),
     ("ipv6 unknown destination", P.ipv6("fd00::1", "fd00::99"), d.NO_WORKER),
     ("arp unknown target", P.arp(1, "10.0.0.1", "10.0.0.7"), d.NO_WORKER),
-    ("gratuitous arp of a peer", P.arp(1, "10.0.0.7", "10.0.0.7"), d.GRATUITOUS_ARP),
-    ("gratuitous arp reply of a peer", P.arp(2, "10.0.0.8", "10.0.0.8"), d.GRATUITOUS_ARP),
+    ("gratuitous arp of a peer", P.arp(1, "10.0.0.7", "10.0.0.7"), d.ANNOUNCEMENT),
+    ("gratuitous arp reply of a peer", P.arp(2, "10.0.0.8", "10.0.0.8"), d.ANNOUNCEMENT),
     ("gratuitous arp of an owned address", P.arp(1, "10.0.0.101", "10.0.0.101"), 1),
+    ("advertisement to all nodes of a peer", P.neighbour_advert("fd00::7", "ff02::1", "fd00::7"), d.ANNOUNCEMENT),
+    ("advertisement to all nodes of an owned address", P.neighbour_advert("fd00::7", "ff02::1", "fd00::5"), 0),
+    ("advertisement to a worker", P.neighbour_advert("fd00::7", "fd00::101", "fd00::7"), 1),
     ("vlan tagged ipv4", P.vlan(P.ipv4("10.0.0.1", "10.0.0.100")), d.NOT_IP),
     ("lldp", P.eth(P.BCAST, P.MAC_A, 0x88CC, b"\0" * 40), d.NOT_IP),
     ("ipv4 ethertype, version 6", P.ipv6("fd00::1", "fd00::101")[:12] + b"\x08\x00" + P.ipv6("fd00::1", "fd00::101")[14:], d.NOT_IP),
@@ -53,7 +56,7 @@ def expected_counters(frames):
     c[d.RX_PACKETS] = len(frames)
     c[d.RX_BYTES] = sum(len(f) for f in frames)
     cause = {d.NO_WORKER: d.DROP_NO_WORKER, d.NOT_IP: d.DROP_NOT_IP, d.TRUNCATED: d.DROP_TRUNCATED,
-             d.GRATUITOUS_ARP: d.ARP_ANNOUNCEMENTS}
+             d.ANNOUNCEMENT: d.ANNOUNCEMENTS}
     for _, _, code in CASES:
         if code < 0:
             c[cause[code]] += 1
@@ -69,7 +72,7 @@ def test_dispatch_frames_exact_assignment_and_counters():
     assert out.tolist() == [c[2] for c in CASES]
     assert counters.tolist() == expected_counters(frames).tolist()
     assert counters[d.DROP_NO_WORKER] == 3 and counters[d.DROP_NOT_IP] == 4 and counters[d.DROP_TRUNCATED] == 5
-    assert counters[d.ARP_ANNOUNCEMENTS] == 2
+    assert counters[d.ANNOUNCEMENTS] == 3
 
 
 def test_sort_burst_on_mbufs_buckets_and_drops():
@@ -101,7 +104,7 @@ def test_garbage_frames_are_counted_never_crash():
     out = np.zeros(len(lens), np.int64)
     d.dispatch_frames(arr, lens, table(), counters, out)
     drops = (counters[d.DROP_NO_WORKER] + counters[d.DROP_NOT_IP] + counters[d.DROP_TRUNCATED]
-             + counters[d.ARP_ANNOUNCEMENTS])
+             + counters[d.ANNOUNCEMENTS])
     assert counters[d.RX_PACKETS] == n
     assert drops + np.count_nonzero(out >= 0) == n
     assert counters[d.DROP_TRUNCATED] == np.count_nonzero(out == d.TRUNCATED) > 0

@@ -3,6 +3,8 @@ events, states and counters, at every split point (the harness is tests/http_mes
 
 Like every unit test, they run once more with bounds checks (test_with_bounds_checks).
 """
+import ipaddress
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from nperf.kernels import http_client as hc
 from nperf.kernels import http_server as hs
+from nperf.kernels.net import ipv6_words
 from tests.http_messages import (CLOSE, FUZZ, IP, QT, RT, TABLE, Client, arr, chunked_input, request, response,
                                  splits)
 
@@ -26,18 +29,33 @@ def test_request_bytes_exact():
     assert b"Host: 255.255.255.255:65535\r\n" in request(2, False, 0xFFFFFFFF, 65535)
 
 
+@pytest.mark.parametrize("address,host", [
+    ("fd00:77::1", b"[fd00:77:0:0:0:0:0:1]:8000"),
+    ("2001:db8:a0b:12f0::ffff", b"[2001:db8:a0b:12f0:0:0:0:ffff]:8000"),
+    ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", b"[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:8000"),
+    ("fe80::1:0", b"[fe80:0:0:0:0:0:1:0]:8000")])
+def test_an_ipv6_host_is_bracketed_and_every_field_written(address, host):
+    hi, lo = ipv6_words(ipaddress.ip_address(address))
+    text = request(1, False, lo, 8000, hi)
+    assert text.startswith(b"GET /another HTTP/1.1\r\nHost: " + host + b"\r\n")
+    assert ipaddress.ip_address(host[1:host.index(b"]")].decode()) == ipaddress.ip_address(address)
+    other = request(1, False, lo, 8000, hi ^ 1)        # the same cache slot, another /64: rendered anew
+    assert host not in other and other.count(b"Host: [") == 1
+    assert request(1, False, 0x0A000001, 8000).startswith(b"GET /another HTTP/1.1\r\nHost: 10.0.0.1:8000\r\n")
+
+
 def test_request_copy_every_window():
     full = request(0, True)
     table = QT.arrays()
     for offset in range(len(full) + 1):
         for n in range(len(full) - offset + 1):
             out = np.full(n + 2, 0xEE, np.uint8)
-            assert hc.request_copy(table, 0, True, IP, 8000, offset, out, 1, n) == n
+            assert hc.request_copy(table, 0, True, 0, IP, 8000, offset, out, 1, n) == n
             assert out[1:1 + n].tobytes() == full[offset:offset + n]
             assert out[0] == 0xEE and out[-1] == 0xEE
     out = np.zeros(8, np.uint8)
-    assert hc.request_copy(table, 3, True, IP, 8000, 0, out, 0, 8) == 0
-    assert hc.request_copy(table, 0, True, IP, 8000, len(full) - 3, out, 0, 8) == 3
+    assert hc.request_copy(table, 3, True, 0, IP, 8000, 0, out, 0, 8) == 0
+    assert hc.request_copy(table, 0, True, 0, IP, 8000, len(full) - 3, out, 0, 8) == 3
 
 
 @pytest.mark.parametrize("index,flags", [(0, 0), (0, CLOSE), (2, 0), (2, CLOSE), (3, 0), (3, CLOSE)])
@@ -228,7 +246,7 @@ def test_fuzz_client_parse(case):
        st.integers(-2, 200), st.integers(-2, 200), st.integers(0, 200), st.integers(-2, 200))
 def test_fuzz_request_copy(index, close, ip, port, offset, n, out_len, out_pos):
     out = np.zeros(out_len, np.uint8)
-    got = hc.request_copy(QT.arrays(), index, close, ip, port, offset, out, out_pos, n)
+    got = hc.request_copy(QT.arrays(), index, close, 0, ip, port, offset, out, out_pos, n)
     if not 0 <= index < 3:
         assert got == 0
         return

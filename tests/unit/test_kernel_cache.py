@@ -60,7 +60,8 @@ def test_the_warm_up_removes_only_other_sources_caches(tmp_path, monkeypatch):
 
 def test_copies_of_the_same_sources_share_one_cache(tmp_path):
     """A kernel compiled by one copy of the package loads from the cache in another copy elsewhere."""
-    probe = ("from nperf.kernels import http_client as hc; hc.host_length(1, 80); s = hc.host_length.stats; "
+    probe = ("import numpy as np; from nperf.kernels import http_client as hc; "
+             "hc.render_host(0, 1, 80, np.zeros(48, np.uint8)); s = hc.render_host.stats; "
              "print(hc.__file__, sum(s.cache_hits.values()), sum(s.cache_misses.values()))")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "shared"))
     for name in ("PYTHONPATH", "NUMBA_BOUNDSCHECK", "NUMBA_OPT", "NPERF_PERF_SPLIT"):
