@@ -162,11 +162,16 @@ class L2(Struct, kw_only=True):
     mac_address: str = ""  # "" = use the port's own MAC
 
 
-class L3(Struct, kw_only=True):
+class Ranges(Struct, kw_only=True):
     src_ip_start: str
     src_ip_end: str
     dst_ip_start: str
     dst_ip_end: str
+
+
+class L3(Ranges, kw_only=True):
+    # optional: IPv6 ranges besides the IPv4 ones above, a client asking both families (mixed)
+    ipv6: Ranges | None = None
 
 
 class L4(Struct, kw_only=True):
@@ -221,13 +226,13 @@ def ip_range(start: str, end: str) -> list[IPAddress]:
 
 
 def owned_ips(cfg: WorkerConfig, role: str) -> list[IPAddress]:
-    """The addresses a worker answers for: a server owns dst_ip_*, a client src_ip_*."""
+    """The addresses a worker answers for: a server owns dst_ip_*, a client src_ip_* (with l3.ipv6's)."""
+    if role not in ("server", "client"):
+        raise ValueError(f"role must be 'server' or 'client', got {role!r}")
+    side = "dst" if role == "server" else "src"
     l3 = cfg.network.l3
-    if role == "server":
-        return ip_range(l3.dst_ip_start, l3.dst_ip_end)
-    if role == "client":
-        return ip_range(l3.src_ip_start, l3.src_ip_end)
-    raise ValueError(f"role must be 'server' or 'client', got {role!r}")
+    return [a for r in filter(None, (l3, l3.ipv6))
+            for a in ip_range(getattr(r, f"{side}_ip_start"), getattr(r, f"{side}_ip_end"))]
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
@@ -527,22 +532,36 @@ def _check_mac(text: str) -> None:
 
 
 def _check_l3(l3: L3) -> None:
-    """Both ranges must be valid, small enough, and of the IP version the client will speak."""
-    src = _check_ip_range(l3, "src")
-    dst = _check_ip_range(l3, "dst")
+    """Both ranges must be valid, small enough, and of the IP version the client will speak; with
+    l3.ipv6 (mixed), the ranges above it are IPv4 and its own IPv6."""
+    version = _check_ranges(l3, "$.network.l3")
+    if l3.ipv6 is not None:
+        if version != 4:
+            raise _Invalid("$.network.l3.ipv6", "expected the ranges beside ipv6 to be IPv4 (a mixed worker), "
+                                                f"got IPv{version}")
+        if _check_ranges(l3.ipv6, "$.network.l3.ipv6") != 6:
+            raise _Invalid("$.network.l3.ipv6.src_ip_start",
+                           f"expected an IPv6 address, got {_show(l3.ipv6.src_ip_start)}")
+
+
+def _check_ranges(r: Ranges, where: str) -> int:
+    """Check a source and a destination range of one IP version; return it."""
+    src = _check_ip_range(r, "src", where)
+    dst = _check_ip_range(r, "dst", where)
     if dst.version != src.version:
         raise _Invalid(
-            "$.network.l3.dst_ip_start",
-            f"expected an IPv{src.version} address like src_ip_start, got {_show(l3.dst_ip_start)}",
+            f"{where}.dst_ip_start",
+            f"expected an IPv{src.version} address like src_ip_start, got {_show(r.dst_ip_start)}",
         )
+    return src.version
 
 
-def _check_ip_range(l3: L3, side: str) -> IPAddress:
+def _check_ip_range(r: Ranges, side: str, where: str) -> IPAddress:
     """Check <side>_ip_start .. <side>_ip_end and return the start address."""
     start_key, end_key = f"{side}_ip_start", f"{side}_ip_end"
-    start = _ip(getattr(l3, start_key), f"$.network.l3.{start_key}")
-    end_text = getattr(l3, end_key)
-    end_path = f"$.network.l3.{end_key}"
+    start = _ip(getattr(r, start_key), f"{where}.{start_key}")
+    end_text = getattr(r, end_key)
+    end_path = f"{where}.{end_key}"
     end = _ip(end_text, end_path)
     if end.version != start.version:
         raise _Invalid(end_path, f"expected an IPv{start.version} address like {start_key}, got {_show(end_text)}")

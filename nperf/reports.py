@@ -117,6 +117,10 @@ class ClientReport(msgspec.Struct, tag="client"):
     notes: dict[str, int] = {}       # counts that are not failures (retried requests, retransmissions...)
     udp_sent: int = 0
     latency_histogram: Histogram | None = None     # the sustain phase's, as latency_ms
+    # a client with IPv6 destinations: connections_opened, connections_failed, responses_ok and
+    # responses_failed by family ("ipv4", "ipv6"; a request that failed waiting for a retry counts
+    # in ipv4, having no connection); empty otherwise
+    families: dict[str, dict[str, int]] = {}
 
 
 Report = LbReport | ServerReport | ClientReport

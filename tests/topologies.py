@@ -13,6 +13,8 @@ import shutil
 import subprocess
 import sys
 
+from nperf.bench import seed_address_to_ipv6
+
 SEEDS = os.path.join(os.path.dirname(__file__), "seed_configs")
 
 
@@ -24,11 +26,24 @@ def _map_strings(value, f):
     return f(value) if isinstance(value, str) else value
 
 
+def ipv6_beside(cfg: dict) -> dict:
+    """A seed config of test3's that also speaks IPv6 (mixed): a worker's l3.ipv6 holds its ranges
+    moved to IPv6, an lb's workers own both forms of their addresses (nperf.bench.seed_address_to_ipv6)."""
+    if "clients" in cfg:
+        for w in cfg["clients"]:
+            w["ips"] += [seed_address_to_ipv6(a) for a in w["ips"]]
+    else:
+        l3 = cfg["network"]["l3"]
+        l3["ipv6"] = {k: seed_address_to_ipv6(v) for k, v in l3.items()}
+    return cfg
+
+
 def copy_topology(session, seed: str, phases: dict | None = None, objective: dict | None = None,
-                  tag: str = "", addresses=None) -> str:
+                  tag: str = "", addresses=None, change=None) -> str:
     """The seed directory `seed` (e.g. "memif/test3") in the session's scratch dir, with private
     memif sockets and file prefixes (and each string value through `addresses`, if given: e.g.
-    nperf.bench.seed_address_to_ipv6); returns the new directory."""
+    nperf.bench.seed_address_to_ipv6; and each config through `change`, e.g. ipv6_beside);
+    returns the new directory."""
     out = session.path(seed.replace("/", "_") + tag)
     os.makedirs(out, exist_ok=True)
     prefixes = {}
@@ -50,6 +65,8 @@ def copy_topology(session, seed: str, phases: dict | None = None, objective: dic
                 cfg["objective"].update(objective)
         if addresses:
             cfg = _map_strings(cfg, addresses)
+        if change:
+            cfg = change(cfg)
         with open(os.path.join(out, name), "w") as f:
             json.dump(cfg, f, indent=1)
     return out

@@ -30,3 +30,10 @@ def seed_address_to_ipv6(text: str) -> str:
     if a.version != 4 or a not in SEED_NET:
         return text
     return str(IPV6_NET[int(a) - int(SEED_NET.network_address)])
+
+
+def to_ipv6(cfg) -> None:
+    """A worker config of the seed's, its ranges moved to IPv6 (seed_address_to_ipv6)."""
+    l3 = cfg.network.l3
+    for name in ("src_ip_start", "src_ip_end", "dst_ip_start", "dst_ip_end"):
+        setattr(l3, name, seed_address_to_ipv6(getattr(l3, name)))

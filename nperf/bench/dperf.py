@@ -40,7 +40,7 @@ import time
 import uvloop
 
 from nperf import api, config
-from nperf.bench import median_ratio, seed_address_to_ipv6
+from nperf.bench import median_ratio, to_ipv6
 from nperf.data import SEED_TEST3
 from nperf.subproc import clean_prefix
 
@@ -64,9 +64,7 @@ def nperf_topology(keepalive: bool, seconds: float, work: str, worker_args: list
     client, _ = config.load_worker(os.path.join(SEED_TEST3, "c.json"))
     for cfg, role, cpu in ((server, "server", SERVER_CPU), (client, "client", CLIENT_CPU)):
         if ipv6:
-            l3 = cfg.network.l3
-            for name in ("src_ip_start", "src_ip_end", "dst_ip_start", "dst_ip_end"):
-                setattr(l3, name, seed_address_to_ipv6(getattr(l3, name)))
+            to_ipv6(cfg)
         cfg.dpdk.is_dpdk_client = 0
         cfg.dpdk.core_id = cpu
         cfg.dpdk.args = (f"--vdev=net_memif,id=0,role={role},socket={sock},socket-abstract=no "

@@ -15,6 +15,7 @@ import numpy as np
 from nperf import config, perf_map
 from nperf.bench.mbufs import MemoryMbufs
 from nperf.bindings.intrinsics import rdtsc
+from nperf.bench import to_ipv6
 from nperf.data import SEED_TEST3
 from nperf.kernels import cfn, client_sched, io, worker_loop
 from nperf.kernels import client_app as ca
@@ -73,9 +74,12 @@ class Phases:
 class Pair:
     """The seed's test3 client and server (their http_config and addresses) on in-memory queues."""
 
-    def __init__(self, max_conns: int, time_wait_ms: int = 1000):
+    def __init__(self, max_conns: int, time_wait_ms: int = 1000, ipv6: bool = False):
         ccfg, _ = config.load_worker(os.path.join(SEED_TEST3, "c.json"))
         scfg, _ = config.load_worker(os.path.join(SEED_TEST3, "s.json"))
+        if ipv6:
+            for cfg in (ccfg, scfg):
+                to_ipv6(cfg)
         self.c = build_stack(ccfg, "client", CLIENT_MAC, StackOptions(max_conns=max_conns, time_wait_ms=time_wait_ms))
         self.s = build_stack(scfg, "server", SERVER_MAC, StackOptions(max_conns=max_conns, time_wait_ms=time_wait_ms))
         self.mbufs = MemoryMbufs(POOL)

@@ -9,8 +9,8 @@ import numpy as np
 from nperf.kernels import frame_out, mbuf, neighbours, net
 from nperf.kernels.jit import inline, kernel
 from nperf.kernels.stack import (C_ARP_IN, C_ARP_REPLIES, C_ARP_REQUESTS, C_DROP_BAD_ARP, C_DROP_BAD_ICMP,
-                                 C_DROP_NOT_OURS, C_DROP_PROTOCOL, C_ICMP_ECHO, P_IP6_HI, P_IP_COUNT, P_IP_FIRST,
-                                 P_MAC, V_ARP_ANNOUNCED)
+                                 C_DROP_NOT_OURS, C_DROP_PROTOCOL, C_ICMP_ECHO, P_IP_COUNT, P_IP_FIRST, P_MAC,
+                                 V_ARP_ANNOUNCED)
 
 BROADCAST = 0xFFFFFFFFFFFF
 ARP_FRAME = net.ETH_LEN + net.ARP_LEN        # 42: an ARP frame without padding
@@ -76,10 +76,7 @@ def arp_request(s, ip):
 
 @kernel
 def arp_announce(s):
-    """Gratuitous ARP for owned addresses not yet announced; True when all are. (An IPv6 client's
-    P_IP_FIRST holds its addresses' key form, nperf.kernels.lookup's: ndp.nd_announce's work.)"""
-    if s.params[P_IP6_HI] != 0:
-        return True
+    """Gratuitous ARP for owned addresses not yet announced; True when all are."""
     while s.var[V_ARP_ANNOUNCED] < s.params[P_IP_COUNT]:
         m = frame_out.take_mbuf(s)
         if m < 0:

@@ -23,6 +23,8 @@ Per-connection words: T_USER = requests sent, T_APP_T = the outstanding
 request's intended start (while idle: the server's keep-alive deadline, or
 0), T_APP_DONE = CF_* bits.
 """
+import numpy as np
+
 from nperf.kernels import http_client as hc
 from nperf.kernels import latency, send_queue
 from nperf.kernels.jit import inline, inline_view, kernel, step
@@ -78,12 +80,15 @@ SCHED_WORDS = (                 # the scheduler's words (s.app.sched; built by n
     "retry_on",         # 1: retry a request lost to a server's keep-alive close (http_config.retry_reused)
     "retry_head",       # the ring of requests to retry: read position
     "retry_tail",       #   and write position
-    "dip_hi",           # the destinations' IPv6 high word (K_DIP_FIRST their low words); 0: IPv4
+    "dip6_hi",          # the IPv6 destinations (a client of both families has both kinds): high word
+    "dip6_first",       #   the first one's low word
+    "dip6_count",       #   and how many (the IPv4 ones: dip_first, dip_count)
 )
 (K_TYPE, K_VALUE, K_RPC, K_INTERVAL_NS, K_NEXT_NS, K_START, K_PH_PREPARE, K_PH_RAMP_UP, K_PH_SUSTAIN,
  K_PH_RAMP_DOWN, K_PH_CLOSE, K_PHASE, K_TARGET, K_ACTIVE, K_CLOSING, K_OPENED, K_CURSOR, K_PATHS,
  K_PATH_NEXT, K_DIP_FIRST, K_DIP_COUNT, K_DPORT_FIRST, K_DPORT_COUNT, K_CONC_CAP, K_IDLE_HEAD, K_IDLE_TAIL,
- K_SCAN, K_FINISHED, K_OUTSTANDING, K_RETRY_ON, K_RETRY_HEAD, K_RETRY_TAIL, K_DIP_HI) = range(len(SCHED_WORDS))
+ K_SCAN, K_FINISHED, K_OUTSTANDING, K_RETRY_ON, K_RETRY_HEAD, K_RETRY_TAIL, K_DIP6_HI, K_DIP6_FIRST,
+ K_DIP6_COUNT) = range(len(SCHED_WORDS))
 N_SCHED = len(SCHED_WORDS)
 PH_PREPARE, PH_RAMP_UP, PH_SUSTAIN, PH_RAMP_DOWN, PH_CLOSE, PH_DONE = range(6)
 PHASE_NAMES = ("prepare", "ramp-up", "sustain", "ramp-down", "close", "done")
@@ -116,6 +121,9 @@ CLIENT_COUNTER_NAMES = (
     # a connection that ended cleanly before it carried a request: established as the close phase
     # began, shed by the scheduler, or held on purpose (TCP_CONCURRENT)
     "closed_unused",
+    # the share of IPv6 destinations in connections_opened, connections_failed, responses_ok and
+    # responses_failed (the report's `families`; a request that failed waiting for a retry has none)
+    "ipv6_connections_opened", "ipv6_connections_failed", "ipv6_responses_ok", "ipv6_responses_failed",
 )
 (CC_OPENED, CC_REQUESTS, CC_OK, CC_FAILED,
  CC_BAD_STATUS, CC_MALFORMED, CC_RESET, CC_RESPONSE_TIMEOUT, CC_CLOSED_EARLY, CC_ABORTED_AT_EXIT,
@@ -123,7 +131,7 @@ CLIENT_COUNTER_NAMES = (
  CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_CONNECTION_RESET, CC_CONNECTION_TIMEOUT, CC_CONNECTION_ABORTED,
  CC_ARP_FAILED, CC_NO_SOURCE_PAIR,
  CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT, CC_PAIR_REUSED_EARLY, CC_SOURCE_PAIR_BUSY,
- CC_CLOSED_UNUSED) = range(len(CLIENT_COUNTER_NAMES))
+ CC_CLOSED_UNUSED, CC_V6_OPENED, CC_V6_CONN_FAILED, CC_V6_OK, CC_V6_FAILED) = range(len(CLIENT_COUNTER_NAMES))
 N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
 REQUEST_CAUSES = (CC_BAD_STATUS, CC_ABORTED_AT_EXIT + 1)          # [first, end) of request failure causes
 CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
@@ -286,10 +294,13 @@ def _response(s, c, ev, now):
         latency.record(s.app.hists[HIST_SUSTAIN], v)
     t[c, T_APP_DONE] &= ~CF_REQ_OUT
     k[K_OUTSTANDING] -= 1
+    v6 = np.int64(t[c, T_RIP_HI] != 0)
     if ev == hc.EV_OK:
         cc[CC_OK] += 1
+        cc[CC_V6_OK] += v6
     else:
         cc[CC_FAILED] += 1
+        cc[CC_V6_FAILED] += v6
         if ev == hc.EV_BAD_STATUS:
             cc[CC_BAD_STATUS] += 1
         elif ev == hc.EV_TRUNCATED:
@@ -376,8 +387,10 @@ def client_closed(s, c, how, now):
     t[c, T_APP_DONE] = 0
     if not d & CF_COUNTED:
         return
+    v6 = np.int64(t[c, T_RIP_HI] != 0)
     if t[c, T_STATE] == SYN_SENT:
         cc[CC_CONN_FAILED] += 1
+        cc[CC_V6_CONN_FAILED] += v6
         cc[CC_CONNECT_REFUSED if how == END_RESET else CC_CONNECTION_ABORTED if how == END_ABORT
            else CC_CONNECT_TIMEOUT] += 1
         return
@@ -388,6 +401,7 @@ def client_closed(s, c, how, now):
         else:
             k[K_OUTSTANDING] -= 1
             cc[CC_FAILED] += 1
+            cc[CC_V6_FAILED] += v6
             cc[CC_RESET if how == END_RESET else CC_CLOSED_EARLY if how == END_CLOSED
                else CC_ABORTED_AT_EXIT if how == END_ABORT else CC_RESPONSE_TIMEOUT] += 1
             failed = how != END_CLOSED
@@ -397,6 +411,7 @@ def client_closed(s, c, how, now):
         failed = True
     if failed:
         cc[CC_CONN_FAILED] += 1
+        cc[CC_V6_CONN_FAILED] += v6
         cc[CC_CONNECTION_RESET if how == END_RESET else CC_CONNECTION_ABORTED if how == END_ABORT
            else CC_CONNECTION_TIMEOUT] += 1
     else:

@@ -9,7 +9,8 @@ destination port) from one cursor; a source pair still held by a
 connection (open or in TIME-WAIT, see `lookup`) is skipped, never reused. A destination whose
 address ARP (or, over IPv6, neighbour discovery) could not resolve is skipped too (and counted
 once), so the others carry on. Over IPv6 the source and destination ranges each keep one high
-word (P_IP6_HI, K_DIP_HI) and vary in the low one. With a rate limit, requests leave at their scheduled times
+word (P_IP6_HI, K_DIP6_HI) and vary in the low one. A client of both families (mixed) counts its
+IPv4 destinations first, then its IPv6 ones, and opens each from a source of its family. With a rate limit, requests leave at their scheduled times
 on whichever connection is idle. UDP_STREAM sends datagrams on the same
 schedule instead.
 """
@@ -17,8 +18,8 @@ import numpy as np
 
 from nperf.kernels import arp, client_app as ca, frame_out, lookup, mbuf, ndp, neighbours, net, stack, tcp
 from nperf.kernels.jit import inline, kernel
-from nperf.kernels.stack import (P_IP6_FIRST, P_IP6_HI, P_IP_COUNT, P_IP_FIRST, P_PEER_TIME_WAIT_US, P_PORT_FIRST,
-                                 P_PORT_LAST)
+from nperf.kernels.stack import (P_IP6_COUNT, P_IP6_FIRST, P_IP6_HI, P_IP_COUNT, P_IP_FIRST, P_PEER_TIME_WAIT_US,
+                                 P_PORT_FIRST, P_PORT_LAST)
 from nperf.kernels.tcp_table import (
     ESTABLISHED, T_APP_DONE, T_STATE, T_USER, tuple_keys)
 
@@ -58,16 +59,28 @@ def _target(s, k, phase, elapsed):
 
 @inline
 def _destination(s, k, i):
-    """(address's high word, its low word, port) of destination number i."""
-    n = k[ca.K_DIP_COUNT]
-    return k[ca.K_DIP_HI], k[ca.K_DIP_FIRST] + i % n, k[ca.K_DPORT_FIRST] + (i // n) % k[ca.K_DPORT_COUNT]
+    """(address's high word, its low word, port) of destination number i (high 0: IPv4)."""
+    n4 = k[ca.K_DIP_COUNT]
+    n = n4 + k[ca.K_DIP6_COUNT]
+    j = i % n
+    port = k[ca.K_DPORT_FIRST] + (i // n) % k[ca.K_DPORT_COUNT]
+    if j < n4:
+        return np.int64(0), k[ca.K_DIP_FIRST] + j, port
+    return k[ca.K_DIP6_HI], k[ca.K_DIP6_FIRST] + j - n4, port
 
 
 @inline
-def _source(s, i):
-    """(high word, low word) of source address number i (IPv4: high 0)."""
-    hi = s.params[P_IP6_HI]
-    return hi, (s.params[P_IP6_FIRST] if hi != 0 else s.params[P_IP_FIRST]) + i % s.params[P_IP_COUNT]
+def _sources(s, v6):
+    """How many source addresses the client has of a family."""
+    return s.params[P_IP6_COUNT] if v6 else s.params[P_IP_COUNT]
+
+
+@inline
+def _source(s, i, v6):
+    """(high word, low word) of source address number i of a family (IPv4: high 0)."""
+    if v6:
+        return s.params[P_IP6_HI], s.params[P_IP6_FIRST] + i % s.params[P_IP6_COUNT]
+    return np.int64(0), s.params[P_IP_FIRST] + i % s.params[P_IP_COUNT]
 
 
 @inline
@@ -86,16 +99,15 @@ def _resolve(s, hi, lo, now):
 @kernel
 def _resolve_all(s, k, now):
     """Resolve every destination during the prepare phase."""
-    for i in range(k[ca.K_DIP_COUNT]):
-        _resolve(s, k[ca.K_DIP_HI], k[ca.K_DIP_FIRST] + i, now)
+    for i in range(k[ca.K_DIP_COUNT] + k[ca.K_DIP6_COUNT]):
+        hi, lo, _ = _destination(s, k, i)
+        _resolve(s, hi, lo, now)
 
 
 @inline
 def _open(s, k, want, now):
     """Open up to `want` connections; returns how many were started."""
-    nsip = s.params[P_IP_COUNT]
     nsport = s.params[P_PORT_LAST] - s.params[P_PORT_FIRST] + 1
-    pairs = nsip * nsport
     opened = 0
     tries = 0
     busy = 0
@@ -103,10 +115,11 @@ def _open(s, k, want, now):
         tries += 1
         cur = k[ca.K_CURSOR]
         k[ca.K_CURSOR] = cur + 1
-        src = cur % pairs
-        lip_hi, lip = _source(s, src)
-        lport = s.params[P_PORT_FIRST] + src // nsip
         rip_hi, rip, rport = _destination(s, k, cur)
+        nsip = _sources(s, rip_hi != 0)
+        src = cur % (nsip * nsport)
+        lip_hi, lip = _source(s, src, rip_hi != 0)
+        lport = s.params[P_PORT_FIRST] + src // nsip
         k1, k2 = tuple_keys(rip, rport, lip, lport, rip_hi, lip_hi)
         if not lookup.pair_free(s, k2):     # held (open, or in this client's TIME-WAIT): the next one
             busy += 1
@@ -129,6 +142,7 @@ def _open(s, k, want, now):
         k[ca.K_ACTIVE] += 1
         k[ca.K_OPENED] += 1
         stack.client_counters(s)[ca.CC_OPENED] += 1
+        stack.client_counters(s)[ca.CC_V6_OPENED] += np.int64(rip_hi != 0)
         opened += 1
     if busy == tries == 4 * want:        # every pair tried was held: the source space is full
         stack.client_counters(s)[ca.CC_NO_SOURCE_PAIR] += 1
@@ -197,7 +211,7 @@ def _udp_stream(s, k, now):
             continue
         m = frame_out.take_mbuf(s)
         b = mbuf.buffer_view(m)
-        lip_hi, lip = _source(s, cur)
+        lip_hi, lip = _source(s, cur, rip_hi != 0)
         lport = s.params[P_PORT_FIRST] + cur % (s.params[P_PORT_LAST] - s.params[P_PORT_FIRST] + 1)
         frame_out.put_ip(s, b, mac, lip_hi, lip, rip_hi, rip, net.PROTO_UDP, UDP_HEADER + plen)
         o = frame_out.l4_offset(rip_hi)

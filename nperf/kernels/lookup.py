@@ -12,15 +12,20 @@ touches are the ones its cursor walked last, next to each other in memory,
 instead of one random hash line per lookup. One connection per local pair:
 a pair still held (open or in TIME-WAIT) is skipped by the scheduler, never
 shared between two destinations. A server meets peers from anywhere, so it
-keeps the open-addressing hash (`tcp_table.hash_*`).
+keeps the open-addressing hash (`tcp_table.hash_*`). A client of both
+families indexes its IPv4 source addresses first, then its IPv6 ones (keyed
+by their last 32 bits: tcp_table.tuple_keys).
 """
 import numpy as np
 
 from nperf.bindings.intrinsics import array_addr
 from nperf.kernels import tables
 from nperf.kernels.jit import inline
-from nperf.kernels.stack import P_DIRECT, P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST, P_PORT_LAST, V_NOW_US
-from nperf.kernels.tcp_table import hash_find, hash_home_addr, hash_insert, hash_remove, hash_set
+from nperf.kernels.stack import (P_DIRECT, P_IP6_COUNT, P_IP6_FIRST, P_IP_COUNT, P_IP_FIRST, P_PORT_FIRST,
+                                 P_PORT_LAST, V_NOW_US)
+from nperf.kernels.tcp_table import V6_KEY, hash_find, hash_home_addr, hash_insert, hash_remove, hash_set
+
+M32 = 0xFFFFFFFF
 
 PK1, PVAL, PFREED = 0, 1, 2      # words of a pairs row: remote key, value, when last freed (us)
 
@@ -35,11 +40,19 @@ def new_pairs(ip_count: int, port_count: int) -> np.ndarray:
 @inline
 def pair_index(s, k2):
     """The row of local pair k2 in s.pairs, or -1 if it is outside the source ranges."""
-    i = (k2 >> 16) - s.params[P_IP_FIRST]
+    p = s.params
+    if k2 & V6_KEY:
+        i = ((k2 >> 16) & M32) - (p[P_IP6_FIRST] & M32)
+        n = p[P_IP6_COUNT]
+        base = p[P_IP_COUNT]
+    else:
+        i = (k2 >> 16) - p[P_IP_FIRST]
+        n = p[P_IP_COUNT]
+        base = np.int64(0)
     port = k2 & 0xFFFF
-    if i < 0 or i >= s.params[P_IP_COUNT] or port < s.params[P_PORT_FIRST] or port > s.params[P_PORT_LAST]:
+    if i < 0 or i >= n or port < p[P_PORT_FIRST] or port > p[P_PORT_LAST]:
         return np.int64(-1)
-    return i + (port - s.params[P_PORT_FIRST]) * s.params[P_IP_COUNT]
+    return base + i + (port - p[P_PORT_FIRST]) * (p[P_IP_COUNT] + p[P_IP6_COUNT])
 
 
 @inline

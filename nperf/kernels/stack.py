@@ -33,8 +33,8 @@ CLIENT = 1
 PARAM_WORDS = (                 # fixed at start (nperf.roles.worker_stack)
     "role",             # SERVER or CLIENT
     "mac",              # the port's MAC address
-    "ip_first",         # the first owned IPv4 address (an IPv6 client: its key form, tcp_table.tuple_keys)
-    "ip_count",         #   and how many follow it (an IPv6 server: 0)
+    "ip_first",         # the first owned IPv4 address
+    "ip_count",         #   and how many follow it (0: none)
     "port_first",       # the first local port (server: listen ports; client: source ports)
     "port_last",        #   and the last
     "mss",              # the MSS we announce and send at most
@@ -61,11 +61,12 @@ PARAM_WORDS = (                 # fixed at start (nperf.roles.worker_stack)
     "ip6_hi",           # the owned IPv6 addresses' high 64 bits (0: the worker owns none; nperf.kernels.ndp)
     "ip6_first",        #   the first one's low 64 bits (signed; the config keeps a range within one /96)
     "ip6_last",         #   the last one's
+    "ip6_count",        #   and how many (0: none)
 )
 (P_ROLE, P_MAC, P_IP_FIRST, P_IP_COUNT, P_PORT_FIRST, P_PORT_LAST, P_MSS, P_RCV_WND, P_RCV_WSCALE,
  P_TIME_WAIT_US, P_RTO_MIN_US, P_RTO_MAX_US, P_RTO_INIT_US, P_SYN_RETRIES, P_DATA_RETRIES, P_IDLE_US,
  P_DACK_US, P_LOSS_PPM, P_INIT_CWND, P_ARP_RETRY_US, P_ARP_TRIES, P_DIRECT, P_PEER_TIME_WAIT_US, P_SACK,
- P_TIMESTAMPS, P_TS_BASE_MS, P_PORT_CHECKSUMS, P_IP6_HI, P_IP6_FIRST, P_IP6_LAST) = range(len(PARAM_WORDS))
+ P_TIMESTAMPS, P_TS_BASE_MS, P_PORT_CHECKSUMS, P_IP6_HI, P_IP6_FIRST, P_IP6_LAST, P_IP6_COUNT) = range(len(PARAM_WORDS))
 N_PARAMS = len(PARAM_WORDS)
 
 VAR_WORDS = (                   # the few mutable scalars

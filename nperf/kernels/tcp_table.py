@@ -291,7 +291,7 @@ def tuple_keys(rip, rport, lip, lport, rip_hi=0, lip_hi=0):
 
     An IPv4 4-tuple's keys are exact. Over IPv6 (high words nonzero) the local
     address is keyed by its last 32 bits, exact since a worker's IPv6 range
-    lies within one /96 (worker_stack.owned_range), and in the form a
+    lies within one /96 (worker_stack.owned_ranges), and in the form a
     client's pair table indexes (nperf.kernels.lookup). The remote address
     is folded to FOLD_BITS bits (fold6), so two IPv6 4-tuples to one local
     pair share keys only if the remote addresses' folds and ports are

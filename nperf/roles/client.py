@@ -10,7 +10,7 @@ from nperf.kernels import client_app as ca
 from nperf.kernels import http_client, latency, stack, tcp
 from nperf.reports import Accounting, ClientReport, Latency, Outcomes, Sustain
 from nperf.roles.worker import Worker
-from nperf.roles.worker_stack import owned_range
+from nperf.roles.worker_stack import owned_ports, owned_ranges
 from nperf.stats_format import count, mbps
 
 
@@ -49,8 +49,8 @@ class Client(Worker):
         super().__init__(cfg, "client", config_name, **kw)
         self.per_second: list[dict] = []
         self._prev_cc: np.ndarray | None = None
-        ips, first_port, last_port = owned_range(cfg, "client")[1:]
-        self.pairs = ips * (last_port - first_port + 1)
+        first_port, last_port = owned_ports(cfg, "client")
+        self.pairs = sum(n for _, n in owned_ranges(cfg, "client")) * (last_port - first_port + 1)
         self._warned_reuse = False
         ahead = planned_reuse(cfg, self.pairs, self.opts.peer_time_wait_s)
         if ahead:
@@ -134,7 +134,19 @@ class Client(Worker):
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             self.stack_counters(),
                             {n: int(v) for n, v in zip(http_client.COUNTER_NAMES, self.http())},
-                            acc, notes, int(cc[ca.CC_UDP_SENT]), histogram.encode(hist))
+                            acc, notes, int(cc[ca.CC_UDP_SENT]), histogram.encode(hist), self.families())
+
+    def families(self) -> dict[str, dict[str, int]]:
+        """The report's `families`: each count's IPv6 share and the rest (nothing without IPv6
+        destinations)."""
+        if not self.stack.app.sched[ca.K_DIP6_COUNT]:
+            return {}
+        cc = self.stack.counters[stack.CS_CLIENT:]
+        shares = ((ca.CC_OPENED, ca.CC_V6_OPENED), (ca.CC_CONN_FAILED, ca.CC_V6_CONN_FAILED),
+                  (ca.CC_OK, ca.CC_V6_OK), (ca.CC_FAILED, ca.CC_V6_FAILED))
+        names = ("connections_opened", "connections_failed", "responses_ok", "responses_failed")
+        return {"ipv4": {n: int(cc[total] - cc[v6]) for n, (total, v6) in zip(names, shares)},
+                "ipv6": {n: int(cc[v6]) for n, (_, v6) in zip(names, shares)}}
 
     def accounting(self) -> Accounting:
         return accounting(self.stack)

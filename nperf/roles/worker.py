@@ -16,7 +16,7 @@ from nperf.roles import pcapng
 from nperf.bindings import dpdk
 from nperf.kernels import arp, capture, io, ndp, poll, stack, worker_loop
 from nperf.roles.lb_shared import Attachment
-from nperf.roles.worker_stack import StackOptions, build_stack, mss, owned_range
+from nperf.roles.worker_stack import StackOptions, build_stack, ip_version, mss
 from nperf.stats_format import count
 
 SLICE_S = 0.01
@@ -77,7 +77,7 @@ class Worker:
         if d.is_dpdk_client and not eal.primary_running(self.eal_args):
             raise dpdk.DpdkError(f"{self.name}: no lb is running with file prefix "
                                  f"{eal.file_prefix(self.eal_args)} (start `nperf lb` first)")
-        version = owned_range(self.cfg, self.role)[0].version
+        version = ip_version(self.cfg, self.role)
         if mss(self.cfg, version) < mss(self.cfg, version, max_frame=1 << 16):
             self.say(f"warning: {self.name}: interface.mtu {self.cfg.interface.mtu} is larger than a packet buffer "
                      f"holds; segments carry at most {mss(self.cfg, version)} bytes")

@@ -15,9 +15,8 @@ from nperf.roles import http_tables
 from nperf.kernels import (client_app, head_memo, http_client, http_server, latency, lookup, neighbours, net, reassembly,
                            stack, tables, tcp_table, time_wait, timers)
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
-                                 P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP6_FIRST, P_IP6_HI, P_IP6_LAST,
-                                 P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM,
-                                 P_MAC, P_MSS, P_PEER_TIME_WAIT_US, P_PORT_CHECKSUMS, P_PORT_FIRST, P_PORT_LAST,
+                                 P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP6_COUNT, P_IP6_FIRST,
+                                 P_IP6_HI, P_IP6_LAST, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM, P_MAC, P_MSS, P_PEER_TIME_WAIT_US, P_PORT_CHECKSUMS, P_PORT_FIRST, P_PORT_LAST,
                                  P_RCV_WND, P_RCV_WSCALE, P_ROLE, P_RTO_INIT_US, P_RTO_MAX_US, P_RTO_MIN_US, P_SACK,
                                  P_SYN_RETRIES, P_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS,
                                  SERVER, V_RNG)
@@ -45,36 +44,51 @@ class StackOptions(msgspec.Struct, kw_only=True):
     concurrency: int = 0       # client, TOTAL_CONNECTIONS: connections open at once (0 = min(value, 1000))
 
 
-def owned_range(cfg, role: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int, int, int]:
-    """(first address, count, first port, last port) this role owns (server) or uses (client).
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def owned_ranges(cfg, role: str) -> list[tuple[Address, int]]:
+    """(first address, count) of each range this role owns (server) or uses (client): the l3
+    range, and l3.ipv6's for a worker of both families (mixed).
 
     An IPv6 range must lie within one /96: kernels test ownership with one
     high word and two signed compares (nperf.kernels.ndp.owns6), and key a
     local address by its last 32 bits (tcp_table.tuple_keys). Addresses in
     ::/64 (unspecified, loopback, IPv4-mapped) are no on-link unicast.
     """
-    l3, l4 = cfg.network.l3, cfg.network.l4
-    if role == "server":
-        first, last, p0, p1 = l3.dst_ip_start, l3.dst_ip_end, l4.dst_port_start, l4.dst_port_end
-    else:
-        first, last, p0, p1 = l3.src_ip_start, l3.src_ip_end, l4.src_port_start, l4.src_port_end
-    a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
-    if a.version == 6:
-        if int(a) >> 64 == 0:
-            raise ValueError(f"{role} addresses {first}..{last}: ::/64 holds no unicast address for a port")
-        if int(a) >> 32 != int(b) >> 32 or b < a:
-            raise ValueError(f"{role} addresses {first}..{last}: an IPv6 range must lie within one /96 "
-                             f"(only its last 32 bits may vary)")
-    return a, int(b) - int(a) + 1, p0, p1
+    side = "dst" if role == "server" else "src"
+    out = []
+    for r in filter(None, (cfg.network.l3, cfg.network.l3.ipv6)):
+        first, last = getattr(r, f"{side}_ip_start"), getattr(r, f"{side}_ip_end")
+        a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
+        if a.version == 6:
+            if int(a) >> 64 == 0:
+                raise ValueError(f"{role} addresses {first}..{last}: ::/64 holds no unicast address for a port")
+            if int(a) >> 32 != int(b) >> 32 or b < a:
+                raise ValueError(f"{role} addresses {first}..{last}: an IPv6 range must lie within one /96 "
+                                 f"(only its last 32 bits may vary)")
+        out.append((a, int(b) - int(a) + 1))
+    return out
+
+
+def owned_ports(cfg, role: str) -> tuple[int, int]:
+    """(first, last) port this role listens on (server) or opens from (client)."""
+    l4 = cfg.network.l4
+    return (l4.dst_port_start, l4.dst_port_end) if role == "server" else (l4.src_port_start, l4.src_port_end)
+
+
+def ip_version(cfg, role: str) -> int:
+    """6 if the role has an IPv6 range (its MSS is IPv6's), else 4."""
+    return max(a.version for a, _ in owned_ranges(cfg, role))
 
 
 def check_addresses(cfg, role: str, name: str) -> None:
-    """A ConfigError (the user's one line) if this role cannot use the file's addresses (owned_range;
-    nperf.config already keeps a file's ranges to one family)."""
+    """A ConfigError (the user's one line) if this role cannot use the file's addresses (owned_ranges;
+    nperf.config already keeps each range pair to one family)."""
     try:
-        owned_range(cfg, role)
+        owned_ranges(cfg, role)
         if role == "client":
-            owned_range(cfg, "server")
+            owned_ranges(cfg, "server")
     except ValueError as e:
         raise config.ConfigError(name, "$.network.l3", str(e)) from None
 
@@ -82,20 +96,20 @@ def check_addresses(cfg, role: str, name: str) -> None:
 def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: bool = False) -> stack.Stack:
     """The stack of a worker with these files and options; `port_checksums`: its port verifies received
     checksums (`dpdk.Port.setup`), so the kernels read the mbufs' flags instead of summing."""
-    ip_first, ip_count, port_first, port_last = owned_range(cfg, role)
+    ranges = owned_ranges(cfg, role)
+    port_first, port_last = owned_ports(cfg, role)
     p = np.zeros(N_PARAMS, np.int64)
     p[P_ROLE] = SERVER if role == "server" else CLIENT
     p[P_DIRECT] = role != "server"          # see nperf.kernels.lookup
     p[P_MAC] = int.from_bytes(mac, "big")
-    if ip_first.version == 4:
-        p[P_IP_FIRST], p[P_IP_COUNT] = int(ip_first), ip_count
-    else:
-        p[P_IP6_HI], p[P_IP6_FIRST] = net.ipv6_words(ip_first)
-        p[P_IP6_LAST] = p[P_IP6_FIRST] + ip_count - 1
-        if role != "server":                # the local keys' form (tuple_keys), which lookup.pair_index indexes
-            p[P_IP_FIRST], p[P_IP_COUNT] = (tcp_table.V6_KEY >> 16) | (int(ip_first) & 0xFFFFFFFF), ip_count
+    for first, count in ranges:
+        if first.version == 4:
+            p[P_IP_FIRST], p[P_IP_COUNT] = int(first), count
+        else:
+            p[P_IP6_HI], p[P_IP6_FIRST] = net.ipv6_words(first)
+            p[P_IP6_LAST], p[P_IP6_COUNT] = p[P_IP6_FIRST] + count - 1, count
     p[P_PORT_FIRST], p[P_PORT_LAST] = port_first, port_last
-    p[P_MSS] = mss(cfg, ip_first.version)
+    p[P_MSS] = mss(cfg, ip_version(cfg, role))
     p[P_RCV_WND], p[P_RCV_WSCALE] = 1 << 20, 5
     p[P_TIME_WAIT_US] = opts.time_wait_ms * 1000
     p[P_PEER_TIME_WAIT_US] = int(opts.peer_time_wait_s * 1e6)
@@ -131,7 +145,8 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: 
         counters=np.zeros(stack.CS_CLIENT + client_app.N_CLIENT_COUNTERS, np.int64),
         stash=np.zeros(STASH, np.int64), txq=np.zeros(TXQ, np.int64), work=tables.zeros(2 * cap + 64),
         neighbours=neighbours.new_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap),
-        pairs=lookup.new_pairs(ip_count, port_last - port_first + 1) if p[P_DIRECT] else lookup.new_pairs(1, 1),
+        pairs=lookup.new_pairs(sum(n for _, n in ranges), port_last - port_first + 1) if p[P_DIRECT]
+        else lookup.new_pairs(1, 1),
         ooo=reassembly.new_pool())
 
 
@@ -178,9 +193,13 @@ def client_schedule(cfg, opts: StackOptions) -> np.ndarray:
     for i, secs in enumerate(phase_lengths(cfg, opts.duration_s)):
         at += secs
         k[ca.K_PH_PREPARE + i] = int(at * 1e6)
-    first, count, port_first, port_last = owned_range(cfg, "server")
-    k[ca.K_DIP_HI], k[ca.K_DIP_FIRST] = (0, int(first)) if first.version == 4 else net.ipv6_words(first)
-    k[ca.K_DIP_COUNT] = count
+    for first, count in owned_ranges(cfg, "server"):
+        if first.version == 4:
+            k[ca.K_DIP_FIRST], k[ca.K_DIP_COUNT] = int(first), count
+        else:
+            k[ca.K_DIP6_HI], k[ca.K_DIP6_FIRST] = net.ipv6_words(first)
+            k[ca.K_DIP6_COUNT] = count
+    port_first, port_last = owned_ports(cfg, "server")
     k[ca.K_DPORT_FIRST], k[ca.K_DPORT_COUNT] = port_first, port_last - port_first + 1
     k[ca.K_PATHS] = len(cfg.http_config.paths)
     k[ca.K_CONC_CAP] = opts.concurrency or min(max(ob.value, 1), 1000)

@@ -8,7 +8,7 @@ import sys
 
 from tests.netns import Netns
 from nperf.bench import seed_address_to_ipv6
-from tests.topologies import SHORT, copy_topology, failures
+from tests.topologies import SHORT, copy_topology, failures, ipv6_beside
 
 NPERF = [sys.executable, "-m", "nperf"]
 
@@ -88,6 +88,22 @@ def test_memif_test3_over_ipv6(session):
     assert client["counters"]["nd_solicits"] >= 8 and client["counters"]["arp_requests"] == 0
     assert server["counters"]["nd_in"] >= 8 and server["counters"]["nd_adverts"] >= 16     # answers + announcements
     assert lb_c["announcements"] >= 1 and lb_c["drops"]["no_worker"] == 0
+
+
+def test_memif_test3_both_families_at_once(session):
+    """test3 with network.l3.ipv6 beside the seed's IPv4 ranges (mixed): the client asks the servers'
+    IPv4 and IPv6 addresses in turn, each from a source of its family, and reports each family."""
+    d = copy_topology(session, "memif/test3", phases=SHORT, tag="m", change=ipv6_beside)
+    r, rep = nperf_run(session, d)
+    client, server, lb_c, lb_s = check_test3(r, rep)
+    families = client["families"]
+    assert min(families["ipv4"]["responses_ok"], families["ipv6"]["responses_ok"]) > 0, families
+    assert all(f["connections_failed"] == f["responses_failed"] == 0 for f in families.values()), families
+    for total in ("connections_opened", "responses_ok"):
+        assert families["ipv4"][total] + families["ipv6"][total] == client[total], (total, families)
+    opened = families["ipv4"]["connections_opened"] / client["connections_opened"]
+    assert 0.4 < opened < 0.6, families             # the 8 + 8 destinations in turn
+    assert client["counters"]["arp_requests"] >= 8 and client["counters"]["nd_solicits"] >= 8
 
 
 def test_memif_test4_direct(session):

@@ -9,12 +9,17 @@ import struct
 import pytest
 
 from nperf.kernels import client_app as ca
+from nperf.kernels import lookup
+from nperf.kernels.jit import kernel
+from nperf.kernels.net import ipv6_words
 from nperf.kernels.stack import P_ARP_TRIES, P_MSS
+from nperf.kernels.tcp_table import tuple_keys
 from tests.http_peer import SERVER_MAC, response, set_schedule
-from tests.tcp_wire import (ACK, CLIENT_MAC, M32, PSH, SEED_CLIENT, SYN, Wire, changed, checksum, eth, ipv6,
-                            opt_mss, pseudo_header, tcp_frame)
+from tests.tcp_wire import (ACK, CLIENT_MAC, M32, PSH, SEED_CLIENT, SYN, Wire, arp_frame, changed, checksum, eth,
+                            ipv6, opt_mss, pseudo_header, tcp_frame)
 from tests.unit.test_client_app import PHASES
 
+CLIENT4, SERVER4 = "192.168.1.10", "192.168.1.100"
 CLIENT6 = "fd00:77::1"
 SERVER6 = "fd00:77::10"
 SOLICITED = "ff02::1:ff00:10"
@@ -106,3 +111,63 @@ def test_udp_stream_datagrams_over_ipv6_are_exact(w):
         udp = udp[:6] + struct.pack("!H", csum) + udp[8:]
         assert frame == eth(SERVER_MAC, CLIENT_MAC, 0x86DD, ipv6(CLIENT6, SERVER6, 17, udp)), k
     assert client_counter(w, "udp_sent") >= 3
+
+
+def test_a_mixed_client_resolves_and_opens_to_both_families_and_counts_each(tmp_path):
+    """IPv4 ranges with network.l3.ipv6 beside them: the prepare phase asks ARP for the IPv4
+    destination and solicits the IPv6 one; connections alternate between them, each from a source of
+    its family, and the IPv6 share of each count is kept apart."""
+    cfg = json.load(open(SEED_CLIENT))
+    cfg["network"]["l3"] = {"src_ip_start": CLIENT4, "src_ip_end": CLIENT4, "dst_ip_start": SERVER4,
+                            "dst_ip_end": SERVER4, "ipv6": {"src_ip_start": CLIENT6, "src_ip_end": CLIENT6,
+                                                            "dst_ip_start": SERVER6, "dst_ip_end": SERVER6}}
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(cfg))
+    w = Wire(role="client", config=path)
+    set_schedule(w.s, PHASES, type=ca.O_HTTP_REQUESTS, value=2, rpc=1)
+    w.step()
+    assert w.frames == [arp_frame(1, CLIENT_MAC, CLIENT4, b"\0" * 6, SERVER4), SOLICITATION]
+    w.step([arp_frame(2, SERVER_MAC, SERVER4, CLIENT_MAC, CLIENT4, dst_mac=CLIENT_MAC), ADVERT])
+    syns = []
+    for _ in range(200):
+        syns += [g for g in w.step(dt=1000) if g.flags & SYN]
+        if len(syns) >= 2:
+            break
+    assert [(g.src_ip, g.dst_ip) for g in syns[:2]] == [(CLIENT4, SERVER4), (CLIENT6, SERVER6)]
+    for syn in syns[:2]:
+        w.step([tcp_frame(syn.dst_ip, syn.src_ip, syn.dport, syn.sport, 7, syn.seq + 1, SYN | ACK, 65535,
+                          options=opt_mss(1400), src_mac=SERVER_MAC, dst_mac=CLIENT_MAC)])
+    reqs = {(g.src_ip, g.seq): g for g in w.log if g.payload}.values()
+    hosts = sorted(g.payload.split(b"\r\n")[1] for g in reqs)
+    assert hosts == [b"Host: 192.168.1.100:" + str(syns[0].dport).encode(),
+                     b"Host: [fd00:77:0:0:0:0:0:10]:" + str(syns[1].dport).encode()]
+    assert client_counter(w, "connections_opened") == 2 and client_counter(w, "ipv6_connections_opened") == 1
+
+
+@kernel
+def _pair_index(s, k2):
+    return lookup.pair_index(s, k2)
+
+
+def test_a_mixed_clients_pairs_index_every_source_pair_of_both_families_once(tmp_path):
+    """The direct index holds IPv4 sources, then IPv6 ones: every (address, port) of either family has
+    its own row, and an address outside both ranges has none."""
+    cfg = json.load(open(SEED_CLIENT))
+    cfg["network"]["l3"] = {"src_ip_start": "192.168.1.10", "src_ip_end": "192.168.1.12",
+                            "dst_ip_start": SERVER4, "dst_ip_end": SERVER4,
+                            "ipv6": {"src_ip_start": "fd00:77::ffff:fffe", "src_ip_end": "fd00:77::ffff:ffff",
+                                     "dst_ip_start": SERVER6, "dst_ip_end": SERVER6}}
+    cfg["network"]["l4"].update(src_port_start=1000, src_port_end=1009)
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(cfg))
+    s = Wire(role="client", config=path).s
+    rows = []
+    for address in ["192.168.1.10", "192.168.1.11", "192.168.1.12", "fd00:77::ffff:fffe", "fd00:77::ffff:ffff"]:
+        a = ipaddress.ip_address(address)
+        hi, lo = ipv6_words(a) if a.version == 6 else (0, int(a))
+        rows += [_pair_index(s, tuple_keys(1, 80, lo, port, hi, hi)[1]) for port in range(1000, 1010)]
+    assert sorted(rows) == list(range(50)) and len(s.pairs) == 50
+    for address, port in (("192.168.1.13", 1000), ("fd00:77::1:0:0", 1000), ("192.168.1.10", 1010)):
+        a = ipaddress.ip_address(address)
+        hi, lo = ipv6_words(a) if a.version == 6 else (0, int(a))
+        assert _pair_index(s, tuple_keys(1, 80, lo, port, hi, hi)[1]) == -1, address

@@ -209,6 +209,12 @@ INVALID = {
     "worker_path_without_slash.json": ("$.http_config.paths[0].path", 'expected a path starting with "/"'),
     "worker_payload_size_string.json": ("$.client_payload.size", 'expected an integer >= 0, got "2"'),
     "worker_response_code_600.json": ("$.http_config.paths[0].response_code", "expected an integer in 100..599, got 600"),
+    "worker_mixed_ipv6_key_holds_ipv4.json": ("$.network.l3.ipv6.src_ip_start",
+                                              'expected an IPv6 address, got "10.0.0.5"'),
+    "worker_mixed_beside_ipv6.json": ("$.network.l3.ipv6",
+                                      "expected the ranges beside ipv6 to be IPv4 (a mixed worker), got IPv6"),
+    "worker_mixed_ipv6_dst_ipv4.json": ("$.network.l3.ipv6.dst_ip_start",
+                                        'expected an IPv6 address like src_ip_start, got "10.0.1.1"'),
     "worker_src_dst_versions_differ.json": (
         "$.network.l3.dst_ip_start",
         'expected an IPv4 address like src_ip_start, got "fd00::1"',
@@ -414,6 +420,15 @@ def test_ip_range_ipv4_and_ipv6():
 def test_ip_range_rejects_bad_ranges(start, end):
     with pytest.raises(ValueError):
         ip_range(start, end)
+
+
+def test_a_mixed_worker_owns_both_families():
+    cfg, _ = decode_worker(encode({**MINIMAL_WORKER, "network": {**MINIMAL_WORKER["network"], "l3": {
+        **MINIMAL_WORKER["network"]["l3"], "ipv6": {"src_ip_start": "fd00::a", "src_ip_end": "fd00::b",
+                                                    "dst_ip_start": "fd00::64", "dst_ip_end": "fd00::64"}}}}),
+                           "c.json")
+    assert [str(a) for a in owned_ips(cfg, "server")] == ["10.0.1.1", "10.0.1.2", "fd00::64"]
+    assert [str(a) for a in owned_ips(cfg, "client")][-3:] == ["10.0.0.4", "fd00::a", "fd00::b"]
 
 
 def test_owned_ips_rejects_unknown_role():
