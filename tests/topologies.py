@@ -18,12 +18,13 @@ from nperf.bench import seed_address_to_ipv6
 SEEDS = os.path.join(os.path.dirname(__file__), "seed_configs")
 
 
-def _map_strings(value, f):
-    if isinstance(value, dict):
-        return {k: _map_strings(v, f) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_map_strings(v, f) for v in value]
-    return f(value) if isinstance(value, str) else value
+def ipv6_only(cfg):
+    """A seed config with every seed address moved to IPv6 (nperf.bench.seed_address_to_ipv6)."""
+    if isinstance(cfg, dict):
+        return {k: ipv6_only(v) for k, v in cfg.items()}
+    if isinstance(cfg, list):
+        return [ipv6_only(v) for v in cfg]
+    return seed_address_to_ipv6(cfg) if isinstance(cfg, str) else cfg
 
 
 def ipv6_beside(cfg: dict) -> dict:
@@ -39,11 +40,10 @@ def ipv6_beside(cfg: dict) -> dict:
 
 
 def copy_topology(session, seed: str, phases: dict | None = None, objective: dict | None = None,
-                  tag: str = "", addresses=None, change=None) -> str:
+                  tag: str = "", change=None) -> str:
     """The seed directory `seed` (e.g. "memif/test3") in the session's scratch dir, with private
-    memif sockets and file prefixes (and each string value through `addresses`, if given: e.g.
-    nperf.bench.seed_address_to_ipv6; and each config through `change`, e.g. ipv6_beside);
-    returns the new directory."""
+    memif sockets and file prefixes (and each config through `change`, if given: ipv6_only,
+    ipv6_beside); returns the new directory."""
     out = session.path(seed.replace("/", "_") + tag)
     os.makedirs(out, exist_ok=True)
     prefixes = {}
@@ -63,8 +63,6 @@ def copy_topology(session, seed: str, phases: dict | None = None, objective: dic
                 cfg["scheduler"].update(phases)
             if objective and name.startswith("c"):
                 cfg["objective"].update(objective)
-        if addresses:
-            cfg = _map_strings(cfg, addresses)
         if change:
             cfg = change(cfg)
         with open(os.path.join(out, name), "w") as f:

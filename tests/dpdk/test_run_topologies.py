@@ -7,8 +7,7 @@ import subprocess
 import sys
 
 from tests.netns import Netns
-from nperf.bench import seed_address_to_ipv6
-from tests.topologies import SHORT, copy_topology, failures, ipv6_beside
+from tests.topologies import SHORT, copy_topology, failures, ipv6_beside, ipv6_only
 
 NPERF = [sys.executable, "-m", "nperf"]
 
@@ -82,7 +81,7 @@ def test_memif_test3_four_processes(session):
 def test_memif_test3_over_ipv6(session):
     """The seed's test3 with every address moved to IPv6 (192.168.1.x to fd00:1::x): the client
     resolves the servers by neighbour discovery through both lbs, and asks over IPv6."""
-    d = copy_topology(session, "memif/test3", phases=SHORT, tag="6", addresses=seed_address_to_ipv6)
+    d = copy_topology(session, "memif/test3", phases=SHORT, tag="6", change=ipv6_only)
     r, rep = nperf_run(session, d)
     client, server, lb_c, lb_s = check_test3(r, rep)
     assert client["counters"]["nd_solicits"] >= 8 and client["counters"]["arp_requests"] == 0
