@@ -6,13 +6,15 @@ sustain, ramp-down, close); the target number of concurrent connections is
 objective's value, holds, ramps down, and is 0 while closing. New
 connections take the next (source IP, source port) and (destination IP,
 destination port) from one cursor; a source pair still held by a
-connection (open or in TIME-WAIT, see `lookup`) is skipped, never reused. A destination whose
-address ARP (or, over IPv6, neighbour discovery) could not resolve is skipped too (and counted
-once), so the others carry on. Over IPv6 the source and destination ranges each keep one high
-word (P_IP6_HI, K_DIP6_HI) and vary in the low one. A client of both families (mixed) counts its
-IPv4 destinations first, then its IPv6 ones, and opens each from a source of its family. With a rate limit, requests leave at their scheduled times
-on whichever connection is idle. UDP_STREAM sends datagrams on the same
-schedule instead.
+connection (open or in TIME-WAIT, see `lookup`) is skipped, never reused.
+A destination whose address ARP (or, over IPv6, neighbour discovery) could
+not resolve is skipped too (and counted once), so the others carry on.
+Over IPv6 the source and destination ranges each keep one high word
+(P_IP6_HI, K_DIP6_HI) and vary in the low one. A client of both families
+(mixed) counts its IPv4 destinations first, then its IPv6 ones, and opens
+each from a source of its family. With a rate limit, requests leave at
+their scheduled times on whichever connection is idle. UDP_STREAM sends
+datagrams on the same schedule instead.
 """
 import numpy as np
 

@@ -120,13 +120,15 @@ def set_of(memo, data, i, end):
     bits see only its factors' low bits) and multiplied by a constant of its
     own; the products are independent, so they overlap in the pipeline
     instead of forming a chain, and the set is taken from the sum's high bits.
+    The arithmetic is unsigned: Numba marks int64 products and sums "no
+    signed wrap", and these overflow by design (tcp_table.wrapping_mul).
     """
     n = end - i
     p = np.int64(array_addr(data)) + i
     m = min(n, HASHED_BYTES) >> 3
-    h = n * np.int64(0x9E3779B97F4A7C15 - (1 << 64)) + _folded(p, m, 0) + _folded(p, m, 1) + _folded(p, m, 2) \
+    h = np.uint64(n) * np.uint64(0x9E3779B97F4A7C15) + _folded(p, m, 0) + _folded(p, m, 1) + _folded(p, m, 2) \
         + _folded(p, m, 3) + _folded(p, m, 4) + _folded(p, m, 5) + _folded(p, m, 6) + _folded(p, m, 7)
-    return (h >> 40) & (memo.victims.shape[0] - 1)
+    return np.int64(h >> np.uint64(40)) & (memo.victims.shape[0] - 1)
 
 
 @inline
@@ -136,9 +138,9 @@ def _folded(p, m, k):
     Eight straight-line calls, not a loop: LLVM vectorized the loop into
     gathers, slower than the eight loads (HASHED_BYTES is eight words)."""
     if k >= m:
-        return np.int64(0)
-    w = np.int64(load_u64(p + 8 * k))
-    return (w ^ (w >> 32)) * (np.int64(0xFF51AFD7ED558CCD - (1 << 64)) + 2 * k)
+        return np.uint64(0)
+    w = np.uint64(load_u64(p + 8 * k))
+    return (w ^ (w >> np.uint64(32))) * (np.uint64(0xFF51AFD7ED558CCD) + np.uint64(2 * k))
 
 
 @inline

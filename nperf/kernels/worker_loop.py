@@ -129,14 +129,26 @@ def _ipv4_input(s, b, n, m):
 
 @inline
 def _prefetch_lookup(s, m):
-    """Ask for the cache line where frame m's connection will be looked up (a TCP/IPv4 frame's).
+    """Ask for the cache line where frame m's connection will be looked up (a TCP frame's).
 
     A burst's lookups are then in flight together: on a server the hash is
     large and each new 4-tuple's line is a cache miss (perf: about half of
-    tcp_input's time was that one load before this pass).
+    tcp_input's time was that one load before this pass; over IPv6 without
+    it, 40 % of tcp_input's samples sat after the hash loads and IPv6
+    connections/s was 0.83 of IPv4's). An IPv6 frame's TCP header is taken
+    right after the fixed header: behind extension headers the guess is
+    only a wasted prefetch.
     """
     b = mbuf.data_view(m)
     ip = net.ETH_LEN
+    if b.shape[0] >= ip + net.IP6_LEN + 4 and net.get16(b, net.ETH_TYPE) == net.ETH_IPV6 \
+            and b[ip + net.IP6_NEXT] == net.PROTO_TCP:
+        o = ip + net.IP6_LEN
+        k1, k2 = tuple_keys(net.get64(b, ip + net.IP6_SRC + 8), net.get16(b, o + net.TCP_SPORT),
+                            net.get64(b, ip + net.IP6_DST + 8), net.get16(b, o + net.TCP_DPORT),
+                            net.get64(b, ip + net.IP6_SRC), net.get64(b, ip + net.IP6_DST))
+        prefetch(lookup.prefetch_addr(s, k1, k2))
+        return
     if b.shape[0] < ip + net.IP_LEN + net.TCP_LEN or net.get16(b, net.ETH_TYPE) != net.ETH_IPV4 \
             or b[ip + net.IP_PROTO] != net.PROTO_TCP:
         return
