@@ -145,7 +145,7 @@ class HttpConfig(Struct, kw_only=True):
     tls_ciphers: str = ""       # TLS 1.2 cipher list, OpenSSL syntax; "" = OpenSSL's default
     tls_ciphersuites: str = ""  # TLS 1.3 cipher suites
     tls_groups: str = ""        # key exchange groups, e.g. "X25519:P-256"
-    sni: str = ""               # client: the server name sent; "" = the server's address
+    sni: str = ""               # client: the server name sent; "" = none (an address is no name: RFC 6066 3)
     session_resumption: Literal["off", "tickets", "ids"] = "off"   # client: resume TLS sessions
     paths: Annotated[list[HttpPath], Meta(min_length=1)] = field(
         default_factory=lambda: [HttpPath(path="/")]

@@ -54,6 +54,34 @@ class LbReport(msgspec.Struct, tag="lb"):
     impair: dict[str, dict[str, int]] | None = None
 
 
+class Latency(msgspec.Struct):
+    p50: float
+    p90: float
+    p99: float
+    p999: float
+    max: float
+
+
+class TlsSummary(msgspec.Struct):
+    """A role's TLS (use_https: 1): handshakes, their failures by cause, and the handshake time from
+    TCP's open to the handshake's end, apart from the requests' latency."""
+    handshakes_full: int
+    handshakes_resumed: int
+    failed_by_cause: dict[str, int]     # alert, certificate, timeout, peer_closed
+    record_errors: int                  # connections that failed after their handshake
+    no_slot: int                        # connections reset for want of a TLS slot
+    bytes_encrypted: int
+    bytes_decrypted: int
+    handshake_ms: Latency
+    handshake_histogram: Histogram
+
+    def text(self) -> str:
+        """The summary lines' words on TLS."""
+        failed = ", ".join(f"{cause} {n:,}" for cause, n in self.failed_by_cause.items() if n)
+        return (f"TLS handshakes {self.handshakes_full:,} full {self.handshakes_resumed:,} resumed, "
+                f"p50 {self.handshake_ms.p50:.2f} p99 {self.handshake_ms.p99:.2f} ms, failed: {failed or 'none'}")
+
+
 class ServerReport(msgspec.Struct, tag="server"):
     role: str
     config: str
@@ -61,14 +89,7 @@ class ServerReport(msgspec.Struct, tag="server"):
     counters: dict[str, int]
     http: dict[str, int]
     active_connections: int
-
-
-class Latency(msgspec.Struct):
-    p50: float
-    p90: float
-    p99: float
-    p999: float
-    max: float
+    tls: TlsSummary | None = None
 
 
 class Sustain(msgspec.Struct):
@@ -121,6 +142,7 @@ class ClientReport(msgspec.Struct, tag="client"):
     # responses_failed by family ("ipv4", "ipv6"; a request that failed waiting for a retry counts
     # in ipv4, having no connection); empty otherwise
     families: dict[str, dict[str, int]] = {}
+    tls: TlsSummary | None = None
 
 
 Report = LbReport | ServerReport | ClientReport

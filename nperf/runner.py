@@ -93,6 +93,10 @@ def summary(result: api.RunResult) -> str:
     return "\n".join(lines)
 
 
+def _tls(rep) -> str:
+    return f", {rep.tls.text()}" if rep.tls else ""
+
+
 def _figures(rep) -> str:
     if isinstance(rep, ClientReport):
         return (f"{count(rep.connections_opened)} conns, {count(rep.requests_sent)} requests, "
@@ -100,12 +104,12 @@ def _figures(rep) -> str:
                 f"sustain {rep.sustain.cps:,.0f} cps {rep.sustain.rps:,.0f} rps "
                 f"{rep.sustain.tx_mbps:,.1f}/{rep.sustain.rx_mbps:,.1f} Mbps tx/rx, "
                 f"latency p50 {rep.latency_ms.p50:.2f} p99 {rep.latency_ms.p99:.2f} max {rep.latency_ms.max:.2f} ms"
-                + (f", {count(rep.udp_sent)} udp sent" if rep.udp_sent else ""))
+                + (f", {count(rep.udp_sent)} udp sent" if rep.udp_sent else "") + _tls(rep))
     if isinstance(rep, ServerReport):
         c = rep.counters
         return (f"{count(c['conn_opened'])} conns, {count(rep.http['requests'])} requests, "
                 f"{count(c['tcp_retransmits'])} retransmissions, {count(c['udp_in'])} udp in, "
-                f"{count(rep.active_connections)} open at exit")
+                f"{count(rep.active_connections)} open at exit" + _tls(rep))
     if isinstance(rep, LbReport):
         impaired = "".join(f", {d}: lost {count(c['lost'])} corrupted {count(c['corrupted'])} "
                            f"duplicated {count(c['duplicated'])} reordered {count(c['reordered'])} "

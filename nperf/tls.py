@@ -8,19 +8,23 @@ is not the certificate's, a cipher list, suite list or group list that
 OpenSSL refuses. Certificate and key paths are relative to the directory of
 the config file that names them, as in the seed configs.
 
-Each connection will have its own `SSL` from this context, driven by the
-kernels through the per-connection calls of `nperf/bindings/tls.c`. They do
-not call it yet: a role with `use_https: 1` checks all of the above and then
-refuses to start.
+Each connection has its own `SSL` from this context, driven by the kernels
+(`nperf.kernels.tls_layer`) through the per-connection calls of
+`nperf/bindings/tls.c`; `layer` gives them the context and those calls'
+addresses.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
 
+import numpy as np
+
 from nperf.bindings.dpdk import ffi, lib
 from nperf.config import ConfigError, HttpConfig
+from nperf.kernels import tls_layer
 
+SLOTS = 16384          # TLS connections open at once per worker, at most: 1 GiB of rings reserved
 VERSIONS = {"1.2": lib.TLS1_2_VERSION, "1.3": lib.TLS1_3_VERSION}
 RESUMPTION = {"off": 0, "tickets": 1, "ids": 2}     # np_tls_ctx_new's `resume`
 
@@ -47,6 +51,9 @@ class Context:
 
     def __init__(self, http: HttpConfig, role: str, config_file: str):
         self.file = config_file
+        self.server = role == "server"
+        self.resume = http.session_resumption != "off"
+        self.sni = ffi.new("char[]", http.sni.encode()) if http.sni and not self.server else ffi.NULL
         versions = sorted(VERSIONS[v] for v in http.tls_versions)
         self.ctx = lib.np_tls_ctx_new(int(role == "server"), versions[0], versions[-1],
                                       RESUMPTION[http.session_resumption])
@@ -81,6 +88,19 @@ class Context:
         if rc:
             key, what = _CREDENTIALS[rc]
             raise ConfigError(self.file, f"$.http_config.{key}", f"{paths[key]} {what}{_openssl_reason()}")
+
+    def layer(self, max_conns: int) -> tls_layer.Tls:
+        """The kernels' TLS layer on this context: a slot pool for up to `max_conns` connections open at
+        once, at most SLOTS (each slot's ciphertext ring is reserved, and touched only when used)."""
+        conf = np.zeros(len(tls_layer.CONF_WORDS), np.int64)
+        conf[tls_layer.TC_ON] = 1
+        conf[tls_layer.TC_CTX] = int(ffi.cast("uintptr_t", self.ctx))
+        conf[tls_layer.TC_SERVER] = int(self.server)
+        conf[tls_layer.TC_SNI] = int(ffi.cast("uintptr_t", self.sni))
+        conf[tls_layer.TC_RESUME] = int(self.resume)
+        for i, name in enumerate(tls_layer.FN_NAMES):
+            conf[tls_layer.TC_NEW + i] = int(ffi.cast("uintptr_t", ffi.addressof(lib, name)))
+        return tls_layer.new_layer(min(max_conns, SLOTS), conf)
 
     def close(self) -> None:
         if self.ctx != ffi.NULL:

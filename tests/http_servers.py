@@ -39,14 +39,23 @@ class Server:
     max_requests: int | None      # requests per kept-alive connection, None: no limit
 
 
-def _nginx(run, root, limit, host=KERNEL_IP):
+# nginx over TLS (`https`): the certificate `nperf cert` wrote into the run directory, both versions,
+# resumption by session ID (its cache) and by ticket; each logged line says the protocol and whether
+# the session was resumed ("r") or not (".")
+NGINX_TLS = """listen {host}:443 ssl; ssl_certificate {run}/server.crt; ssl_certificate_key {run}/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:nperf:1m; ssl_session_tickets on;"""
+
+
+def _nginx(run, root, limit, host=KERNEL_IP, https=False):
+    listen = NGINX_TLS.format(host=host, run=run) if https else f"listen {host}:80;"
     return ["nginx", "-c", _write(run, "nginx.conf", f"""
 daemon off; worker_processes 1; pid {run}/nginx.pid; error_log {run}/error.log;
 events {{ worker_connections 1024; }}
 http {{
-    access_log {run}/access.log; keepalive_requests {limit or 100000};
+    log_format tls '$remote_addr $ssl_protocol $ssl_session_reused $status';
+    access_log {run}/access.log{" tls" if https else ""}; keepalive_requests {limit or 100000};
     client_body_temp_path {run}; proxy_temp_path {run}; fastcgi_temp_path {run}; uwsgi_temp_path {run}; scgi_temp_path {run};
-    server {{ listen {host}:80; root {root}; location = /nc {{ return 204; }}
+    server {{ {listen} root {root}; location = /nc {{ return 204; }}
              # the body of index.html, chunked: a (never matching) sub_filter drops the Content-Length
              location = /chunked {{ alias {root}/index.html; sub_filter_types *; sub_filter 'never' 'never'; }} }}
 }}
@@ -151,9 +160,9 @@ def served_requests(s) -> int:
     return sum(1 for line in open(path) if line.strip()) if os.path.exists(path) else 0
 
 
-def start_server(s, ns: Netns, name: str, limit: int | None, version: int = 4):
+def start_server(s, ns: Netns, name: str, limit: int | None, version: int = 4, https: bool = False):
     """Server `name` in namespace ns, listening on the kernel side's address, port 80 (with `limit`
-    requests per connection); over IPv6 (`version=6`) nginx only."""
+    requests per connection); over IPv6 (`version=6`) or HTTPS (port 443) nginx only."""
     root = s.path("www")
     os.makedirs(root, exist_ok=True)
     os.chmod(s.dir, 0o755)                  # servers that drop to nobody read the files
@@ -163,24 +172,25 @@ def start_server(s, ns: Netns, name: str, limit: int | None, version: int = 4):
     env = dict(os.environ, HOME=s.dir, XDG_DATA_HOME=s.dir, XDG_CONFIG_HOME=s.dir)
     host = listen_host(version)
     build = {**SERVERS, **PEERS}[name][1]
-    proc = s.start(ns.argv(*(build(s.dir, root, limit) if version == 4 else _nginx(s.dir, root, limit, host))),
-                   name, env=env)
+    argv = build(s.dir, root, limit) if version == 4 and not https else _nginx(s.dir, root, limit, host, https)
+    proc = s.start(ns.argv(*argv), name, env=env)
+    port = 443 if https else 80
     for _ in range(200):
-        if f"{host}:80" in ns.run("ss", "-Hltn").stdout:
+        if f"{host}:{port}" in ns.run("ss", "-Hltn").stdout:
             return proc
         assert proc.p.poll() is None, proc.text()
         time.sleep(0.05)
-    raise AssertionError(f"{name} did not listen on {host}:80: {proc.text()}")
+    raise AssertionError(f"{name} did not listen on {host}:{port}: {proc.text()}")
 
 
 def client_against(s, ns: Netns, tag: str, server: str | None = "nginx", limit: int | None = None,
-                   args: tuple[str, ...] = (), status: int = 0, version: int = 4, **changes):
+                   args: tuple[str, ...] = (), status: int = 0, version: int = 4, https: bool = False, **changes):
     """The TAP example client (its file with `changes` by top-level key, its command line with `args`)
     against `server` in ns (None: nothing listens; "peer-MODE": tests/misbehaving_server.py);
     returns (the server process, still running, or None; the client process, exited with `status`;
-    the client's report)."""
-    assert version == 4 or server == "nginx"
-    srv = start_server(s, ns, server, limit, version) if server else None
+    the client's report). With `https`, nginx serves TLS on port 443 (its certificate in s.dir)."""
+    assert (version == 4 and not https) or server == "nginx"
+    srv = start_server(s, ns, server, limit, version, https) if server else None
     cfg = json.load(open(EXAMPLE))
     cfg["dpdk"]["args"] += f" --file-prefix={s.prefix(tag)}"
     if version == 6:

@@ -21,9 +21,12 @@ def url_host(version: int) -> str:
     return SERVER_IP if version == 4 else f"[{SERVER_IP6}]"
 
 
-def tap_server_config(tap: str = TAP, lb_prefix: str | None = None, prefix: str = "rte", version: int = 4) -> dict:
-    """The seed's server file, moved to 10.77.0.10-11 (fd00:77::10-11) and a TAP port (or an lb's rings)."""
+def tap_server_config(tap: str = TAP, lb_prefix: str | None = None, prefix: str = "rte", version: int = 4,
+                      https: bool = False) -> dict:
+    """The seed's server file, moved to 10.77.0.10-11 (fd00:77::10-11) and a TAP port (or an lb's rings);
+    with `https`, serving TLS with the seed's ./server.crt and ./server.key (beside the file)."""
     cfg = copy.deepcopy(json.load(open(SEED)))
+    cfg["http_config"]["use_https"] = int(https)
     kernel, first, last, _ = ADDRESSES[version]
     cfg["network"]["l3"].update(dst_ip_start=first, dst_ip_end=last, src_ip_start=kernel, src_ip_end=kernel)
     cfg["network"]["l4"].update(dst_port_start=8000, dst_port_end=8001)
@@ -38,8 +41,9 @@ def tap_server_config(tap: str = TAP, lb_prefix: str | None = None, prefix: str 
     return cfg
 
 
-def start_tap_server(session, ns: Netns, *extra: str, name: str = "server", version: int = 4):
-    cfg = session.write_json(f"{name}.json", tap_server_config(prefix=session.prefix(name[:6]), version=version))
+def start_tap_server(session, ns: Netns, *extra: str, name: str = "server", version: int = 4, https: bool = False):
+    cfg = session.write_json(f"{name}.json", tap_server_config(prefix=session.prefix(name[:6]), version=version,
+                                                               https=https))
     p = session.start(ns.argv(sys.executable, "-m", "nperf", "server", cfg, "--report",
                               session.path(f"{name}_report.json"), *extra), name)
     p.wait_for(r"\] ready", 300)

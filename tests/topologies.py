@@ -27,6 +27,13 @@ def ipv6_only(cfg):
     return seed_address_to_ipv6(cfg) if isinstance(cfg, str) else cfg
 
 
+def https_on(cfg: dict) -> dict:
+    """A seed config with use_https: 1 (workers; an lb's file has no http_config)."""
+    if "http_config" in cfg:
+        cfg["http_config"]["use_https"] = 1
+    return cfg
+
+
 def ipv6_beside(cfg: dict) -> dict:
     """A seed config of test3's that also speaks IPv6 (mixed): a worker's l3.ipv6 holds its ranges
     moved to IPv6, an lb's workers own both forms of their addresses (nperf.bench.seed_address_to_ipv6)."""

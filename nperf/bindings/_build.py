@@ -272,9 +272,10 @@ int np_tls_self_signed(const char *cert, const char *key, const char *cn, const 
 /* per connection (by address from kernels: int64_t f(u64, u64, u64, u64)) */
 #define NP_TLS_CLOSED ...
 #define NP_TLS_FAILED ...
+#define NP_TLS_CERT_FAILED ...
 int64_t np_tls_new(uint64_t ctx, uint64_t server, uint64_t sni, uint64_t session);
 int64_t np_tls_input(uint64_t ssl, uint64_t data, uint64_t len, uint64_t unused);
-int64_t np_tls_read(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t unused);
+int64_t np_tls_read(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t peek);
 int64_t np_tls_write(uint64_t ssl, uint64_t data, uint64_t len, uint64_t unused);
 int64_t np_tls_output(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t unused);
 int64_t np_tls_pending(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);

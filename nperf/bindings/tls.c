@@ -134,8 +134,27 @@ done:
    int64_t f(u64, u64, u64, u64), so a kernel makes it by address, once per
    connection event. Results below 0 are these NP_TLS_* codes: */
 
-#define NP_TLS_CLOSED (-1)   /* the peer's close_notify */
-#define NP_TLS_FAILED (-2)   /* a protocol error or an alert: the connection is dead */
+#define NP_TLS_CLOSED (-1)        /* the peer's close_notify */
+#define NP_TLS_FAILED (-2)        /* a protocol error or an alert: the connection is dead */
+#define NP_TLS_CERT_FAILED (-3)   /* dead over a certificate: ours refused by the peer, or the peer's */
+
+/* Whether the error at the queue's end is about a certificate: the peer's alert refusing ours, or
+   the peer's failing our verification. */
+static int certificate_error(SSL *s) {
+    if (SSL_get_verify_result(s) != X509_V_OK) return 1;
+    switch (ERR_GET_REASON(ERR_peek_last_error())) {
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 static int64_t outcome(SSL *s, int rc) {
     int64_t r;
@@ -143,7 +162,7 @@ static int64_t outcome(SSL *s, int rc) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE: r = 0; break;
     case SSL_ERROR_ZERO_RETURN: r = NP_TLS_CLOSED; break;
-    default: r = NP_TLS_FAILED;
+    default: r = certificate_error(s) ? NP_TLS_CERT_FAILED : NP_TLS_FAILED;
     }
     ERR_clear_error();      /* SSL_get_error needs an empty queue before the next call */
     return r;
@@ -186,14 +205,16 @@ int64_t np_tls_input(uint64_t ssl, uint64_t data, uint64_t len, uint64_t unused)
 }
 
 /* The handshake driven as far as the input allows, then plaintext read into
-   out[0..cap): bytes read, 0 when more ciphertext is needed, or NP_TLS_*. */
-int64_t np_tls_read(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t unused) {
-    (void)unused;
+   out[0..cap): bytes read, 0 when more ciphertext is needed, or NP_TLS_*.
+   With `peek` the bytes stay to be read again: the caller reads only what
+   its application took. */
+int64_t np_tls_read(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t peek) {
     SSL *s = (SSL *)ssl;
     int rc;
     if (!SSL_is_init_finished(s) && (rc = SSL_do_handshake(s)) != 1) return outcome(s, rc);
     size_t n = 0;
-    rc = SSL_read_ex(s, (void *)(uintptr_t)out, (size_t)cap, &n);
+    rc = peek ? SSL_peek_ex(s, (void *)(uintptr_t)out, (size_t)cap, &n)
+              : SSL_read_ex(s, (void *)(uintptr_t)out, (size_t)cap, &n);
     return rc == 1 ? (int64_t)n : outcome(s, rc);
 }
 

@@ -30,8 +30,8 @@ from nperf.kernels import latency, send_queue
 from nperf.kernels.jit import inline, inline_view, kernel, step
 from nperf.kernels.stack import C_RING_OVERFLOW, P_ROLE, client_counters, http_client_counters
 from nperf.kernels.tcp_table import (
-    APPQ, APP_WORDS, END_ABORT, END_CLOSED, END_RESET, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP, T_APP_DONE,
-    T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_TAIL, T_RIP, T_RIP_HI, T_RPORT, T_STATE, T_USER)
+    APPQ, APP_WORDS, END_ABORT, END_CLOSED, END_RESET, END_TLS_FAILED, ESTABLISHED, F_FIN_QUEUED, SYN_SENT, T_APP,
+    T_APP_DONE, T_APP_T, T_FLAGS, T_Q_FLAGS, T_Q_KIND, T_Q_TAIL, T_RIP, T_RIP_HI, T_RPORT, T_STATE, T_USER)
 
 # rows of s.app.hists
 HIST_SECOND, HIST_SUSTAIN = 0, 1
@@ -109,6 +109,7 @@ CLIENT_COUNTER_NAMES = (
     "connections_closed_ok", "connections_failed",
     # why connections failed (they add up to connections_failed)
     "connect_timeout", "connect_refused", "connection_reset", "connection_timeout", "connection_aborted",
+    "tls_failed",       # the TLS handshake failed (its cause: the stack's tls_failed_* counters)
     # failures that are not a connection: a destination without ARP answer, a turn that found every
     # source pair it tried held (no_source_pair: the source space is too small for the load)
     "arp_failed", "no_source_pair",
@@ -129,12 +130,12 @@ CLIENT_COUNTER_NAMES = (
  CC_BAD_STATUS, CC_MALFORMED, CC_RESET, CC_RESPONSE_TIMEOUT, CC_CLOSED_EARLY, CC_ABORTED_AT_EXIT,
  CC_CLOSED_OK, CC_CONN_FAILED,
  CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_CONNECTION_RESET, CC_CONNECTION_TIMEOUT, CC_CONNECTION_ABORTED,
- CC_ARP_FAILED, CC_NO_SOURCE_PAIR,
+ CC_TLS_FAILED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR,
  CC_RETRIED, CC_UNSOLICITED, CC_KEEPALIVE_CLOSED, CC_UDP_SENT, CC_PAIR_REUSED_EARLY, CC_SOURCE_PAIR_BUSY,
  CC_CLOSED_UNUSED, CC_V6_OPENED, CC_V6_CONN_FAILED, CC_V6_OK, CC_V6_FAILED) = range(len(CLIENT_COUNTER_NAMES))
 N_CLIENT_COUNTERS = len(CLIENT_COUNTER_NAMES)
 REQUEST_CAUSES = (CC_BAD_STATUS, CC_ABORTED_AT_EXIT + 1)          # [first, end) of request failure causes
-CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_CONNECTION_ABORTED + 1)
+CONNECTION_CAUSES = (CC_CONNECT_TIMEOUT, CC_TLS_FAILED + 1)
 # "fail" as the per-second line and the headline count it: failed requests, and attempts that never
 # carried one (a connection lost while established usually failed its request too: counted once)
 FAILURES = (CC_FAILED, CC_CONNECT_TIMEOUT, CC_CONNECT_REFUSED, CC_ARP_FAILED, CC_NO_SOURCE_PAIR)
@@ -413,7 +414,7 @@ def client_closed(s, c, how, now):
         cc[CC_CONN_FAILED] += 1
         cc[CC_V6_CONN_FAILED] += v6
         cc[CC_CONNECTION_RESET if how == END_RESET else CC_CONNECTION_ABORTED if how == END_ABORT
-           else CC_CONNECTION_TIMEOUT] += 1
+           else CC_TLS_FAILED if how == END_TLS_FAILED else CC_CONNECTION_TIMEOUT] += 1
     else:
         cc[CC_CLOSED_OK] += 1
         if t[c, T_USER] == 0:

@@ -4,7 +4,9 @@
 cache, the application tables (`App`), the burst scratch (free mbufs to
 build frames in, frames to transmit, connections with output pending) and
 the TIME-WAIT records (`tw`, see `nperf.kernels.time_wait`) and the
-client's direct index of its source pairs (`pairs`, see `nperf.kernels.lookup`).
+client's direct index of its source pairs (`pairs`, see `nperf.kernels.lookup`),
+the out-of-order pool (`ooo`, `nperf.kernels.reassembly`) and the TLS
+connections (`tls`, `nperf.kernels.tls_layer`).
 Kernels take the whole `Stack` as one argument; Python builds it once
 (`nperf.roles.worker_stack`). Numba passes it by value, member by member, to every
 kernel that is not inlined, so it is kept to few arrays: one row table, one
@@ -23,7 +25,7 @@ from nperf.kernels.jit import inline, inline_view
 
 Stack = namedtuple("Stack", (
     "tcb", "hash", "free", "wheel", "params", "var", "counters",
-    "stash", "txq", "work", "neighbours", "fired", "app", "tw", "pairs", "ooo",
+    "stash", "txq", "work", "neighbours", "fired", "app", "tw", "pairs", "ooo", "tls",
 ))
 App = namedtuple("App", ("responses", "events", "requests", "sched", "hists", "idle", "retry", "payload", "memo"))
 
@@ -161,6 +163,17 @@ COUNTER_NAMES = (
     "nd_adverts",             # neighbour advertisements sent (answers, and the unsolicited ones at start)
     "nd_solicits",            # neighbour solicitations sent (a client resolving a destination)
     "drop_bad_nd",            # a neighbour discovery message that fails RFC 4861's checks (hop limit, length)
+    "tls_full",               # TLS handshakes completed in full (nperf.kernels.tls_layer)
+    "tls_resumed",            #   and by resuming a session
+    "tls_handshake_us",       #   their time summed, from TCP's open to the handshake's end
+    "tls_failed_alert",       # TLS handshakes failed: a protocol error or the peer's alert
+    "tls_failed_certificate", #   a certificate refused (ours by the peer, or the peer's)
+    "tls_failed_timeout",     #   the connection timed out first
+    "tls_failed_peer_closed", #   the peer closed or reset first
+    "tls_no_slot",            # connections reset: no TLS slot (or OpenSSL memory) left for them
+    "tls_record_errors",      # TLS connections that failed after their handshake (a bad record)
+    "tls_bytes_encrypted",    # plaintext bytes encrypted
+    "tls_bytes_decrypted",    #   and decrypted
 )
 (C_RX_FRAMES, C_RX_BYTES, C_TX_FRAMES, C_TX_BYTES, C_DROP_NOT_OURS, C_DROP_BAD_IP, C_DROP_IP_CHECKSUM,
  C_DROP_FRAGMENT, C_DROP_PROTOCOL, C_DROP_TCP_CHECKSUM, C_DROP_BAD_TCP, C_DROP_NO_MBUF, C_DROP_TX_FULL,
@@ -173,7 +186,9 @@ COUNTER_NAMES = (
  C_DROP_UDP_CHECKSUM, C_RING_OVERFLOW, C_TCP_SYN_EVICTED, C_TCP_OOO_KEPT, C_TCP_OOO_NOT_KEPT, C_TCP_OOO_BYTES,
  C_TCP_OOO_DISCARDED, C_TCP_RETRANSMIT_BYTES, C_TCP_SACK_BLOCKS_OUT, C_TCP_SACK_BLOCKS_IN,
  C_TCP_SACK_RETRANSMITS, C_TCP_DSACKS_IN, C_TCP_PAWS_DROPPED, C_RX_CSUM_BY_PORT, C_TCP_LOSS_PROBES, C_ND_IN,
- C_ND_ADVERTS, C_ND_SOLICITS, C_DROP_BAD_ND) = range(len(COUNTER_NAMES))
+ C_ND_ADVERTS, C_ND_SOLICITS, C_DROP_BAD_ND, C_TLS_FULL, C_TLS_RESUMED, C_TLS_HANDSHAKE_US, C_TLS_FAILED_ALERT,
+ C_TLS_FAILED_CERTIFICATE, C_TLS_FAILED_TIMEOUT, C_TLS_FAILED_PEER_CLOSED, C_TLS_NO_SLOT, C_TLS_RECORD_ERRORS,
+ C_TLS_BYTES_ENCRYPTED, C_TLS_BYTES_DECRYPTED) = range(len(COUNTER_NAMES))
 N_COUNTERS = len(COUNTER_NAMES)
 
 # counters regions after the stack's own

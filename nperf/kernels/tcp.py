@@ -62,12 +62,12 @@ from nperf.kernels.stack import (
     P_SACK, P_SYN_RETRIES, P_TIME_WAIT_US, P_TIMESTAMPS, P_TS_BASE_MS, SERVER, V_EVICT_AT, V_WORK_HEAD, V_WORK_TAIL,
     random64)
 from nperf.kernels.tcp_table import (
-    APPQ, CLOSED, CLOSE_WAIT, CLOSING, END_ABORT, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
+    CLOSED, CLOSE_WAIT, CLOSING, END_ABORT, END_CLOSED, END_IDLE, END_RESET, END_TIMEOUT, ESTABLISHED, FIN_WAIT_1,
     FIN_WAIT_2, F_ACK_DELAYED, F_ACK_NOW, F_FIN_QUEUED, F_IN_WORK, F_PERSIST, F_PROBED, F_PROBE_NEW, F_PROBE_RESENT,
     F_PROBE_TIMER, F_RECOVERY, F_RETRANSMIT, F_SACK,
     F_RTT, F_TS, LAST_ACK, N_WORDS, SYN_RCVD, SYN_SENT, TIME_WAIT, T_BACKOFF, T_BORN, T_CWND, T_DUPACKS, T_FLAGS,
-    T_ADDR_SUM, T_IRS, T_ISS, T_LIP, T_LIP_HI, T_LPORT, T_MSS, T_PEER_MAC, T_Q_HEAD, T_Q_LEN, T_Q_START,
-    T_Q_TAIL, T_RCV_NXT, T_RCV_WSCALE, T_RECOVER, T_RIP, T_RIP_HI, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START,
+    T_ADDR_SUM, T_IRS, T_ISS, T_LIP, T_LIP_HI, T_LPORT, T_MSS, T_PEER_MAC, T_RCV_NXT, T_RCV_WSCALE, T_RECOVER,
+    T_RIP, T_RIP_HI, T_RPORT, T_RTO, T_RTTVAR, T_RTT_SEQ, T_RTT_START,
     T_SND_END, T_SND_MAX,
     T_SND_NXT, T_SND_UNA, T_SND_WL1, T_SND_WND, T_SND_WSCALE, T_SRTT, T_SSTHRESH, T_STATE, T_T_DACK, T_T_END,
     T_T_RTO, T_W_DUE, T_OOO_HEAD, T_OOO_LAST, T_RTX_NXT, T_SACK_N, T_TS_RECENT, T_LAST_ACK, TS_OPTION_LEN, slot_alloc,
@@ -306,6 +306,13 @@ def _send_rst(s, c):
 
 
 # --- opening and closing -------------------------------------------------
+
+@inline
+def _refuse(s, c, now):
+    """The application cannot take c (no TLS slot): reset it."""
+    _send_rst(s, c)
+    release(s, c, END_RESET, now)
+
 
 @step
 def _init(s, c, lip_hi, lip, lport, rip_hi, rip, rport, mac, state, now):
@@ -617,7 +624,9 @@ def _syn_sent(s, c, b, o, doff, seq, ack, flags, win, now):
     s.counters[C_CONN_OPENED] += 1
     t[c, T_FLAGS] |= F_ACK_NOW
     _idle_deadline(s, c, now)
-    app.app_established(s, c, now)
+    if not app.app_established(s, c, now):
+        _refuse(s, c, now)
+        return
     work_push(s, c)
 
 
@@ -716,11 +725,7 @@ def _acked(s, c, ack_off, ts_ecr, now):
             t[c, T_CWND] = _halve(t, c, t[c, T_SND_MAX] - (ack_off - acked))
     t[c, T_DUPACKS] = 0
     t[c, T_BACKOFF] = 0
-    while t[c, T_Q_HEAD] < t[c, T_Q_TAIL]:
-        k = t[c, T_Q_HEAD] % APPQ
-        if ack_off < t[c, T_Q_START + k] + t[c, T_Q_LEN + k] + 1:
-            break
-        t[c, T_Q_HEAD] += 1
+    app.app_acked(s, c, ack_off)
     if ack_off < t[c, T_SND_MAX]:
         _arm_retransmission(s, c, now)
     else:
@@ -798,7 +803,9 @@ def _segment(s, c, b, opts, p, plen, seq, ack, flags, win, now):
         st = ESTABLISHED
         s.counters[C_CONN_OPENED] += 1
         t[c, T_SND_WL1] = seg
-        app.app_established(s, c, now)
+        if not app.app_established(s, c, now):
+            _refuse(s, c, now)
+            return
     if ack_off > t[c, T_SND_MAX]:
         t[c, T_FLAGS] |= F_ACK_NOW
         work_push(s, c)
@@ -961,6 +968,7 @@ def tcp_output(s, c, now):
             return False
         _to_record(s, c, now)
         return True
+    app.app_output(s, c, now)
     if t[c, T_FLAGS] & F_RETRANSMIT:
         una = t[c, T_SND_UNA]
         if not t[c, T_FLAGS] & F_SACK or t[c, T_RTX_NXT] <= una:     # with SACK, unless resent already

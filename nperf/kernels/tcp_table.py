@@ -53,6 +53,7 @@ APP_WORDS = 10          # the application's parser state (nperf.kernels.http_ser
 
 # how a connection ended (the `how` of tcp.release and app.app_closed); END_ABORT: still open at exit
 END_CLOSED, END_RESET, END_TIMEOUT, END_IDLE, END_ABORT = range(5)
+END_TLS_FAILED = 5      # to the role only (app.app_closed): TCP closed, but the TLS handshake had failed
 
 # row words: hot ones first (one segment mostly touches the first two cache lines)
 FIELDS = (
@@ -109,6 +110,7 @@ FIELDS = (
     "rip_hi",       # remote IPv6 address's high 64 bits; 0 with lip_hi
     "dupthresh",    # SACK: segments SACKed above a hole before it counts lost, less sack.DUP_THRESH
                     #   (0 at first; D-SACKs of needless resends raise it: nperf.kernels.sack)
+    "tls",          # a TLS connection's slot + 1 (nperf.kernels.tls_layer); 0: plain
 )
 (T_STATE, T_FLAGS, T_SND_UNA, T_SND_NXT, T_SND_MAX, T_SND_END, T_SND_WND, T_RCV_NXT, T_ISS, T_IRS, T_MSS,
  T_CWND, T_SSTHRESH, T_T_RTO, T_T_DACK, T_T_END, T_LIP, T_RIP, T_ADDR_SUM, T_LPORT, T_RPORT, T_PEER_MAC,
@@ -116,7 +118,7 @@ FIELDS = (
  T_RCV_WSCALE, T_SND_WL1, T_DUPACKS, T_RECOVER, T_SRTT, T_RTTVAR, T_RTO, T_RTT_SEQ, T_RTT_START, T_BACKOFF,
  T_W_DUE, T_W_NEXT, T_W_PREV, T_Q_HEAD, T_Q_TAIL, T_APP_DONE, T_APP_T, T_BORN, T_USER, T_OOO_HEAD,
  T_OOO_N, T_OOO_LAST, T_SACK_N, T_RTX_NXT, T_TS_RECENT, T_LAST_ACK, T_LIP_HI, T_RIP_HI,
- T_DUPTHRESH) = range(len(FIELDS))
+ T_DUPTHRESH, T_TLS) = range(len(FIELDS))
 T_Q_KIND = len(FIELDS)              # + k: message k's kind (response / request index)
 T_Q_FLAGS = T_Q_KIND + APPQ
 T_Q_START = T_Q_FLAGS + APPQ        # stream offset of its first byte

@@ -92,7 +92,7 @@ class Client(Worker):
                 f"rps {count(fields['rps'])}  tx {mbps(d[stack.C_TX_BYTES])}  rx {mbps(d[stack.C_RX_BYTES])}  "
                 f"ok {count(fields['ok'])}  fail {count(fields['fail'])}  p99 {p99:.2f} ms  "
                 f"retrans/s {count(d[stack.C_TCP_RETRANSMITS])}  busy {fields['busy']:.0%}")
-        line += self.holdings(fields)
+        line += self.holdings(fields) + self.tls_second(d, fields)
         if "udp_pps" in fields:
             line += f"  udp {count(fields['udp_pps'])} pkt/s"
         if fields["pair_reused_early"] or fields["syn_challenged"]:
@@ -134,7 +134,8 @@ class Client(Worker):
                             int(cc[ca.CC_OK]), int(cc[ca.CC_FAILED]), errors, avg, lat, self.per_second,
                             self.stack_counters(),
                             {n: int(v) for n, v in zip(http_client.COUNTER_NAMES, self.http())},
-                            acc, notes, int(cc[ca.CC_UDP_SENT]), histogram.encode(hist), self.families())
+                            acc, notes, int(cc[ca.CC_UDP_SENT]), histogram.encode(hist), self.families(),
+                            self.tls_summary())
 
     def families(self) -> dict[str, dict[str, int]]:
         """The report's `families`: each count's IPv6 share and the rest (nothing without IPv6
@@ -160,7 +161,8 @@ class Client(Worker):
         return (f"{count(r.connections_opened)} connections, {count(r.requests_sent)} requests, "
                 f"{count(r.responses_ok)} ok, {count(r.responses_failed)} failed; sustain {r.sustain.cps:,.0f} cps "
                 f"{r.sustain.rps:,.0f} rps; latency p50 {r.latency_ms.p50:.2f} p99 {r.latency_ms.p99:.2f} "
-                f"max {r.latency_ms.max:.2f} ms; errors: {causes or 'none'}")
+                f"max {r.latency_ms.max:.2f} ms; errors: {causes or 'none'}"
+                + (f"; {r.tls.text()}" if r.tls else ""))
 
 
 def accounting(s) -> Accounting:

@@ -30,7 +30,7 @@ class Server(Worker):
                 f"rst/s {count(d[stack.C_TCP_RESETS_IN] + d[stack.C_TCP_RESETS_OUT])}  "
                 f"drops/s {count(sum(v for n, v in zip(stack.COUNTER_NAMES, d) if n.startswith('drop_')))}  "
                 f"busy {fields['busy']:.0%}")
-        line += self.holdings(fields)
+        line += self.holdings(fields) + self.tls_second(d, fields)
         fields["syn_evicted"], fields["table_full"] = int(d[stack.C_TCP_SYN_EVICTED]), int(d[stack.C_TCP_TABLE_FULL])
         if fields["syn_evicted"] or fields["table_full"]:     # a SYN flood, or a table too small for the load
             line += (f"  table full: half-open freed/s {count(fields['syn_evicted'])}  "
@@ -48,8 +48,10 @@ class Server(Worker):
     def report(self) -> ServerReport:
         return ServerReport("server", self.config_name, self.seconds,
                             self.stack_counters(),
-                            {n: int(v) for n, v in zip(hs.COUNTER_NAMES, self.http())}, self.active())
+                            {n: int(v) for n, v in zip(hs.COUNTER_NAMES, self.http())}, self.active(),
+                            self.tls_summary())
 
     def summary(self, r: ServerReport) -> str:
         return (f"{count(r.counters['conn_opened'])} connections, {count(r.http['requests'])} requests, "
-                f"{count(r.counters['tcp_retransmits'])} retransmissions, {count(r.active_connections)} still open")
+                f"{count(r.counters['tcp_retransmits'])} retransmissions, {count(r.active_connections)} still open"
+                + (f"; {r.tls.text()}" if r.tls else ""))

@@ -11,10 +11,11 @@ import time
 
 import numpy as np
 
-from nperf import config, eal, perf_map, reports, tls, warmup
+from nperf import config, eal, histogram, perf_map, reports, tls, warmup
 from nperf.roles import pcapng
 from nperf.bindings import dpdk
-from nperf.kernels import arp, capture, io, ndp, poll, stack, worker_loop
+from nperf.kernels import arp, capture, io, latency, ndp, poll, stack, worker_loop
+from nperf.reports import Latency, TlsSummary
 from nperf.roles.lb_shared import Attachment
 from nperf.roles.worker_stack import StackOptions, build_stack, ip_version, mss
 from nperf.stats_format import count
@@ -25,6 +26,8 @@ MAX_IDLE_SLEEP_NS = 200_000
 POOL_NAME = "nperf_worker_pool"
 PORT_LOSSES = ("imissed", "ierrors", "oerrors", "rx_nombuf")     # rte_eth_stats fields
 LB_CHECK_S = 0.5            # an attached worker looks this often whether its lb still runs
+TLS_FAILURES = (stack.C_TLS_FAILED_ALERT, stack.C_TLS_FAILED_CERTIFICATE, stack.C_TLS_FAILED_TIMEOUT,
+                stack.C_TLS_FAILED_PEER_CLOSED)     # handshake failures, by cause
 
 
 class Worker:
@@ -57,15 +60,14 @@ class Worker:
         self.pcap = pcap
         self.pcap_count = pcap_count if pcap else 0
         self._next_check = 0.0
+        self.tls: tls.Context | None = None      # with use_https: 1 (start)
 
     # --- start ---------------------------------------------------------
     def start(self) -> None:
         d = self.cfg.dpdk
         self.eal_args, lcore, cpu, warning = eal.build(d.args, d.core_id, self.core, self.name)
         if self.cfg.http_config.use_https:     # every TLS key checked, before anything is compiled or started
-            tls.Context(self.cfg.http_config, self.role, self.config_name).close()
-            raise config.ConfigError(self.config_name, "$.http_config.use_https",
-                                     "the TLS settings are valid, but HTTPS does not run yet: use 0")
+            self.tls = tls.Context(self.cfg.http_config, self.role, self.config_name)
         warmup.prepare(self.role, lambda line: self.say(f"[{self.name}] {line}"))
         kind = eal.proc_type(self.eal_args)
         if d.is_dpdk_client and kind != "secondary":
@@ -89,7 +91,8 @@ class Worker:
             self.io, mac, checksums = self._attach(d.client_ring_idx, lcore)
         else:
             self.io, mac, checksums = self._own_port()
-        self.stack = build_stack(self.cfg, self.role, mac, self.opts, checksums)
+        self.stack = build_stack(self.cfg, self.role, mac, self.opts, checksums,
+                                 self.tls.layer(self.opts.max_conns) if self.tls else None)
         self.scratch = worker_loop.LoopScratch(self.pcap_count).arrays()
         hz = dpdk.tsc_hz()
         self.cycles_per_us = hz / 1e6
@@ -167,6 +170,28 @@ class Worker:
         share = poll.busy_share(self._prev_poll if self._prev_poll is not None else now * 0, now)
         self._prev_poll = now
         return share
+
+    def tls_second(self, d: np.ndarray, fields: dict) -> str:
+        """With HTTPS, the second's handshakes (full and resumed) and failed handshakes: added to
+        `fields`, returned for the line ("" without HTTPS)."""
+        if not self.tls:
+            return ""
+        full, resumed = int(d[stack.C_TLS_FULL]), int(d[stack.C_TLS_RESUMED])
+        failed = int(sum(d[i] for i in TLS_FAILURES))
+        fields.update(tls_handshakes=full + resumed, tls_resumed=resumed, tls_failed=failed)
+        return f"  tls hs/s {count(full + resumed)} (resumed {count(resumed)})  tls fail/s {count(failed)}"
+
+    def tls_summary(self) -> TlsSummary | None:
+        """The report's `tls` (None without HTTPS)."""
+        if not self.tls:
+            return None
+        c = self.stack.counters
+        hist = self.stack.tls.hist
+        return TlsSummary(int(c[stack.C_TLS_FULL]), int(c[stack.C_TLS_RESUMED]),
+                          {stack.COUNTER_NAMES[i][len("tls_failed_"):]: int(c[i]) for i in TLS_FAILURES},
+                          int(c[stack.C_TLS_RECORD_ERRORS]), int(c[stack.C_TLS_NO_SLOT]),
+                          int(c[stack.C_TLS_BYTES_ENCRYPTED]), int(c[stack.C_TLS_BYTES_DECRYPTED]),
+                          Latency(*(v / 1000 for v in latency.percentiles(hist))), histogram.encode(hist))
 
     def drops(self) -> int:
         return int(sum(v for n, v in zip(stack.COUNTER_NAMES, self.stack.counters) if n.startswith("drop_")))

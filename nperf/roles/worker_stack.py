@@ -13,7 +13,7 @@ import numpy as np
 from nperf import config
 from nperf.roles import http_tables
 from nperf.kernels import (client_app, head_memo, http_client, http_server, latency, lookup, neighbours, net, reassembly,
-                           stack, tables, tcp_table, time_wait, timers)
+                           stack, tables, tcp_table, time_wait, timers, tls_layer)
 from nperf.kernels.stack import (CLIENT, N_PARAMS, N_VAR, P_ARP_RETRY_US, P_ARP_TRIES, P_DACK_US,
                                  P_DATA_RETRIES, P_DIRECT, P_IDLE_US, P_INIT_CWND, P_IP6_COUNT, P_IP6_FIRST,
                                  P_IP6_HI, P_IP6_LAST, P_IP_COUNT, P_IP_FIRST, P_LOSS_PPM, P_MAC, P_MSS, P_PEER_TIME_WAIT_US, P_PORT_CHECKSUMS, P_PORT_FIRST, P_PORT_LAST,
@@ -93,9 +93,11 @@ def check_addresses(cfg, role: str, name: str) -> None:
         raise config.ConfigError(name, "$.network.l3", str(e)) from None
 
 
-def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: bool = False) -> stack.Stack:
+def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: bool = False,
+                tls: tls_layer.Tls | None = None) -> stack.Stack:
     """The stack of a worker with these files and options; `port_checksums`: its port verifies received
-    checksums (`dpdk.Port.setup`), so the kernels read the mbufs' flags instead of summing."""
+    checksums (`dpdk.Port.setup`), so the kernels read the mbufs' flags instead of summing; `tls`: its
+    TLS layer (`nperf.tls.Context.layer`) when it runs HTTPS."""
     ranges = owned_ranges(cfg, role)
     port_first, port_last = owned_ports(cfg, role)
     p = np.zeros(N_PARAMS, np.int64)
@@ -147,7 +149,7 @@ def build_stack(cfg, role: str, mac: bytes, opts: StackOptions, port_checksums: 
         neighbours=neighbours.new_cache(), fired=np.zeros(FIRED, np.int64), app=app, tw=time_wait.new_ring(cap),
         pairs=lookup.new_pairs(sum(n for _, n in ranges), port_last - port_first + 1) if p[P_DIRECT]
         else lookup.new_pairs(1, 1),
-        ooo=reassembly.new_pool())
+        ooo=reassembly.new_pool(), tls=tls or tls_layer.new_layer(0))
 
 
 IP_HEADER = {4: 20, 6: 40}   # IPv4 without options, IPv6 without extension headers

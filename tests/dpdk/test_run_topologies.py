@@ -6,8 +6,9 @@ import re
 import subprocess
 import sys
 
+from nperf import tls
 from tests.netns import Netns
-from tests.topologies import SHORT, copy_topology, failures, ipv6_beside, ipv6_only
+from tests.topologies import SHORT, copy_topology, failures, https_on, ipv6_beside, ipv6_only
 
 NPERF = [sys.executable, "-m", "nperf"]
 
@@ -103,6 +104,33 @@ def test_memif_test3_both_families_at_once(session):
     opened = families["ipv4"]["connections_opened"] / client["connections_opened"]
     assert 0.4 < opened < 0.6, families             # the 8 + 8 destinations in turn
     assert client["counters"]["arp_requests"] >= 8 and client["counters"]["nd_solicits"] >= 8
+
+
+def test_memif_test3_over_https(session):
+    """The seed's test3 with use_https: 1 on both sides (the certificate `nperf cert` writes): every
+    sustain second has TLS handshakes and no failure, and both sides count the same handshakes."""
+    d = copy_topology(session, "memif/test3", phases=SHORT, tag="s", change=https_on)
+    tls.self_signed(d, ["nperf.test"])
+    r, rep = nperf_run(session, d)
+    client, server, _, _ = check_test3(r, rep)
+    secs = sustain_seconds(rep, "client c")
+    assert all(s["tls_handshakes"] > 0 and s["tls_failed"] == 0 for s in secs), secs
+    assert re.search(r"\[client c\] \[ *\d+s\] sustain .* tls hs/s [1-9]", r.stdout)
+    opened, unused = client["connections_opened"], client["notes"]["closed_unused"]    # (shed at ramp-down)
+    assert opened - unused <= client["tls"]["handshakes_full"] <= opened
+    assert abs(server["tls"]["handshakes_full"] - client["tls"]["handshakes_full"]) <= unused
+    assert not any(client["tls"]["failed_by_cause"].values()), client["tls"]
+    # the server sees the client shed connections in their handshake as peers closing (and nothing else)
+    assert server["tls"]["failed_by_cause"]["peer_closed"] <= unused, server["tls"]
+    for side in (client, server):
+        t = side["tls"]
+        assert t["handshakes_resumed"] == t["record_errors"] == t["no_slot"] == 0, t
+        assert t["failed_by_cause"]["alert"] == t["failed_by_cause"]["certificate"] == 0, t
+        assert t["failed_by_cause"]["timeout"] == 0, t
+        assert 0 < t["handshake_ms"]["p50"] <= t["handshake_ms"]["max"], t
+    assert client["tls"]["bytes_encrypted"] == server["tls"]["bytes_decrypted"] > 0
+    assert server["tls"]["bytes_encrypted"] == client["tls"]["bytes_decrypted"] > 0
+    assert "TLS handshakes" in r.stdout
 
 
 def test_memif_test4_direct(session):

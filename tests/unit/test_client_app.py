@@ -175,7 +175,7 @@ def test_connect_timeout():
     assert srv.syns == 3 and srv.counter("connect_timeout") == 1
     acc = settle(srv)
     assert acc.connections.failed_by_cause == {"connect_timeout": 1, "connect_refused": 0, "connection_reset": 0,
-                                               "connection_timeout": 0, "connection_aborted": 1}
+                                               "connection_timeout": 0, "connection_aborted": 1, "tls_failed": 0}
 
 
 def test_unanswered_requests_are_aborted_at_exit():

@@ -167,14 +167,6 @@ def test_server_role_names_the_bad_file_and_stops(tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_server_role_with_valid_settings_says_https_does_not_run_yet(tmp_path):
-    assert run_nperf("cert", str(tmp_path)).returncode == 0
-    r = run_nperf("server", seed_server(tmp_path))
-    assert r.returncode == 2
-    assert r.stderr.splitlines()[-1] == (f"error: {tmp_path}/s.json: $.http_config.use_https: the TLS settings "
-                                         "are valid, but HTTPS does not run yet: use 0")
-
-
 # --------------------------------------------------- one connection, in memory
 
 
