@@ -171,7 +171,8 @@ def test_every_corrupted_frame_fails_its_receivers_checksum(session):
             assert r.stdout == "200"
         r = ns.run("sh", "-c", f"curl -sS --max-time 120 http://{SERVER_IP}:8000/another | sha256sum", timeout=150)
         assert r.stdout.split()[0] == pattern_digest(BIG)
-        ns.run("ping", "-c", "20", "-i", "0.05", "-W", "1", SERVER_IP, check=False)
+        # -w bounds ping: through corruption it sometimes never returned, and the test hung 120 s
+        ns.run("ping", "-c", "20", "-i", "0.05", "-W", "1", "-w", "10", SERVER_IP, check=False, timeout=30)
         lb_rep, srv_rep = reports(s, lb, srv)
         c = srv_rep["counters"]
         to_workers, to_port = lb_rep["impair"]["to_workers"], lb_rep["impair"]["to_port"]
