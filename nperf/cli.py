@@ -205,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     crt.set_defaults(func=_cert)
 
     b = sub.add_parser("bench", help="micro-benchmarks that print figures")
-    b.add_argument("what", choices=["lb", "tcp", "e2e", "results", "dperf", "soak", "sack", "ipv6"])
+    b.add_argument("what", choices=["lb", "tcp", "e2e", "results", "dperf", "soak", "sack", "ipv6", "https"])
     b.add_argument("--rounds", type=int, default=3, help="alternating nperf/peer rounds")
     b.add_argument("--seconds", type=float, default=5.0, help="length of one measured run")
     b.add_argument("--dperf", metavar="PATH", help="dperf: the dperf binary (one that takes a vdev port)")

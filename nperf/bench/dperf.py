@@ -56,15 +56,18 @@ DPERF_DRAIN = 4              # dperf's client runs slow start + duration + this 
 # --- nperf ----------------------------------------------------------------
 
 def nperf_topology(keepalive: bool, seconds: float, work: str, worker_args: list[str] = (),
-                   ipv6: bool = False) -> api.Topology:
+                   ipv6: bool = False, tune=None) -> api.Topology:
     """test4: the seed's test3 client and server, each owning one end of a private memif (with
-    `ipv6`, their addresses moved to IPv6: nperf.bench.ipv6)."""
+    `ipv6`, their addresses moved to IPv6: nperf.bench.ipv6; `tune`, if given, changes each
+    worker's config: nperf.bench.https)."""
     sock = os.path.join(work, "memif.sock")
     server, _ = config.load_worker(os.path.join(SEED_TEST3, "s.json"))
     client, _ = config.load_worker(os.path.join(SEED_TEST3, "c.json"))
     for cfg, role, cpu in ((server, "server", SERVER_CPU), (client, "client", CLIENT_CPU)):
         if ipv6:
             to_ipv6(cfg)
+        if tune:
+            tune(cfg)
         cfg.dpdk.is_dpdk_client = 0
         cfg.dpdk.core_id = cpu
         cfg.dpdk.args = (f"--vdev=net_memif,id=0,role={role},socket={sock},socket-abstract=no "
@@ -82,10 +85,11 @@ def nperf_topology(keepalive: bool, seconds: float, work: str, worker_args: list
     return topology
 
 
-def nperf_rate(keepalive: bool, seconds: float, worker_args: list[str] = (), ipv6: bool = False) -> tuple[float, str]:
+def nperf_rate(keepalive: bool, seconds: float, worker_args: list[str] = (), ipv6: bool = False,
+               tune=None) -> tuple[float, str]:
     work = tempfile.mkdtemp(prefix="nperf-bench-dperf-")
     try:
-        result = uvloop.run(api.run(nperf_topology(keepalive, seconds, work, worker_args, ipv6)))
+        result = uvloop.run(api.run(nperf_topology(keepalive, seconds, work, worker_args, ipv6, tune)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     reps = result.client_reports()

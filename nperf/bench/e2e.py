@@ -52,9 +52,11 @@ def nperf_rate(keepalive: bool, seconds: float) -> tuple[float, str]:
 
 
 class Nginx:
-    """nginx on 127.0.0.1:<port> serving BODY, one worker per CPU (`worker_processes auto`)."""
+    """nginx on 127.0.0.1:<port> serving BODY, one worker per CPU (`worker_processes auto`), or one
+    worker on CPU `cpu`. With `tls` (certificate, key, resume): https only, TLS 1.3, and resumption
+    by ticket and session cache if `resume`, else none at all (every handshake in full)."""
 
-    def __init__(self, port: int = 18080):
+    def __init__(self, port: int = 18080, tls: tuple[str, str, bool] | None = None, cpu: int | None = None):
         self.dir = tempfile.mkdtemp(prefix="nperf-nginx-")
         self.port = port
         os.makedirs(os.path.join(self.dir, "www"))
@@ -62,12 +64,19 @@ class Nginx:
             f.write(BODY)
         conf = os.path.join(self.dir, "nginx.conf")
         d = self.dir
+        workers = "auto" if cpu is None else f"1; worker_cpu_affinity {1 << cpu:b}"
+        listen = f"listen 127.0.0.1:{port};"
+        if tls:
+            cert, key, resume = tls
+            listen = (f"listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; "
+                      f"ssl_protocols TLSv1.3; ssl_session_tickets {'on' if resume else 'off'}; "
+                      f"ssl_session_cache {'shared:bench:10m' if resume else 'off'};")
         with open(conf, "w") as f:
-            f.write(f"daemon off; worker_processes auto; pid {d}/pid; error_log {d}/error.log;\n"
+            f.write(f"daemon off; worker_processes {workers}; pid {d}/pid; error_log {d}/error.log;\n"
                     "events { worker_connections 4096; }\n"
                     f"http {{ access_log off; keepalive_requests 10000000; client_body_temp_path {d}; "
                     f"proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n"
-                    f"  server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n")
+                    f"  server {{ {listen} root {d}/www; }} }}\n")
         self.proc = subprocess.Popen(["nginx", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def close(self) -> None:
@@ -76,10 +85,15 @@ class Nginx:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def wrk_rate(port: int, keepalive: bool, seconds: float) -> tuple[float, str]:
+def wrk_rate(port: int, keepalive: bool, seconds: float, https: bool = False,
+             cpu: int | None = None) -> tuple[float, str]:
+    """wrk's requests/s against 127.0.0.1:port/hello (pinned to `cpu` with one thread, if given)."""
     extra = [] if keepalive else ["-H", "Connection: close"]
-    r = subprocess.run(["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", *extra,
-                        f"http://127.0.0.1:{port}/hello"], capture_output=True, text=True, timeout=seconds + 60)
+    pin = [] if cpu is None else ["taskset", "-c", str(cpu)]
+    threads = WRK_THREADS if cpu is None else 1
+    r = subprocess.run([*pin, "wrk", f"-t{threads}", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", *extra,
+                        f"http{'s' if https else ''}://127.0.0.1:{port}/hello"], capture_output=True, text=True,
+                       timeout=seconds + 60)
     m = re.search(r"Requests/sec:\s+([\d.]+)", r.stdout)
     errors = re.search(r"Socket errors: .*|Non-2xx or 3xx responses: \d+", r.stdout)
     return (float(m.group(1)) if m else 0.0), (errors.group(0) if errors else "no errors")
