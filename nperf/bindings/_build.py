@@ -278,7 +278,7 @@ int64_t np_tls_input(uint64_t ssl, uint64_t data, uint64_t len, uint64_t unused)
 int64_t np_tls_read(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t peek);
 int64_t np_tls_write(uint64_t ssl, uint64_t data, uint64_t len, uint64_t unused);
 int64_t np_tls_output(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t unused);
-int64_t np_tls_pending(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
+int64_t np_tls_pending(uint64_t ssl, uint64_t received, uint64_t c, uint64_t d);
 int64_t np_tls_state(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
 int64_t np_tls_session(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d);
 int64_t np_tls_session_free(uint64_t session, uint64_t b, uint64_t c, uint64_t d);

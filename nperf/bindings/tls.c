@@ -236,10 +236,12 @@ int64_t np_tls_output(uint64_t ssl, uint64_t out, uint64_t cap, uint64_t unused)
     return n > 0 ? n : 0;
 }
 
-/* Ciphertext bytes waiting for np_tls_output. */
-int64_t np_tls_pending(uint64_t ssl, uint64_t b, uint64_t c, uint64_t d) {
-    (void)b; (void)c; (void)d;
-    return (int64_t)BIO_ctrl_pending(SSL_get_wbio((SSL *)ssl));
+/* Ciphertext bytes waiting for np_tls_output, or with `received`, received
+   ciphertext not yet read into a record. */
+int64_t np_tls_pending(uint64_t ssl, uint64_t received, uint64_t c, uint64_t d) {
+    (void)c; (void)d;
+    SSL *s = (SSL *)ssl;
+    return (int64_t)BIO_ctrl_pending(received ? SSL_get_rbio(s) : SSL_get_wbio(s));
 }
 
 /* Bit 0: the handshake is done; bit 1: it resumed a session; bit 2: ALPN

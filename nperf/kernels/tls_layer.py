@@ -91,6 +91,7 @@ RING_BYTES = 1 << 16            # ciphertext a connection holds until acknowledg
 RING_MASK = RING_BYTES - 1
 RECORD = 1 << 14                # plaintext per record (TLS's largest)
 RECORD_ROOM = RECORD + 512      # ring room a record needs: the text, header, tag and padding
+HOLD_BYTES = RING_BYTES         # received ciphertext kept unread while the role takes no plaintext
 SCRATCH = RECORD                # plaintext between OpenSSL and the role, either way
 
 # np_tls_* results below 0 (tls.c)
@@ -179,14 +180,21 @@ def tls_open(s, c, now):
 
 @step
 def tls_input(s, c, b, start, n, now):
-    """Ciphertext b[start:start+n] arrived on c: all of it is taken (OpenSSL buffers what it cannot
-    use yet) and the plaintext goes to the role; what OpenSSL and the role answer goes out with TCP's
-    output (tls_output)."""
+    """Ciphertext b[start:start+n] arrived on c: taken into OpenSSL, and the plaintext goes to the
+    role; what OpenSSL and the role answer goes out with TCP's output (tls_output). While the role
+    takes no more plaintext (SF_HELD), OpenSSL keeps at most HOLD_BYTES of unread ciphertext: the
+    rest is not taken, so TCP does not acknowledge it and the peer sends it again, as it would to a
+    plain role whose queue is full. Returns the bytes taken."""
     k = s.tcb[c, T_TLS] - 1
     sl = s.tls.slots
+    conf = s.tls.conf
     if sl[k, SL_FLAGS] & (SF_FAILED | SF_PEER_DONE):
         return n                              # after an alert or the peer's close_notify: nothing more
-    if call_c(s.tls.conf[TC_INPUT], sl[k, SL_SSL], np.int64(array_addr(b)) + start, n, 0) < 0:
+    if sl[k, SL_FLAGS] & SF_HELD:
+        n = max(min(n, HOLD_BYTES - call_c(conf[TC_PENDING], sl[k, SL_SSL], 1, 0, 0)), 0)
+        if n == 0:
+            return n
+    if call_c(conf[TC_INPUT], sl[k, SL_SSL], np.int64(array_addr(b)) + start, n, 0) < 0:
         _fail(s, c, k, FAILED, now)
     else:
         _deliver(s, c, k, now)

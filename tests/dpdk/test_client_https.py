@@ -32,11 +32,13 @@ def _run(session, ns, tag, version, resumption, rpc):
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
 def test_client_over_tls_against_nginx_without_failures(session, ns, version):
     """Keep-alive past nginx's 100 requests per connection: full handshakes only, one per
-    connection, and every byte accounted for."""
+    connection but for those the ramp-down closed mid-handshake (unused), and every byte accounted
+    for."""
     reused, rep = _run(session, ns, f"tls{version[-1]}", version, "off", 150)
     c = rep["counters"]
-    assert not any(reused)
-    assert c["tls_full"] == c["conn_opened"] > 0 and c["tls_resumed"] == 0
+    unused = rep["notes"].get("closed_unused", 0)
+    assert not any(reused) and unused <= 16
+    assert 0 < c["tls_full"] <= c["conn_opened"] <= c["tls_full"] + unused and c["tls_resumed"] == 0
     assert c["tls_failed_alert"] == c["tls_failed_certificate"] == c["tls_failed_timeout"] == 0
     assert c["tls_failed_peer_closed"] == c["tls_record_errors"] == c["tls_no_slot"] == 0
     assert c["tls_bytes_decrypted"] > rep["http"]["body_bytes"]

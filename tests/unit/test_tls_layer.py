@@ -11,7 +11,7 @@ from nperf.config import load_worker
 from nperf.kernels import tls_layer
 from tests.dpdk.test_server_tap import pattern_digest
 from nperf.kernels.tcp_table import T_TLS
-from tests.tcp_wire import FIN, SEED_SERVER, Peer, Wire
+from tests.tcp_wire import FIN, M32, SEED_SERVER, Peer, Wire, seq_diff
 
 NAME = "nperf.test"
 
@@ -146,3 +146,42 @@ def test_no_slot_left_resets_the_connection(served):
     out = peers[4].p.ack()                   # the handshake's last ACK: TCP opens, no slot is free
     assert [g.flags & 0x04 for g in out] == [0x04]
     assert w.counter("tls_no_slot") == 1 and w.counter("tcp_resets_out") == 1
+
+
+def test_a_role_that_takes_nothing_holds_back_ciphertext_and_loses_none(served):
+    """5,000 pipelined requests, one record each, acknowledging no response: the ring fills, then
+    the response queue, and the role takes no more plaintext. The server then takes HOLD_BYTES more
+    ciphertext (and the record OpenSSL has read), not the whole 270 KB. Once the peer acknowledges
+    and sends the rest again, every request is answered, exactly and in order."""
+    w, cert = served
+    c = TlsPeer(w, cert)
+    c.handshake()
+    request, n = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", 5000
+    for _ in range(n):
+        c.ssl.write(request)
+    cipher = c.out.read()
+    record = len(cipher) // n
+    first = c.p.snd_nxt
+    assert record == len(request) + 22 and len(cipher) == n * record
+
+    def acked() -> int:
+        return max(seq_diff(g.ack, first) for g in c.p.segs)
+
+    stuck = c.p.rcv_nxt
+    for i in range(0, len(cipher), 1400):
+        c.p.send(cipher[i:i + 1400], ack=stuck)       # the responses are not acknowledged
+    w.advance(50_000)                                  # a delayed ACK goes
+    held = acked() - w.counter("tls_bytes_decrypted") // len(request) * record
+    assert tls_layer.HOLD_BYTES - 1400 <= held <= tls_layer.HOLD_BYTES + tls_layer.RECORD_ROOM
+    for _ in range(10_000):
+        if acked() == len(cipher) and len(c.p.data) == c.fed and not c.p.owed:
+            break
+        c.p.ack_owed()                                 # the ring drains: the role takes held plaintext
+        if acked() < len(cipher):
+            c.p.send(cipher[acked():acked() + 1400], seq=(first + acked()) & M32)
+        c.flush()
+    got = c.ssl.read(1 << 30)
+    while len(got) < n * (len(HELLO) + 100):
+        got += c.ssl.read(1 << 30)
+    assert got == got[:len(HELLO) + 100] * n and got.startswith(HELLO)
+    assert w.counter("tls_bytes_decrypted") == n * len(request)
