@@ -138,10 +138,13 @@ def _scratch_addr(s):
 
 @inline
 def _drain(s, c, k):
-    """OpenSSL's output into c's ring, as far as it has room (TCP's stream grows by it)."""
+    """OpenSSL's output into c's ring, as far as it has room (TCP's stream grows by it); none once our
+    FIN is queued, which ends the stream."""
     t = s.tcb
     conf = s.tls.conf
     ssl = s.tls.slots[k, SL_SSL]
+    if s.tls.slots[k, SL_FLAGS] & SF_FIN_GIVEN:
+        return
     while True:
         room = RING_BYTES - _held(t, c)
         pos = (t[c, T_SND_END] - 1) & RING_MASK
@@ -188,9 +191,10 @@ def tls_input(s, c, b, start, n, now):
     k = s.tcb[c, T_TLS] - 1
     sl = s.tls.slots
     conf = s.tls.conf
-    if sl[k, SL_FLAGS] & (SF_FAILED | SF_PEER_DONE):
-        return n                              # after an alert or the peer's close_notify: nothing more
-    if sl[k, SL_FLAGS] & SF_HELD:
+    f = sl[k, SL_FLAGS]
+    if f & (SF_FAILED | SF_PEER_DONE) or (f & SF_FIN_GIVEN and not f & SF_DONE):
+        return n          # after an alert, the peer's close_notify, or our FIN in the handshake: nothing more
+    if f & SF_HELD:
         n = max(min(n, HOLD_BYTES - call_c(conf[TC_PENDING], sl[k, SL_SSL], 1, 0, 0)), 0)
         if n == 0:
             return n

@@ -47,11 +47,12 @@ def test_client_over_tls_against_nginx_without_failures(session, ns, version):
 @pytest.mark.parametrize("version, resumption", [("1.2", "ids"), ("1.2", "tickets"), ("1.3", "tickets")])
 def test_client_resumes_sessions_as_nginx_logs_them(session, ns, version, resumption):
     """One request per connection, so nginx logs each handshake once, but for connections the client
-    closed unused (ramping down): as many resumed ones as the client counted, and the rest full."""
+    closed unused (ramping down; those shed in their handshake count none): as many resumed ones as the
+    client counted, and the rest full."""
     reused, rep = _run(session, ns, f"res{version[-1]}{resumption[0]}", version, resumption, 1)
     c = rep["counters"]
     unused = rep["notes"].get("closed_unused", 0)
     assert unused <= 16 and sum(reused) > len(reused) // 2
-    assert c["tls_full"] + c["tls_resumed"] == len(reused) + unused
+    assert len(reused) <= c["tls_full"] + c["tls_resumed"] <= len(reused) + unused
     assert sum(reused) <= c["tls_resumed"] <= sum(reused) + unused
     assert c["tls_failed_alert"] == c["tls_failed_certificate"] == c["tls_record_errors"] == 0
