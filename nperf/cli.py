@@ -211,8 +211,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--dperf", metavar="PATH", help="dperf: the dperf binary (one that takes a vdev port)")
     b.add_argument("--worker-args", default="", metavar="ARGS",
                    help="dperf, ipv6: more options for nperf's client and server, e.g. '--no-timestamps'")
-    b.add_argument("--dperf-cps", default="700k,1m,1.2m,1.4m,1.6m",
-                   help="dperf: offered connection rates to climb, ascending [700k,1m,1.2m,1.4m,1.6m]")
+    b.add_argument("--dperf-cps", default="400k,500k,600k,700k,800k,1m,1.2m,1.4m",
+                   help="dperf: offered connection rates to climb, ascending [400k,500k,...,1.4m]")
     b.add_argument("--minutes", type=_checked(_positive), default=10, help="soak: sustain minutes [10]")
     b.add_argument("--mib", type=_checked(_positive), default=100, help="sack: the body to fetch, MiB [100]")
     b.set_defaults(func=_bench)

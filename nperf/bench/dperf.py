@@ -8,7 +8,13 @@ tools run it in turn, `--rounds` times, alternating:
     concurrent connections, a new one as soon as one ends, so it runs as
     fast as it can); dperf is open-loop (it offers a fixed `cps`), so each
     round climbs `--dperf-cps` (ascending) and keeps the highest offered
-    rate it served with no error, drop or retransmission.
+    rate it served: all of it, with no HTTP or socket error, and drops and
+    retransmissions on at most one connection in a thousand offered
+    (LOSS_TOLERANCE). An open-loop sender on this shared machine drops a
+    burst of SYNs whenever a stall fills the memif ring, at 400k as at
+    700k; demanding none made the ceiling a matter of luck (no rung was
+    clean in two of three rounds). The tolerance favours dperf: nperf's
+    runs are reported with their own retransmissions, which are zero.
 (b) keep-alive requests/s on 1,000 connections, closed loop on both sides
     (dperf `keepalive 0us`: the next request as soon as the response is in).
 
@@ -51,6 +57,7 @@ CLIENT_CPU, SERVER_CPU = 0, 1
 SERVER_MAC, CLIENT_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
 DPERF_SLOW_START = 2
 DPERF_DRAIN = 4              # dperf's client runs slow start + duration + this many seconds
+LOSS_TOLERANCE = 0.001       # dperf's drops + retransmissions a served rung may have, per connection offered
 
 
 # --- nperf ----------------------------------------------------------------
@@ -233,18 +240,24 @@ def _stop(p: subprocess.Popen) -> None:
             p.wait()
 
 
+def served(r: dict, offered: int, seconds: int) -> bool:
+    """dperf served the offered rate: all of it, no error, losses within LOSS_TOLERANCE."""
+    return r["errors"] == 0 and r["rate"] >= 0.99 * offered \
+        and r["drops"] + r["retrans"] <= LOSS_TOLERANCE * offered * seconds
+
+
 def dperf_cps(d: Dperf, seconds: int, ladder: list[int]) -> tuple[float, str]:
-    """The highest offered rate of the ladder dperf served cleanly, and what it did at each."""
+    """The highest offered rate of the ladder dperf served, and what it did at each."""
     best, notes = 0.0, []
     for offered in ladder:
         r = d.run(False, seconds, offered)
         if "error" in r:
             notes.append(f"{offered:,}: {r['error']}")
             break
-        clean = r["errors"] == 0 and r["drops"] == 0 and r["retrans"] == 0 and r["rate"] >= 0.99 * offered
+        ok = served(r, offered, seconds)
         notes.append(f"{offered:,} offered: {r['rate']:,.0f}/s, {r['retrans']} retrans, {r['errors']} errors, "
-                     f"{r['drops']} drops, client busy {r['busy']:.0%}{'' if clean else ' (not clean)'}")
-        if not clean:
+                     f"{r['drops']} drops, client busy {r['busy']:.0%}{'' if ok else ' (not served)'}")
+        if not ok:
             break
         best = r["rate"]
     return best, "; ".join(notes)
@@ -295,8 +308,9 @@ def main(args) -> int:
     for what, ours, peer in (("connections/s", "nperf_cps", "dperf_cps"),
                              ("keep-alive requests/s", "nperf_rps", "dperf_rps")):
         if any(rows[peer]):
-            print(f"{what} nperf/dperf: median ratio {median_ratio(rows[ours], rows[peer]):.2f} (target >= 1.0)")
+            print(f"{what} nperf/dperf: median ratio {median_ratio(rows[ours], rows[peer]):.2f} (target >= 1.0; "
+                  f"the {sum(1 for v in rows[peer] if v > 0)} rounds with a dperf figure)")
         else:
-            print(f"{what}: dperf never ran clean, no ratio (for connections/s: lower --dperf-cps)")
+            print(f"{what}: dperf served no rate, no ratio (for connections/s: lower --dperf-cps)")
     print(json.dumps(rows))
     return 0

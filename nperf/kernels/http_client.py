@@ -199,9 +199,13 @@ def request_is_head(table, index):
     return table[0][index, REQ_HEAD] != 0
 
 
-@kernel
+@inline
 def request_copy(table, index, close, hi, ip, port, offset, out, out_pos, n):
-    """Write request bytes [offset, offset+n) into out[out_pos:]; returns how many were written."""
+    """Write request bytes [offset, offset+n) into out[out_pos:]; returns how many were written.
+
+    Inlined into the segment it fills: called, it took the request table's four arrays by value on
+    the stack for every request (nperf bench tcp: 8 % of the client's time per request).
+    """
     meta, blob = table[0], table[1]
     n = window_size(request_length(table, index, close, hi, ip, port), offset, out, out_pos, n)
     if n == 0:
