@@ -50,16 +50,13 @@ def test_the_direct_index_answers_as_the_hash_did_over_a_random_run():
             held[(lip, lport)] = (remote, v)
         else:
             owner, v = held[(lip, lport)]
-            op = rng.choice((SET, REMOVE, FIND))
-            if op == FIND:
-                pass                            # the pair's own remote, or another that holds nothing here
-            else:
+            op = rng.choice((SET, REMOVE, FIND))      # FIND asks as the random remote: the owner or a stranger
+            if op == SET:
+                remote, v = owner, int(time_wait.TAG) + rng.randrange(64)
+                held[(lip, lport)] = (owner, v)
+            elif op == REMOVE:
                 remote = owner
-                if op == SET:
-                    v = int(time_wait.TAG) + rng.randrange(64)
-                    held[(lip, lport)] = (owner, v)
-                else:
-                    del held[(lip, lport)]
+                del held[(lip, lport)]
         k1, k2 = tuple_keys(remote[0], remote[1], lip, lport)
         direct, hashed, free = _apply(s, h, op, k1, k2, v)
         expect = held[(lip, lport)][1] if held.get((lip, lport), (None,))[0] == remote else -1
